@@ -1,0 +1,22 @@
+/** Host a `Server` listens on and a `ConnectionListener` connects to by default (repod's default). */
+export const DEFAULT_HOST = "127.0.0.1";
+
+/** TCP port a `Server` listens on and a `ConnectionListener` connects to by default (repod's default). */
+export const DEFAULT_PORT = 5071;
+
+/** Size in bytes of the big-endian uint32 length that precedes every msgpack payload on TCP. */
+export const HEADER_SIZE = 4;
+
+/** Largest msgpack payload accepted by default: 4 MiB. */
+export const DEFAULT_MAX_PAYLOAD = 4 * 1024 * 1024;
+
+/**
+ * Actions that only the transport may produce. A peer that sends one of these cannot fake a
+ * lifecycle event: such messages are dropped and logged (the server's greeting excepted).
+ */
+export const LIFECYCLE_ACTIONS: ReadonlySet<string> = new Set([
+  "connected",
+  "socketConnect",
+  "disconnected",
+  "error",
+]);

@@ -1,0 +1,41 @@
+/**
+ * Stable codes carried by every {@link RepodError}. They are part of the public contract and are
+ * listed in the README; messages may be reworded, codes may not.
+ */
+export type RepodErrorCode =
+  /** A frame header announced a payload larger than `maxPayload`; the connection is closed. */
+  | "ERR_PAYLOAD_TOO_LARGE"
+  /** A payload could not be decoded as msgpack; it is dropped and the connection stays up. */
+  | "ERR_INVALID_PAYLOAD"
+  /** A payload decoded to something other than a map; it is dropped and the connection stays up. */
+  | "ERR_NOT_A_MAP"
+  /** A peer sent a lifecycle action (`connected`, `disconnected`...) that only the transport may produce. */
+  | "ERR_FORGED_LIFECYCLE"
+  /** The WebSocket peer sent a text frame; only binary frames carry messages. */
+  | "ERR_TEXT_FRAME"
+  /** The connection could not be established. */
+  | "ERR_CONNECT_FAILED"
+  /** The connection failed after it was established (reset, timeout...). */
+  | "ERR_CONNECTION_LOST";
+
+/** Base class of the errors this library raises for protocol and connection problems. */
+export class RepodError extends Error {
+  override readonly name: string = "RepodError";
+  /** A stable code that identifies the kind of error; see {@link RepodErrorCode}. */
+  readonly code: RepodErrorCode;
+
+  constructor(code: RepodErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** A peer broke the wire protocol: an oversized frame, an unreadable payload, a non-map value. */
+export class ProtocolError extends RepodError {
+  override readonly name = "ProtocolError";
+}
+
+/** A connection could not be opened, or was lost. */
+export class ConnectionError extends RepodError {
+  override readonly name = "ConnectionError";
+}

@@ -1,0 +1,33 @@
+// repod-rx: the Node entry point. Everything public is exported here and only here.
+
+// Constants
+export { DEFAULT_HOST, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT, HEADER_SIZE } from "./constants.js";
+
+// Protocol
+export { decode, encode } from "./protocol/codec.js";
+export { FrameDecoder } from "./protocol/frame-decoder.js";
+
+// Server side
+export { Server } from "./server/server.js";
+export type { ChannelClass, ChannelMessage, DispatchMode, ServerOptions } from "./server/server.js";
+export { Channel } from "./connections/channel.js";
+export type { ChannelInit } from "./connections/channel.js";
+
+// Client side
+export { Client } from "./connections/client.js";
+export type { ClientOptions } from "./connections/client.js";
+export type { ConnectionState } from "./connections/connection.js";
+export { ConnectionListener, withConnectionListener } from "./connections/node-connection-listener.js";
+export type { ConnectionListenerApi, ConnectOptions } from "./connections/connection-listener.js";
+
+// Scheduling
+export { PumpScheduler } from "./scheduling/pump-scheduler.js";
+
+// Errors and logging
+export { ConnectionError, ProtocolError, RepodError } from "./errors.js";
+export type { RepodErrorCode } from "./errors.js";
+export { configureLogging, consoleLogger, silentLogger } from "./logging.js";
+export type { Logger, LogLevel } from "./logging.js";
+
+// Types
+export type { ActionMap, Address, BuiltInActions, IncomingMessage, Message, NetworkHandlers, UntypedActions } from "./types.js";

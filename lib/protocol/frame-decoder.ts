@@ -1,0 +1,83 @@
+import { DEFAULT_MAX_PAYLOAD, HEADER_SIZE } from "../constants.js";
+import { ProtocolError } from "../errors.js";
+
+/**
+ * Cuts a TCP byte stream into msgpack payloads. Input may be split at any byte boundary: one byte
+ * at a time, many frames in one chunk, a header split across chunks.
+ *
+ * The announced length is checked against `maxPayload` as soon as the 4 header bytes are in,
+ * before any buffer for the payload is allocated, so a hostile header cannot make us reserve
+ * gigabytes. A payload split across chunks is copied once into a buffer of its exact size; a
+ * payload wholly inside one chunk is passed on as a view, without a copy.
+ */
+export class FrameDecoder {
+  /** Largest payload accepted, in bytes. */
+  readonly maxPayload: number;
+
+  private readonly header = new Uint8Array(HEADER_SIZE);
+  private headerFill = 0;
+  private payload: Uint8Array | null = null;
+  private payloadFill = 0;
+
+  constructor(maxPayload: number = DEFAULT_MAX_PAYLOAD) {
+    this.maxPayload = maxPayload;
+  }
+
+  /** How many bytes are buffered waiting for the rest of their frame. */
+  get bufferedBytes(): number {
+    return this.headerFill + this.payloadFill;
+  }
+
+  /**
+   * Feeds one chunk and calls `onPayload` for every payload it completes, in order. A payload may
+   * be a view into `chunk`: decode it before the chunk is reused.
+   *
+   * @throws {ProtocolError} `ERR_PAYLOAD_TOO_LARGE` when a header announces more than
+   *   `maxPayload`; the stream cannot be resynchronised after that, so the caller must close it.
+   */
+  push(chunk: Uint8Array, onPayload: (payload: Uint8Array) => void): void {
+    let offset = 0;
+    const end = chunk.byteLength;
+    while (offset < end) {
+      if (this.payload !== null) {
+        const take = Math.min(this.payload.byteLength - this.payloadFill, end - offset);
+        this.payload.set(chunk.subarray(offset, offset + take), this.payloadFill);
+        this.payloadFill += take;
+        offset += take;
+        if (this.payloadFill === this.payload.byteLength) {
+          const payload = this.payload;
+          this.payload = null;
+          this.payloadFill = 0;
+          onPayload(payload);
+        }
+        continue;
+      }
+      let length: number;
+      if (this.headerFill === 0 && end - offset >= HEADER_SIZE) {
+        length = readLength(chunk, offset);
+        offset += HEADER_SIZE;
+      } else {
+        while (this.headerFill < HEADER_SIZE && offset < end) this.header[this.headerFill++] = chunk[offset++]!;
+        if (this.headerFill < HEADER_SIZE) return;
+        this.headerFill = 0;
+        length = readLength(this.header, 0);
+      }
+      if (length > this.maxPayload) {
+        throw new ProtocolError(
+          "ERR_PAYLOAD_TOO_LARGE",
+          `Frame header announces a ${length}-byte payload, over the ${this.maxPayload}-byte maxPayload limit`,
+        );
+      }
+      if (end - offset >= length) {
+        onPayload(chunk.subarray(offset, offset + length));
+        offset += length;
+      } else {
+        this.payload = new Uint8Array(length);
+      }
+    }
+  }
+}
+
+function readLength(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) >>> 0) + (bytes[at + 1]! << 16) + (bytes[at + 2]! << 8) + bytes[at + 3]!;
+}

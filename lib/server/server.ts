@@ -1,0 +1,310 @@
+import { Observable, Subject } from "rxjs";
+import { DEFAULT_HOST, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT } from "../constants.js";
+import { Channel, type ChannelInit } from "../connections/channel.js";
+import { Connection } from "../connections/connection.js";
+import { dispatch } from "../dispatch/dispatch.js";
+import { formatLogLine, isDebugEnabled, isSilent, resolveLogger, type Logger } from "../logging.js";
+import { encode } from "../protocol/codec.js";
+import { PumpScheduler } from "../scheduling/pump-scheduler.js";
+import { TcpAcceptor } from "../transports/tcp-acceptor.js";
+import type { Transport } from "../transports/transport.js";
+import type { Address, IncomingMessage } from "../types.js";
+import { validateServerOptions } from "./server-options.js";
+
+/** A channel class the server can instantiate. */
+export type ChannelClass<C extends Channel<any>> = new (init?: ChannelInit) => C; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** When channel handlers run: as messages arrive, or inside `server.pump()`. */
+export type DispatchMode = "live" | "pump";
+
+/** Options of a {@link Server}; every field is optional. */
+export interface ServerOptions<C extends Channel<any> = Channel<any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Interface to listen on. Default `"127.0.0.1"` (loopback only; use `"0.0.0.0"` to accept remote players). */
+  readonly host?: string;
+  /** TCP port. Default `5071`; `0` picks a free port, readable as `server.port` after `start()`. */
+  readonly port?: number;
+  /** The class instantiated for each client. Default `Channel`; a subclass's `channelClass` field wins. */
+  readonly channelClass?: ChannelClass<C>;
+  /**
+   * `"live"` (default): channel handlers run as each message arrives. `"pump"`: every channel's
+   * messages, and the `onConnect`/`onClose`/`onDisconnect` hooks, wait for `server.pump()` and run
+   * there in global arrival order: the fixed-tick simulation loop of a server-authoritative game.
+   */
+  readonly dispatch?: DispatchMode;
+  /** Largest payload accepted from a client, in bytes. Default 4 MiB (4,194,304). */
+  readonly maxPayload?: number;
+  /** Where events go. Default: the logger set by `configureLogging` (silent unless set). */
+  readonly logger?: Logger;
+}
+
+/** A message together with the channel it came from, as emitted by `server.messages$`. */
+export interface ChannelMessage<C> {
+  readonly channel: C;
+  readonly message: IncomingMessage;
+}
+
+type ServerState = "idle" | "starting" | "listening" | "stopping";
+
+let nextChannelId = 1;
+
+/**
+ * Accepts clients and creates one channel per connection. Subclass it and override `onConnect`
+ * and `onDisconnect`, or subscribe to `connections$`, `disconnections$` and `messages$`.
+ *
+ * @typeParam C the channel class
+ */
+export class Server<C extends Channel<any> = Channel<any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** The class instantiated for each client; may be set as a field in a subclass. */
+  channelClass: ChannelClass<C>;
+  /** Interface the server listens on. */
+  readonly host: string;
+  /** Dispatch mode, see {@link ServerOptions.dispatch}. */
+  readonly dispatchMode: DispatchMode;
+  /** Largest payload accepted, in bytes. */
+  readonly maxPayload: number;
+  /** The scheduler `pump()` flushes (used in `"pump"` dispatch mode). */
+  readonly scheduler = new PumpScheduler();
+  /** Each new channel, after its `onConnect`. */
+  readonly connections$: Observable<C>;
+  /** Each channel that has closed, after its `onClose`. */
+  readonly disconnections$: Observable<C>;
+  /** Every message of every channel, live, with its channel. */
+  readonly messages$: Observable<ChannelMessage<C>>;
+
+  protected readonly logger: Logger;
+  readonly #requestedPort: number;
+  readonly #channels: C[] = [];
+  readonly #connections = new Map<C, Connection>();
+  readonly #connectionsSubject = new Subject<C>();
+  readonly #disconnectionsSubject = new Subject<C>();
+  readonly #messagesSubject = new Subject<ChannelMessage<C>>();
+  #acceptor: TcpAcceptor | null = null;
+  #state: ServerState = "idle";
+  #drained: (() => void) | null = null;
+
+  constructor(options: ServerOptions<C> = {}) {
+    validateServerOptions(options);
+    this.host = options.host ?? DEFAULT_HOST;
+    this.#requestedPort = options.port ?? DEFAULT_PORT;
+    this.channelClass = options.channelClass ?? (Channel as unknown as ChannelClass<C>);
+    this.dispatchMode = options.dispatch ?? "live";
+    this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    this.logger = resolveLogger(options.logger);
+    this.connections$ = this.#connectionsSubject.asObservable();
+    this.disconnections$ = this.#disconnectionsSubject.asObservable();
+    this.messages$ = this.#messagesSubject.asObservable();
+  }
+
+  /** The TCP port: the bound one once started (useful with `port: 0`), else the requested one. */
+  get port(): number {
+    return this.#acceptor?.port ?? this.#requestedPort;
+  }
+
+  /** Whether the server is listening. */
+  get isListening(): boolean {
+    return this.#state === "listening";
+  }
+
+  /** The connected channels, live: a channel is added before `onConnect` and removed when it closes. */
+  get channels(): readonly C[] {
+    return this.#channels;
+  }
+
+  /**
+   * Starts listening; resolves once the port is bound.
+   * @throws {Error} when already started, or when the port cannot be bound (the message says why).
+   */
+  async start(): Promise<void> {
+    if (this.#state !== "idle") throw new Error(`Server is already ${this.#state}; call stop() before start()`);
+    this.#state = "starting";
+    const acceptor = new TcpAcceptor({ host: this.host, port: this.#requestedPort, maxPayload: this.maxPayload });
+    try {
+      await acceptor.listen((transport) => this.accept(transport));
+    } catch (error) {
+      this.#state = "idle";
+      throw error;
+    }
+    this.#acceptor = acceptor;
+    this.#state = "listening";
+    this.logger.info("listening", { host: this.host, port: this.port });
+  }
+
+  /**
+   * Stops accepting, closes every channel gracefully (each receives everything already sent to it),
+   * runs their `onClose`/`onDisconnect` hooks (and, in pump mode, whatever was still queued), then
+   * resolves. Calling it on a server that is not running resolves at once.
+   */
+  async stop(): Promise<void> {
+    if (this.#state === "idle" || this.#state === "stopping") return;
+    this.#state = "stopping";
+    const acceptor = this.#acceptor;
+    const closed = acceptor?.close();
+    await this.closeAllChannels();
+    await closed;
+    this.#acceptor = null;
+    this.drainPumpQueue();
+    this.#state = "idle";
+    this.logger.info("stopped", { host: this.host });
+  }
+
+  /**
+   * Starts, then runs until the process receives SIGINT (Ctrl+C) or SIGTERM, then stops cleanly.
+   * Resolves once stopped.
+   */
+  async launch(): Promise<void> {
+    await this.start();
+    await new Promise<void>((resolve) => {
+      const onSignal = (): void => {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+        resolve();
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+    });
+    await this.stop();
+  }
+
+  /**
+   * In `"pump"` dispatch mode, runs the handlers and hooks of everything that arrived before this
+   * call, in global arrival order, and returns how many ran. A handler's exception goes to its
+   * channel's `onError` and the following messages still run. In `"live"` mode there is nothing
+   * queued and it returns 0.
+   */
+  pump(): number {
+    return this.scheduler.flush();
+  }
+
+  /**
+   * Sends one message to every connected channel; it is encoded once however many receive it.
+   * Returns the number of channels it was queued for.
+   * @throws {TypeError} for a value that is not a plain object or cannot be encoded.
+   */
+  sendToAll(message: object): number {
+    const frame = encode(message);
+    let count = 0;
+    for (const connection of this.#connections.values()) {
+      if (connection.sendFrame(frame) > 0) count++;
+    }
+    return count;
+  }
+
+  /** Called after a channel's `onConnect`. Default: does nothing. */
+  onConnect(channel: C, addr: Address): void {
+    void channel;
+    void addr;
+  }
+
+  /** Called after a channel's `onClose`. Default: does nothing. */
+  onDisconnect(channel: C): void {
+    void channel;
+  }
+
+  /**
+   * @internal The default `Channel.onError`: the logger when one is configured, `console.error`
+   * otherwise, so a failing handler is never silent.
+   */
+  reportChannelError(channel: Channel<any>, error: unknown): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const fields = { channel: channel.id, peer: `${channel.addr.host}:${channel.addr.port}`, reason: error };
+    if (isSilent(this.logger)) {
+      console.error(formatLogLine("error", "channel error", fields), error);
+    } else {
+      this.logger.error("channel error", fields);
+    }
+  }
+
+  private accept(transport: Transport): void {
+    if (this.#state !== "listening") {
+      transport.destroy();
+      return;
+    }
+    // The connection reports to the channel, which needs the connection to be built: the events
+    // arrive asynchronously, after `channel` is set below.
+    // eslint-disable-next-line prefer-const
+    let channel!: C;
+    const connection = new Connection(
+      transport,
+      {
+        open: () => {},
+        message: (message) => this.receive(channel, message),
+        close: (error) => this.release(channel, error),
+      },
+      { logger: this.logger, open: true, expectGreeting: false },
+    );
+    channel = new this.channelClass({ connection, server: this, id: nextChannelId++ });
+    this.#channels.push(channel);
+    this.#connections.set(channel, connection);
+    connection.send({ action: "connected" });
+    this.logger.info("connected", { channel: channel.id, peer: `${channel.addr.host}:${channel.addr.port}` });
+    const accepted = channel;
+    this.run(() => {
+      this.guard(accepted, () => accepted.onConnect());
+      this.guard(accepted, () => this.onConnect(accepted, accepted.addr));
+      this.#connectionsSubject.next(accepted);
+    });
+  }
+
+  private receive(channel: C, message: IncomingMessage): void {
+    channel.emitMessage(message);
+    this.#messagesSubject.next({ channel, message });
+    if (this.dispatchMode === "live") this.deliver(channel, message);
+    else this.scheduler.enqueue(this.deliverQueued, { channel, message });
+  }
+
+  private readonly deliverQueued = ({ channel, message }: ChannelMessage<C>): void => this.deliver(channel, message);
+
+  private deliver(channel: C, message: IncomingMessage): void {
+    if (isDebugEnabled(this.logger)) this.logger.debug("dispatched", { channel: channel.id, action: message.action });
+    this.guard(channel, () => dispatch(channel, message));
+  }
+
+  private release(channel: C, error: Error | undefined): void {
+    const index = this.#channels.indexOf(channel);
+    if (index >= 0) this.#channels.splice(index, 1);
+    this.#connections.delete(channel);
+    channel.completeMessages();
+    this.logger.info("disconnected", { channel: channel.id, peer: `${channel.addr.host}:${channel.addr.port}`, ...(error ? { reason: error.message } : {}) });
+    this.run(() => {
+      if (error) this.guard(channel, () => channel.onError(error));
+      this.guard(channel, () => channel.onClose());
+      this.guard(channel, () => this.onDisconnect(channel));
+      this.#disconnectionsSubject.next(channel);
+    });
+    if (this.#connections.size === 0) this.#drained?.();
+  }
+
+  /** Runs hook code now in live mode, inside the next `pump()` in pump mode. */
+  private run(work: () => void): void {
+    if (this.dispatchMode === "live") work();
+    else this.scheduler.enqueue(work, undefined);
+  }
+
+  /** Calls user code for a channel; an exception goes to the channel's `onError`, never further. */
+  private guard(channel: C, work: () => unknown): void {
+    try {
+      work();
+    } catch (error) {
+      try {
+        channel.onError(error);
+      } catch (secondary) {
+        this.logger.error("onError threw", { channel: channel.id, reason: secondary });
+      }
+    }
+  }
+
+  private closeAllChannels(): Promise<void> {
+    if (this.#connections.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#drained = () => {
+        this.#drained = null;
+        resolve();
+      };
+      for (const connection of this.#connections.values()) connection.close();
+    });
+  }
+
+  /** After stop(), in pump mode: run what is still queued so every hook runs exactly once. */
+  private drainPumpQueue(): void {
+    for (let rounds = 0; rounds < 100 && this.scheduler.size > 0; rounds++) this.scheduler.flush();
+  }
+}

@@ -1,0 +1,56 @@
+import type { ProtocolError } from "../errors.js";
+import type { Address } from "../types.js";
+
+/** What a transport reports to the connection that owns it. */
+export interface TransportEvents {
+  /** The connection is established (client side; server-side transports start open). */
+  open(): void;
+  /** One msgpack payload arrived (without the TCP length header). */
+  payload(payload: Uint8Array): void;
+  /** A message could not be read but the stream is intact (e.g. a WebSocket text frame): drop it. */
+  invalid(error: ProtocolError): void;
+  /**
+   * The connection is gone; called exactly once, after `open` or instead of it. `error` is set
+   * when it ended through an error (refused, reset, oversized frame...).
+   */
+  close(error?: Error): void;
+}
+
+/**
+ * One byte pipe to one peer: TCP, WebSocket or in-memory. Transports move frames; encoding,
+ * validation and lifecycle live in the connection above them, so every transport behaves alike.
+ */
+export interface Transport {
+  /** The peer's address, as far as the transport knows it. */
+  readonly remote: Address;
+  /** Bytes accepted by `write` and not yet handed to the operating system. */
+  readonly bufferedAmount: number;
+  /** Starts delivering events; called once, right after construction. */
+  start(events: TransportEvents): void;
+  /**
+   * Queues one whole frame (4-byte header included: a WebSocket transport drops it). The bytes may
+   * be shared with other transports (broadcast) and must not be modified.
+   */
+  write(frame: Uint8Array): void;
+  /** Sends everything queued, then closes. `close` follows once the peer is gone. */
+  end(): void;
+  /** Closes at once, dropping what is queued. `close` follows with `error`, if given. */
+  destroy(error?: Error): void;
+}
+
+/** Opens a client transport to `target`. Node and browser entry points provide different ones. */
+export type Connector = (target: ConnectTarget, options: ConnectorOptions) => Transport;
+
+/** A parsed `connect()` argument. */
+export interface ConnectTarget {
+  readonly protocol: "tcp" | "ws" | "wss";
+  readonly host: string;
+  readonly port: number;
+  /** The whole URL for WebSocket targets. */
+  readonly url: string;
+}
+
+/** Limits a connector applies to the transport it opens. */
+export interface ConnectorOptions {
+  readonly maxPayload: number;
+}

@@ -1,0 +1,48 @@
+/**
+ * The protocol of one direction of a connection: each key is an action name, each value the
+ * fields that travel with it. For example
+ * `interface ServerMessages { chat: { text: string }; move: { x: number; y: number } }`.
+ */
+export type ActionMap = { [action: string]: object };
+
+/** The map used when no protocol is declared: any action, any fields. */
+export interface UntypedActions {
+  [action: string]: Record<string, unknown>;
+}
+
+/**
+ * A message of action `K` of protocol `M`: `{ action: K, ...fields }`. With `K` left out, the
+ * union of every message of the protocol, which is what `send()` accepts.
+ */
+export type Message<M extends ActionMap = UntypedActions, K extends keyof M = keyof M> = K extends keyof M & string
+  ? { action: K } & M[K]
+  : never;
+
+/** A decoded message as it arrives from the network before its action has been looked at. */
+export type IncomingMessage = { action?: unknown; [key: string]: unknown };
+
+/** The actions every connection delivers besides the peer's own messages. */
+export interface BuiltInActions {
+  /** The connection is open: `send()` now writes straight to the peer. */
+  connected: Record<never, never>;
+  /** Delivered right after `connected`, as repod and PodSixNet do. */
+  socketConnect: Record<never, never>;
+  /** The connection ended; delivered exactly once per opened connection. */
+  disconnected: Record<never, never>;
+  /** A readable reason, e.g. `connect ECONNREFUSED 127.0.0.1:5071`. */
+  error: { error: string; code?: string };
+}
+
+/**
+ * The `Network_*` handlers a class may define for protocol `M`; `implements NetworkHandlers<M>`
+ * makes the compiler check every handler's payload.
+ */
+export type NetworkHandlers<M extends ActionMap> = {
+  [K in keyof M & string as `Network_${K}`]?: (message: Message<M, K>) => unknown;
+};
+
+/** Where a peer is. */
+export interface Address {
+  readonly host: string;
+  readonly port: number;
+}
