@@ -20,3 +20,19 @@ export const LIFECYCLE_ACTIONS: ReadonlySet<string> = new Set([
   "disconnected",
   "error",
 ]);
+
+/**
+ * Every action starting with this character is reserved for the library's own control messages.
+ * Peers that do not know them (Python repod) route them to `networkReceived`, which ignores them.
+ */
+export const RESERVED_ACTION_PREFIX = "@";
+
+/** Heartbeat request: `{ action: "@ping", id }`; a repod-rx peer answers at once with `@pong`. */
+export const PING_ACTION = "@ping";
+/** Heartbeat answer: `{ action: "@pong", id }`, echoing the ping's `id`. */
+export const PONG_ACTION = "@pong";
+/** Sent by a full server before it closes a connection: `{ action: "@refused", reason }`. */
+export const REFUSED_ACTION = "@refused";
+
+/** Largest number of bytes queued for one peer by default (16 MiB) before it is cut off. */
+export const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024;

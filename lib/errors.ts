@@ -15,8 +15,18 @@ export type RepodErrorCode =
   | "ERR_TEXT_FRAME"
   /** The connection could not be established. */
   | "ERR_CONNECT_FAILED"
-  /** The connection failed after it was established (reset, timeout...). */
-  | "ERR_CONNECTION_LOST";
+  /** The connection failed after it was established (reset...). */
+  | "ERR_CONNECTION_LOST"
+  /** More than `maxQueuedBytes` waited for a peer that does not read; the connection is closed. */
+  | "ERR_SEND_QUEUE_FULL"
+  /** The peer sent nothing for `idleTimeout` milliseconds; the connection is closed. */
+  | "ERR_IDLE_TIMEOUT"
+  /** A peer that answers heartbeats stopped answering for `heartbeat.timeout` ms; the connection is closed. */
+  | "ERR_HEARTBEAT_TIMEOUT"
+  /** The server refused the connection: it already has `maxConnections` clients. */
+  | "ERR_SERVER_FULL"
+  /** The reconnection policy gave up after `maxAttempts` failed attempts. */
+  | "ERR_RECONNECT_FAILED";
 
 /** Base class of the errors this library raises for protocol and connection problems. */
 export class RepodError extends Error {

@@ -15,7 +15,9 @@ export type { ChannelInit } from "./connections/channel.js";
 
 // Client side
 export { Client } from "./connections/client.js";
-export type { ClientOptions } from "./connections/client.js";
+export type { ClientOptions, ClientState } from "./connections/client.js";
+export type { ConnectionLimits, HeartbeatOptions } from "./connections/connection-options.js";
+export type { ReconnectOptions } from "./connections/reconnect-policy.js";
 export type { ConnectionState } from "./connections/connection.js";
 export { ConnectionListener, withConnectionListener } from "./connections/node-connection-listener.js";
 export type { ConnectionListenerApi, ConnectOptions } from "./connections/connection-listener.js";

@@ -36,10 +36,13 @@ export class Channel<
   readonly addr: Address;
   /** Every message this client sends, live, as it arrives; completes when the channel closes. */
   readonly messages$: Observable<Message<In>>;
+  /** Heartbeat round-trip times in milliseconds (with the server's `heartbeat` option on). */
+  readonly rtt$: Observable<number>;
 
   readonly #connection: Connection | null;
   readonly #server: S | null;
   readonly #messages = new Subject<IncomingMessage>();
+  readonly #rtt = new Subject<number>();
 
   constructor(init?: ChannelInit) {
     this.#connection = init?.connection ?? null;
@@ -47,7 +50,8 @@ export class Channel<
     this.id = init?.id ?? 0;
     this.addr = this.#connection?.remote ?? EMPTY_ADDRESS;
     this.messages$ = this.#messages.asObservable() as Observable<Message<In>>;
-    if (this.#connection === null) this.#messages.complete();
+    this.rtt$ = this.#rtt.asObservable();
+    if (this.#connection === null) this.completeMessages();
   }
 
   /** The server this channel belongs to. @throws {Error} for a channel created without one. */
@@ -63,7 +67,7 @@ export class Channel<
 
   /** Bytes accepted by `send()` and not yet handed to the operating system. */
   get bufferedAmount(): number {
-    return this.#connection?.transport.bufferedAmount ?? 0;
+    return this.#connection?.bufferedAmount ?? 0;
   }
 
   /**
@@ -106,8 +110,14 @@ export class Channel<
     this.#messages.next(message);
   }
 
-  /** @internal Completes `messages$`; called by the server when the connection has closed. */
+  /** @internal Feeds `rtt$`. */
+  emitRtt(milliseconds: number): void {
+    this.#rtt.next(milliseconds);
+  }
+
+  /** @internal Completes `messages$` and `rtt$`; called by the server when the connection has closed. */
   completeMessages(): void {
     this.#messages.complete();
+    this.#rtt.complete();
   }
 }

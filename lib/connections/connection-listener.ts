@@ -1,19 +1,13 @@
 import { filter, Observable, Subject, type Subscription } from "rxjs";
 import { dispatch } from "../dispatch/dispatch.js";
-import type { Logger } from "../logging.js";
 import { PumpScheduler } from "../scheduling/pump-scheduler.js";
 import { parseConnectTarget } from "../transports/connect-target.js";
 import type { Connector } from "../transports/transport.js";
 import type { ActionMap, BuiltInActions, IncomingMessage, Message, UntypedActions } from "../types.js";
-import { Client } from "./client.js";
+import { Client, type ClientOptions } from "./client.js";
 
-/** Options of a connection listener, passed to `connect()`. */
-export interface ConnectOptions {
-  /** Largest payload accepted from the server, in bytes. Default 4 MiB. */
-  readonly maxPayload?: number;
-  /** Where events go; default: the logger set by `configureLogging` (silent unless set). */
-  readonly logger?: Logger;
-}
+/** Options of `connect()`: the client's limits, heartbeat and reconnection policy. */
+export type ConnectOptions = ClientOptions;
 
 /**
  * The client side of a game: connect, then call `pump()` once per frame to run the `Network_*`

@@ -1,9 +1,10 @@
-import { LIFECYCLE_ACTIONS } from "../constants.js";
-import { ProtocolError } from "../errors.js";
+import { LIFECYCLE_ACTIONS, PING_ACTION, PONG_ACTION } from "../constants.js";
+import { ConnectionError, ProtocolError } from "../errors.js";
 import type { Logger } from "../logging.js";
 import { decode, encode, isPlainObject } from "../protocol/codec.js";
 import type { Transport } from "../transports/transport.js";
 import type { Address, IncomingMessage } from "../types.js";
+import type { HeartbeatOptions } from "./connection-options.js";
 
 /**
  * Where a connection is in its life:
@@ -20,6 +21,8 @@ export interface ConnectionEvents {
   open(): void;
   /** A valid message from the peer: a map whose action, if any, is not a lifecycle action. */
   message(message: IncomingMessage): void;
+  /** A heartbeat round trip completed, in milliseconds. */
+  rtt(milliseconds: number): void;
   /** The connection ended; called exactly once. `error` if it ended through an error. */
   close(error?: Error): void;
 }
@@ -31,19 +34,38 @@ export interface ConnectionOptions {
   readonly open: boolean;
   /** Swallow the first `connected` the peer sends: the server's greeting, on the client side. */
   readonly expectGreeting: boolean;
+  /** Bytes that may wait for the peer before it is cut off with `ERR_SEND_QUEUE_FULL`. */
+  readonly maxQueuedBytes: number;
+  /** Milliseconds of silence from the peer after which it is cut off; 0 turns it off. */
+  readonly idleTimeout: number;
+  /** Pings to send and answers to expect; `null` sends none (pings are still answered). */
+  readonly heartbeat: Required<HeartbeatOptions> | null;
+  /** Clock in milliseconds; injectable for tests. */
+  readonly now?: () => number;
 }
 
 /**
  * The part of a connection that does not depend on the transport: encoding outgoing messages,
- * queueing them while the transport opens, decoding and validating incoming payloads, and the
- * state machine. Both ends of every transport go through it, so TCP, WebSocket and in-memory
- * connections drop, log and close in exactly the same way.
+ * queueing them while the transport opens, decoding and validating incoming payloads, limits,
+ * heartbeats, and the state machine. Both ends of every transport go through it, so TCP,
+ * WebSocket and in-memory connections drop, log and close in exactly the same way.
  */
 export class Connection {
   private stateValue: ConnectionState;
   private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
   private greetingPending: boolean;
   private readonly events: ConnectionEvents;
+  private readonly now: () => number;
+  /** When the peer last sent anything, for the idle and heartbeat checks. */
+  private lastActivity: number;
+  private readonly trackActivity: boolean;
+  /** Whether the peer has ever answered a ping: only such peers can time out on heartbeats. */
+  private answersPings = false;
+  private pingId = 0;
+  private pingSentAt = 0;
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly transport: Transport,
@@ -51,14 +73,18 @@ export class Connection {
     private readonly options: ConnectionOptions,
   ) {
     this.events = events;
+    this.now = options.now ?? Date.now;
     this.stateValue = options.open ? "open" : "connecting";
     this.greetingPending = options.expectGreeting;
+    this.trackActivity = options.idleTimeout > 0 || options.heartbeat !== null;
+    this.lastActivity = this.now();
     transport.start({
       open: () => this.onOpen(),
       payload: (payload) => this.onPayload(payload),
       invalid: (error) => this.drop(error),
       close: (error) => this.onClose(error),
     });
+    if (options.open) this.startTimers();
   }
 
   get state(): ConnectionState {
@@ -67,6 +93,11 @@ export class Connection {
 
   get remote(): Address {
     return this.transport.remote;
+  }
+
+  /** Bytes accepted and not yet handed to the operating system, queued-while-opening included. */
+  get bufferedAmount(): number {
+    return this.pendingBytes + this.transport.bufferedAmount;
   }
 
   /**
@@ -78,14 +109,23 @@ export class Connection {
     return this.sendFrame(encode(message));
   }
 
-  /** Sends an already encoded frame (shared by broadcasts); same return value as `send`. */
+  /**
+   * Sends an already encoded frame (shared by broadcasts); same return value as `send`. A peer
+   * that lets more than `maxQueuedBytes` pile up is cut off: its connection closes with
+   * `ERR_SEND_QUEUE_FULL` and the frame is refused with 0.
+   */
   sendFrame(frame: Uint8Array): number {
     switch (this.stateValue) {
       case "open":
+        if (this.transport.bufferedAmount + frame.byteLength > this.options.maxQueuedBytes) {
+          return this.overflow(frame.byteLength);
+        }
         this.transport.write(frame);
         return frame.byteLength;
       case "connecting":
+        if (this.pendingBytes + frame.byteLength > this.options.maxQueuedBytes) return 0;
         this.pending.push(frame);
+        this.pendingBytes += frame.byteLength;
         return frame.byteLength;
       default:
         return 0;
@@ -100,14 +140,29 @@ export class Connection {
     if (this.stateValue === "closing" || this.stateValue === "closed") return;
     const wasOpen = this.stateValue === "open";
     this.stateValue = "closing";
+    this.stopTimers();
     if (wasOpen) this.transport.end();
   }
 
-  /** Closes at once, dropping what is queued. */
+  /** Closes at once, dropping what is queued; `close(error)` follows asynchronously. */
   destroy(error?: Error): void {
     if (this.stateValue === "closed") return;
     this.pending = [];
+    this.pendingBytes = 0;
+    this.stopTimers();
     this.transport.destroy(error);
+  }
+
+  private overflow(size: number): number {
+    const queued = this.transport.bufferedAmount;
+    this.destroy(
+      new ConnectionError(
+        "ERR_SEND_QUEUE_FULL",
+        `Closed the connection: ${queued + size} bytes would wait for a peer that is not reading, ` +
+          `over the maxQueuedBytes limit of ${this.options.maxQueuedBytes}`,
+      ),
+    );
+    return 0;
   }
 
   private onOpen(): void {
@@ -115,13 +170,17 @@ export class Connection {
     if (!closeRequested) this.stateValue = "open";
     const pending = this.pending;
     this.pending = [];
+    this.pendingBytes = 0;
     for (const frame of pending) this.transport.write(frame);
+    this.lastActivity = this.now();
     this.events.open();
     if (closeRequested) this.transport.end();
+    else this.startTimers();
   }
 
   private onPayload(payload: Uint8Array): void {
     if (this.stateValue === "closed") return;
+    if (this.trackActivity) this.lastActivity = this.now();
     let value: unknown;
     try {
       value = decode(payload);
@@ -139,17 +198,89 @@ export class Connection {
     }
     const message = value as IncomingMessage;
     const action = message.action;
-    if (typeof action === "string" && LIFECYCLE_ACTIONS.has(action)) {
-      if (this.greetingPending && action === "connected") {
-        this.greetingPending = false;
+    if (typeof action === "string") {
+      if (action === PING_ACTION) {
+        if (this.stateValue === "open") this.transport.write(encode({ action: PONG_ACTION, id: message.id }));
         return;
       }
-      this.drop(
-        new ProtocolError("ERR_FORGED_LIFECYCLE", `Dropped a "${action}" message sent by the peer: only the transport produces it`),
+      if (action === PONG_ACTION) {
+        this.onPong(message.id);
+        return;
+      }
+      if (LIFECYCLE_ACTIONS.has(action)) {
+        if (this.greetingPending && action === "connected") {
+          this.greetingPending = false;
+          return;
+        }
+        this.drop(
+          new ProtocolError(
+            "ERR_FORGED_LIFECYCLE",
+            `Dropped a "${action}" message sent by the peer: only the transport produces it`,
+          ),
+        );
+        return;
+      }
+    }
+    this.events.message(message);
+  }
+
+  private onPong(id: unknown): void {
+    this.answersPings = true;
+    if (id === this.pingId && this.pingSentAt > 0) {
+      this.events.rtt(this.now() - this.pingSentAt);
+      this.pingSentAt = 0;
+    }
+  }
+
+  private startTimers(): void {
+    const { heartbeat, idleTimeout } = this.options;
+    if (heartbeat !== null) {
+      this.heartbeatTimer = setInterval(() => this.beat(heartbeat.timeout), heartbeat.interval);
+      this.heartbeatTimer.unref?.();
+    }
+    if (idleTimeout > 0) this.scheduleIdleCheck(idleTimeout);
+  }
+
+  private beat(timeout: number): void {
+    const silence = this.now() - this.lastActivity;
+    if (this.answersPings && silence > timeout) {
+      this.destroy(
+        new ConnectionError(
+          "ERR_HEARTBEAT_TIMEOUT",
+          `No answer from the peer for ${silence} ms, over the heartbeat timeout of ${timeout} ms; it is gone`,
+        ),
       );
       return;
     }
-    this.events.message(message);
+    this.pingId = (this.pingId + 1) % 0x7fffffff;
+    this.pingSentAt = this.now();
+    this.transport.write(encode({ action: PING_ACTION, id: this.pingId }));
+  }
+
+  /** One timer per connection, re-armed for the remaining time instead of reset per message. */
+  private scheduleIdleCheck(after: number): void {
+    this.idleTimer = setTimeout(() => {
+      const idleTimeout = this.options.idleTimeout;
+      const silence = this.now() - this.lastActivity;
+      if (silence >= idleTimeout) {
+        this.destroy(
+          new ConnectionError(
+            "ERR_IDLE_TIMEOUT",
+            `The peer sent nothing for ${silence} ms, over the idleTimeout of ${idleTimeout} ms`,
+          ),
+        );
+      } else {
+        this.scheduleIdleCheck(idleTimeout - silence);
+      }
+    }, after);
+    this.idleTimer.unref?.();
+  }
+
+  private stopTimers(): void {
+    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.heartbeatTimer = undefined;
+    this.idleTimer = undefined;
   }
 
   private drop(error: ProtocolError): void {
@@ -161,6 +292,8 @@ export class Connection {
     if (this.stateValue === "closed") return;
     this.stateValue = "closed";
     this.pending = [];
+    this.pendingBytes = 0;
+    this.stopTimers();
     this.events.close(error);
   }
 }

@@ -1,7 +1,8 @@
 import { Observable, Subject } from "rxjs";
-import { DEFAULT_HOST, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT } from "../constants.js";
+import { DEFAULT_HOST, DEFAULT_PORT, REFUSED_ACTION } from "../constants.js";
 import { Channel, type ChannelInit } from "../connections/channel.js";
 import { Connection } from "../connections/connection.js";
+import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "../connections/connection-options.js";
 import { dispatch } from "../dispatch/dispatch.js";
 import { formatLogLine, isDebugEnabled, isSilent, resolveLogger, type Logger } from "../logging.js";
 import { encode } from "../protocol/codec.js";
@@ -17,8 +18,8 @@ export type ChannelClass<C extends Channel<any>> = new (init?: ChannelInit) => C
 /** When channel handlers run: as messages arrive, or inside `server.pump()`. */
 export type DispatchMode = "live" | "pump";
 
-/** Options of a {@link Server}; every field is optional. */
-export interface ServerOptions<C extends Channel<any> = Channel<any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+/** Options of a {@link Server}; every field is optional. The connection limits apply to every channel. */
+export interface ServerOptions<C extends Channel<any> = Channel<any>> extends ConnectionLimits { // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Interface to listen on. Default `"127.0.0.1"` (loopback only; use `"0.0.0.0"` to accept remote players). */
   readonly host?: string;
   /** TCP port. Default `5071`; `0` picks a free port, readable as `server.port` after `start()`. */
@@ -31,10 +32,12 @@ export interface ServerOptions<C extends Channel<any> = Channel<any>> { // eslin
    * there in global arrival order: the fixed-tick simulation loop of a server-authoritative game.
    */
   readonly dispatch?: DispatchMode;
-  /** Largest payload accepted from a client, in bytes. Default 4 MiB (4,194,304). */
-  readonly maxPayload?: number;
-  /** Where events go. Default: the logger set by `configureLogging` (silent unless set). */
-  readonly logger?: Logger;
+  /**
+   * Most clients connected at once. One more is refused: it receives
+   * `{ action: "@refused", reason }` (a repod-rx client turns it into an `error`) and is closed,
+   * without a channel. Default 10,000.
+   */
+  readonly maxConnections?: number;
 }
 
 /** A message together with the channel it came from, as emitted by `server.messages$`. */
@@ -46,6 +49,8 @@ export interface ChannelMessage<C> {
 type ServerState = "idle" | "starting" | "listening" | "stopping";
 
 let nextChannelId = 1;
+
+const DEFAULT_MAX_CONNECTIONS = 10_000;
 
 /**
  * Accepts clients and creates one channel per connection. Subclass it and override `onConnect`
@@ -60,8 +65,10 @@ export class Server<C extends Channel<any> = Channel<any>> { // eslint-disable-l
   readonly host: string;
   /** Dispatch mode, see {@link ServerOptions.dispatch}. */
   readonly dispatchMode: DispatchMode;
-  /** Largest payload accepted, in bytes. */
-  readonly maxPayload: number;
+  /** The connection limits in force, defaults applied. */
+  readonly limits: ResolvedLimits;
+  /** Most clients connected at once. */
+  readonly maxConnections: number;
   /** The scheduler `pump()` flushes (used in `"pump"` dispatch mode). */
   readonly scheduler = new PumpScheduler();
   /** Each new channel, after its `onConnect`. */
@@ -88,7 +95,8 @@ export class Server<C extends Channel<any> = Channel<any>> { // eslint-disable-l
     this.#requestedPort = options.port ?? DEFAULT_PORT;
     this.channelClass = options.channelClass ?? (Channel as unknown as ChannelClass<C>);
     this.dispatchMode = options.dispatch ?? "live";
-    this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    this.limits = resolveLimits(options);
+    this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.logger = resolveLogger(options.logger);
     this.connections$ = this.#connectionsSubject.asObservable();
     this.disconnections$ = this.#disconnectionsSubject.asObservable();
@@ -117,7 +125,7 @@ export class Server<C extends Channel<any> = Channel<any>> { // eslint-disable-l
   async start(): Promise<void> {
     if (this.#state !== "idle") throw new Error(`Server is already ${this.#state}; call stop() before start()`);
     this.#state = "starting";
-    const acceptor = new TcpAcceptor({ host: this.host, port: this.#requestedPort, maxPayload: this.maxPayload });
+    const acceptor = new TcpAcceptor({ host: this.host, port: this.#requestedPort, maxPayload: this.limits.maxPayload });
     try {
       await acceptor.listen((transport) => this.accept(transport));
     } catch (error) {
@@ -218,6 +226,10 @@ export class Server<C extends Channel<any> = Channel<any>> { // eslint-disable-l
       transport.destroy();
       return;
     }
+    if (this.#connections.size >= this.maxConnections) {
+      this.refuse(transport, `Server is full: it already has ${this.maxConnections} clients (maxConnections); try again later`);
+      return;
+    }
     // The connection reports to the channel, which needs the connection to be built: the events
     // arrive asynchronously, after `channel` is set below.
     // eslint-disable-next-line prefer-const
@@ -227,9 +239,10 @@ export class Server<C extends Channel<any> = Channel<any>> { // eslint-disable-l
       {
         open: () => {},
         message: (message) => this.receive(channel, message),
+        rtt: (milliseconds) => channel.emitRtt(milliseconds),
         close: (error) => this.release(channel, error),
       },
-      { logger: this.logger, open: true, expectGreeting: false },
+      { ...this.limits, logger: this.logger, open: true, expectGreeting: false },
     );
     channel = new this.channelClass({ connection, server: this, id: nextChannelId++ });
     this.#channels.push(channel);
@@ -242,6 +255,14 @@ export class Server<C extends Channel<any> = Channel<any>> { // eslint-disable-l
       this.guard(accepted, () => this.onConnect(accepted, accepted.addr));
       this.#connectionsSubject.next(accepted);
     });
+  }
+
+  /** Tells the client why (a repod-rx client reports it as an `error`), then closes without a channel. */
+  private refuse(transport: Transport, reason: string): void {
+    this.logger.warn("refused", { peer: `${transport.remote.host}:${transport.remote.port}`, reason });
+    transport.start({ open: () => {}, payload: () => {}, invalid: () => {}, close: () => {} });
+    transport.write(encode({ action: REFUSED_ACTION, reason }));
+    transport.end();
   }
 
   private receive(channel: C, message: IncomingMessage): void {
