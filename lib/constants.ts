@@ -36,3 +36,10 @@ export const REFUSED_ACTION = "@refused";
 
 /** Largest number of bytes queued for one peer by default (16 MiB) before it is cut off. */
 export const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+
+/** The key that carries a request's id: `{ action: "getScore", "@req": 7 }`. */
+export const REQUEST_ID_KEY = "@req";
+/** A reply: `{ action: "@reply", "@re": 7, result }` or `{ action: "@reply", "@re": 7, error: "reason" }`. */
+export const REPLY_ACTION = "@reply";
+/** The key of a reply that names the request it answers. */
+export const REPLY_ID_KEY = "@re";

@@ -26,7 +26,13 @@ export type RepodErrorCode =
   /** The server refused the connection: it already has `maxConnections` clients. */
   | "ERR_SERVER_FULL"
   /** The reconnection policy gave up after `maxAttempts` failed attempts. */
-  | "ERR_RECONNECT_FAILED";
+  | "ERR_RECONNECT_FAILED"
+  /** A request got no reply within its timeout. */
+  | "ERR_REQUEST_TIMEOUT"
+  /** The peer answered a request with an error reply; the message is the peer's. */
+  | "ERR_REQUEST_FAILED"
+  /** A request could not be sent: there is no open connection. */
+  | "ERR_NOT_CONNECTED";
 
 /** Base class of the errors this library raises for protocol and connection problems. */
 export class RepodError extends Error {

@@ -1,4 +1,5 @@
 import { Observable, Subject } from "rxjs";
+import { PendingRequests, type RequestOptions } from "../dispatch/requests.js";
 import type { Server } from "../server/server.js";
 import type { ActionMap, Address, IncomingMessage, Message, UntypedActions } from "../types.js";
 import type { Connection } from "./connection.js";
@@ -43,6 +44,8 @@ export class Channel<
   readonly #server: S | null;
   readonly #messages = new Subject<IncomingMessage>();
   readonly #rtt = new Subject<number>();
+  readonly #rooms = new Set<string>();
+  readonly #requests = new PendingRequests();
 
   constructor(init?: ChannelInit) {
     this.#connection = init?.connection ?? null;
@@ -80,6 +83,35 @@ export class Channel<
     return this.#connection.send(message);
   }
 
+  /**
+   * Asks this client something: sends `message` and emits the client's reply once (a listener
+   * answers by returning a value from its handler), then completes. Cold: each subscription sends
+   * one request. Errors on timeout (`ERR_REQUEST_TIMEOUT`, default 10 s), on an error reply
+   * (`RequestError`), or when the channel closes first; unsubscribing cancels the wait.
+   */
+  request<R = unknown>(message: Message<Out>, options?: RequestOptions): Observable<R> {
+    return this.#requests.request<R>((request) => this.send(request as Message<Out>), message, options);
+  }
+
+  /** The rooms this channel is in. */
+  get rooms(): ReadonlySet<string> {
+    return this.#rooms;
+  }
+
+  /**
+   * Enters the room `name` (created on first join). A channel may be in any number of rooms and
+   * leaves them all when it closes. Joining a room twice, or after closing, does nothing.
+   * @throws {TypeError} for a name that is not a non-empty string.
+   */
+  join(name: string): void {
+    if (this.#server?.joinRoom(this, name)) this.#rooms.add(name);
+  }
+
+  /** Leaves the room `name`; an empty room disappears. Leaving a room one is not in does nothing. */
+  leave(name: string): void {
+    if (this.#rooms.delete(name)) this.#server?.leaveRoom(this, name);
+  }
+
   /** Closes the channel gracefully: what was sent before is delivered, then `onClose` runs. */
   close(): void {
     this.#connection?.close();
@@ -115,9 +147,18 @@ export class Channel<
     this.#rtt.next(milliseconds);
   }
 
-  /** @internal Completes `messages$` and `rtt$`; called by the server when the connection has closed. */
+  /** @internal Settles the request a reply answers. */
+  settleReply(reply: IncomingMessage): void {
+    this.#requests.settle(reply);
+  }
+
+  /**
+   * @internal Called by the server when the connection has closed: completes `messages$` and
+   * `rtt$`, fails the requests still waiting, forgets the rooms (the server has left them).
+   */
   completeMessages(): void {
     this.#messages.complete();
     this.#rtt.complete();
+    this.#requests.failAll(`The channel to ${this.addr.host}:${this.addr.port} closed before the reply`);
   }
 }

@@ -1,13 +1,22 @@
 import { filter, Observable, Subject, type Subscription } from "rxjs";
+import { REPLY_ACTION } from "../constants.js";
 import { dispatch } from "../dispatch/dispatch.js";
+import { answer, PendingRequests, requestId, type RequestOptions } from "../dispatch/requests.js";
 import { PumpScheduler } from "../scheduling/pump-scheduler.js";
 import { parseConnectTarget } from "../transports/connect-target.js";
-import type { Connector } from "../transports/transport.js";
+import type { Connector, ConnectorOptions, ConnectTarget, Transport } from "../transports/transport.js";
 import type { ActionMap, BuiltInActions, IncomingMessage, Message, UntypedActions } from "../types.js";
 import { Client, type ClientOptions } from "./client.js";
 
 /** Options of `connect()`: the client's limits, heartbeat and reconnection policy. */
 export type ConnectOptions = ClientOptions;
+
+/** A server in the same process, as accepted by `connect(server)` (see `Server.listenLocal`). */
+export interface LocalServer {
+  openLocal(options: ConnectorOptions): Transport;
+}
+
+const LOCAL_TARGET: ConnectTarget = Object.freeze({ protocol: "memory", host: "local", port: 0, url: "memory://local" });
 
 /**
  * The client side of a game: connect, then call `pump()` once per frame to run the `Network_*`
@@ -31,6 +40,11 @@ export interface ConnectionListenerApi<In extends ActionMap = UntypedActions, Ou
    */
   connect(host?: string, port?: number, options?: ConnectOptions): void;
   /**
+   * Connects to a server in the same process, with no socket (the server must have called
+   * `listenLocal()` or `start()`): same built-in actions, pump semantics and limits as TCP.
+   */
+  connect(server: LocalServer, options?: ConnectOptions): void;
+  /**
    * Runs the handlers of every message queued before this call, in arrival order, each exactly
    * once, and returns how many ran. A handler's exception leaves `pump()` like any synchronous
    * call; the messages after it stay queued for the next `pump()`.
@@ -38,6 +52,15 @@ export interface ConnectionListenerApi<In extends ActionMap = UntypedActions, Ou
   pump(): number;
   /** Sends one message; returns the bytes queued, or 0 when not connected. */
   send(message: Message<Out>): number;
+  /**
+   * Asks the server something: sends `message` and emits the reply once (the server's handler
+   * answers by returning a value), then completes. Cold: each subscription sends one request.
+   * The reply is delivered inside `pump()`, in arrival order with every other message. Errors on
+   * timeout (`ERR_REQUEST_TIMEOUT`, default 10 s), on an error reply (`RequestError` carrying the
+   * server's message), or when the connection ends first; unsubscribing cancels the wait and a
+   * late reply is dropped.
+   */
+  request<R = unknown>(message: Message<Out>, options?: RequestOptions): Observable<R>;
   /** Closes the connection gracefully (everything sent before is delivered). */
   close(): void;
   /** The live Observable of one action's messages, for composing RxJS operators. */
@@ -70,19 +93,42 @@ export function listenerMixin<TBase extends Constructor>(
     connection: Client | null = null;
     private readonly messagesSubject = new Subject<IncomingMessage>();
     readonly messages$ = this.messagesSubject.asObservable() as Observable<Message<BuiltInActions & UntypedActions>>;
+    private readonly requests = new PendingRequests();
     private readonly runHandler = (message: IncomingMessage): void => {
-      dispatch(this, message);
+      if (message.action === REPLY_ACTION) {
+        this.requests.settle(message);
+        return;
+      }
+      const id = requestId(message);
+      if (id === undefined) dispatch(this, message);
+      else answer((reply) => this.send(reply as Message), id, () => dispatch(this, message));
+    };
+    private readonly failRequests = (client: Client): void => {
+      if (this.connection === client || this.connection === null) {
+        this.requests.failAll("The connection ended before the reply");
+      }
     };
 
-    connect(host?: string, port?: number, options: ConnectOptions = {}): void {
-      const target = parseConnectTarget(host, port);
-      this.close();
-      const client = new Client(target, connector, options);
+    connect(hostOrServer?: string | LocalServer, portOrOptions?: number | ConnectOptions, maybeOptions?: ConnectOptions): void {
+      let client: Client;
+      if (typeof hostOrServer === "object" && hostOrServer !== null && typeof hostOrServer.openLocal === "function") {
+        const local = hostOrServer;
+        const options = (portOrOptions as ConnectOptions | undefined) ?? {};
+        this.close();
+        client = new Client(LOCAL_TARGET, (_target, connectorOptions) => local.openLocal(connectorOptions), options);
+      } else {
+        const target = parseConnectTarget(hostOrServer as string | undefined, portOrOptions as number | undefined);
+        this.close();
+        client = new Client(target, connector, maybeOptions ?? {});
+      }
       this.connection = client;
-      // Ends by itself: messages$ completes once the connection is over.
-      client.messages$.subscribe((message: IncomingMessage) => {
-        this.scheduler.enqueue(this.runHandler, message);
-        this.messagesSubject.next(message);
+      // Ends by itself: messages$ completes once the client is closed for good.
+      client.messages$.subscribe({
+        next: (message: IncomingMessage) => {
+          this.scheduler.enqueue(this.runHandler, message);
+          this.messagesSubject.next(message);
+        },
+        complete: () => this.scheduler.enqueue(this.failRequests, client),
       });
     }
 
@@ -92,6 +138,10 @@ export function listenerMixin<TBase extends Constructor>(
 
     send(message: Message): number {
       return this.connection === null ? 0 : this.connection.send(message);
+    }
+
+    request<R>(message: Message, options?: RequestOptions): Observable<R> {
+      return this.requests.request<R>((request) => this.send(request as Message), message, options);
     }
 
     close(): void {

@@ -1,15 +1,18 @@
 import { Observable, Subject } from "rxjs";
-import { DEFAULT_HOST, DEFAULT_PORT, REFUSED_ACTION } from "../constants.js";
+import { DEFAULT_HOST, DEFAULT_PORT, REFUSED_ACTION, REPLY_ACTION } from "../constants.js";
 import { Channel, type ChannelInit } from "../connections/channel.js";
 import { Connection } from "../connections/connection.js";
 import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "../connections/connection-options.js";
 import { dispatch } from "../dispatch/dispatch.js";
+import { answer, requestId } from "../dispatch/requests.js";
 import { formatLogLine, isDebugEnabled, isSilent, resolveLogger, type Logger } from "../logging.js";
 import { encode } from "../protocol/codec.js";
 import { PumpScheduler } from "../scheduling/pump-scheduler.js";
+import { MemoryTransport } from "../transports/memory-transport.js";
 import { TcpAcceptor } from "../transports/tcp-acceptor.js";
-import type { Transport } from "../transports/transport.js";
+import type { ConnectorOptions, Transport } from "../transports/transport.js";
 import type { Address, IncomingMessage } from "../types.js";
+import { Room, toExcluded, type BroadcastOptions, type Except, type RoomEvent, type RoomHost } from "./room.js";
 import { validateServerOptions } from "./server-options.js";
 
 /** A channel class the server can instantiate. */
@@ -58,7 +61,7 @@ const DEFAULT_MAX_CONNECTIONS = 10_000;
  *
  * @typeParam C the channel class
  */
-export class Server<C extends Channel<any> = Channel<any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C> { // eslint-disable-line @typescript-eslint/no-explicit-any
   /** The class instantiated for each client; may be set as a field in a subclass. */
   channelClass: ChannelClass<C>;
   /** Interface the server listens on. */
@@ -77,6 +80,10 @@ export class Server<C extends Channel<any> = Channel<any>> { // eslint-disable-l
   readonly disconnections$: Observable<C>;
   /** Every message of every channel, live, with its channel. */
   readonly messages$: Observable<ChannelMessage<C>>;
+  /** @internal Every room join, live; per room through `room(name).joins$`. */
+  readonly roomJoins$: Observable<RoomEvent<C>>;
+  /** @internal Every room leave, live; per room through `room(name).leaves$`. */
+  readonly roomLeaves$: Observable<RoomEvent<C>>;
 
   protected readonly logger: Logger;
   readonly #requestedPort: number;
@@ -85,6 +92,9 @@ export class Server<C extends Channel<any> = Channel<any>> { // eslint-disable-l
   readonly #connectionsSubject = new Subject<C>();
   readonly #disconnectionsSubject = new Subject<C>();
   readonly #messagesSubject = new Subject<ChannelMessage<C>>();
+  readonly #rooms = new Map<string, Set<C>>();
+  readonly #roomJoins = new Subject<RoomEvent<C>>();
+  readonly #roomLeaves = new Subject<RoomEvent<C>>();
   #acceptor: TcpAcceptor | null = null;
   #state: ServerState = "idle";
   #drained: (() => void) | null = null;
@@ -101,6 +111,8 @@ export class Server<C extends Channel<any> = Channel<any>> { // eslint-disable-l
     this.connections$ = this.#connectionsSubject.asObservable();
     this.disconnections$ = this.#disconnectionsSubject.asObservable();
     this.messages$ = this.#messagesSubject.asObservable();
+    this.roomJoins$ = this.#roomJoins.asObservable();
+    this.roomLeaves$ = this.#roomLeaves.asObservable();
   }
 
   /** The TCP port: the bound one once started (useful with `port: 0`), else the requested one. */
@@ -123,13 +135,16 @@ export class Server<C extends Channel<any> = Channel<any>> { // eslint-disable-l
    * @throws {Error} when already started, or when the port cannot be bound (the message says why).
    */
   async start(): Promise<void> {
-    if (this.#state !== "idle") throw new Error(`Server is already ${this.#state}; call stop() before start()`);
+    if (this.#acceptor !== null || this.#state === "starting" || this.#state === "stopping") {
+      throw new Error(`Server is already ${this.#state}; call stop() before start()`);
+    }
     this.#state = "starting";
     const acceptor = new TcpAcceptor({ host: this.host, port: this.#requestedPort, maxPayload: this.limits.maxPayload });
+    const previous = this.#state;
     try {
       await acceptor.listen((transport) => this.accept(transport));
     } catch (error) {
-      this.#state = "idle";
+      this.#state = previous;
       throw error;
     }
     this.#acceptor = acceptor;
@@ -153,6 +168,30 @@ export class Server<C extends Channel<any> = Channel<any>> { // eslint-disable-l
     this.drainPumpQueue();
     this.#state = "idle";
     this.logger.info("stopped", { host: this.host });
+  }
+
+  /**
+   * Accepts in-process clients (`listener.connect(server)`) without opening any port: a game
+   * hosted in the same process as its local players, bots in single-player, hot-seat, and fast
+   * tests. Local clients get the same greeting, hooks, limits, rooms and pump semantics as TCP
+   * ones. A started server accepts local clients too; `stop()` ends both.
+   */
+  listenLocal(): void {
+    if (this.#state === "idle") this.#state = "listening";
+  }
+
+  /**
+   * @internal Opens an in-process connection to this server and returns the client's end;
+   * `ConnectionListener.connect(server)` calls it.
+   * @throws {Error} when the server accepts no connections (call `listenLocal()` or `start()`).
+   */
+  openLocal(options: ConnectorOptions): Transport {
+    if (this.#state !== "listening") {
+      throw new Error("The server accepts no local connections: call server.listenLocal() or await server.start() first");
+    }
+    const [client, server] = MemoryTransport.pair(options.maxPayload, this.limits.maxPayload);
+    this.accept(server);
+    return client;
   }
 
   /**
@@ -184,17 +223,69 @@ export class Server<C extends Channel<any> = Channel<any>> { // eslint-disable-l
   }
 
   /**
-   * Sends one message to every connected channel; it is encoded once however many receive it.
-   * Returns the number of channels it was queued for.
+   * Sends one message to every connected channel but `except`; it is encoded once however many
+   * receive it. Returns the number of channels it was queued for.
    * @throws {TypeError} for a value that is not a plain object or cannot be encoded.
    */
-  sendToAll(message: object): number {
+  sendToAll(message: object, options: BroadcastOptions<C> = {}): number {
+    return this.broadcastTo(this.#connections.keys(), message, options.except);
+  }
+
+  /**
+   * A live view of the room `name`: its members, their count, a broadcast to them, and streams
+   * of joins and leaves. Channels enter rooms with `channel.join(name)`.
+   * @throws {TypeError} for a name that is not a non-empty string.
+   */
+  room(name: string): Room<C> {
+    checkRoomName(name);
+    return new Room(name, this);
+  }
+
+  /** The names of the rooms that have members now. */
+  get roomNames(): readonly string[] {
+    return [...this.#rooms.keys()];
+  }
+
+  /** @internal */
+  roomMembers(name: string): ReadonlySet<C> | undefined {
+    return this.#rooms.get(name);
+  }
+
+  /** @internal Encodes once, writes to every channel of `channels` not in `except`. */
+  broadcastTo(channels: Iterable<C>, message: object, except: Except<C>): number {
     const frame = encode(message);
+    const excluded = toExcluded(except);
     let count = 0;
-    for (const connection of this.#connections.values()) {
-      if (connection.sendFrame(frame) > 0) count++;
+    for (const channel of channels) {
+      if (excluded !== null && excluded.has(channel)) continue;
+      const connection = this.#connections.get(channel);
+      if (connection !== undefined && connection.sendFrame(frame) > 0) count++;
     }
     return count;
+  }
+
+  /** @internal Called by `channel.join(name)`; returns false if it was already a member. */
+  joinRoom(channel: C, name: string): boolean {
+    checkRoomName(name);
+    if (!this.#connections.has(channel)) return false;
+    let members = this.#rooms.get(name);
+    if (members === undefined) {
+      members = new Set();
+      this.#rooms.set(name, members);
+    }
+    if (members.has(channel)) return false;
+    members.add(channel);
+    this.#roomJoins.next({ room: name, channel });
+    return true;
+  }
+
+  /** @internal Called by `channel.leave(name)` and when a channel closes; an empty room disappears. */
+  leaveRoom(channel: C, name: string): boolean {
+    const members = this.#rooms.get(name);
+    if (members === undefined || !members.delete(channel)) return false;
+    if (members.size === 0) this.#rooms.delete(name);
+    this.#roomLeaves.next({ room: name, channel });
+    return true;
   }
 
   /** Called after a channel's `onConnect`. Default: does nothing. */
@@ -276,13 +367,20 @@ export class Server<C extends Channel<any> = Channel<any>> { // eslint-disable-l
 
   private deliver(channel: C, message: IncomingMessage): void {
     if (isDebugEnabled(this.logger)) this.logger.debug("dispatched", { channel: channel.id, action: message.action });
-    this.guard(channel, () => dispatch(channel, message));
+    if (message.action === REPLY_ACTION) {
+      channel.settleReply(message);
+      return;
+    }
+    const id = requestId(message);
+    if (id === undefined) this.guard(channel, () => dispatch(channel, message));
+    else answer((reply) => channel.send(reply as never), id, () => dispatch(channel, message));
   }
 
   private release(channel: C, error: Error | undefined): void {
     const index = this.#channels.indexOf(channel);
     if (index >= 0) this.#channels.splice(index, 1);
     this.#connections.delete(channel);
+    for (const name of [...channel.rooms]) channel.leave(name);
     channel.completeMessages();
     this.logger.info("disconnected", { channel: channel.id, peer: `${channel.addr.host}:${channel.addr.port}`, ...(error ? { reason: error.message } : {}) });
     this.run(() => {
@@ -327,5 +425,11 @@ export class Server<C extends Channel<any> = Channel<any>> { // eslint-disable-l
   /** After stop(), in pump mode: run what is still queued so every hook runs exactly once. */
   private drainPumpQueue(): void {
     for (let rounds = 0; rounds < 100 && this.scheduler.size > 0; rounds++) this.scheduler.flush();
+  }
+}
+
+function checkRoomName(name: unknown): void {
+  if (typeof name !== "string" || name === "") {
+    throw new TypeError(`A room name must be a non-empty string, got ${JSON.stringify(name)}`);
   }
 }

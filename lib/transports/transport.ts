@@ -43,7 +43,7 @@ export type Connector = (target: ConnectTarget, options: ConnectorOptions) => Tr
 
 /** A parsed `connect()` argument. */
 export interface ConnectTarget {
-  readonly protocol: "tcp" | "ws" | "wss";
+  readonly protocol: "tcp" | "ws" | "wss" | "memory";
   readonly host: string;
   readonly port: number;
   /** The whole URL for WebSocket targets. */

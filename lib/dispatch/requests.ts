@@ -1,0 +1,151 @@
+import { isObservable, Observable, take, type Subscriber } from "rxjs";
+import { REPLY_ACTION, REPLY_ID_KEY, REQUEST_ID_KEY } from "../constants.js";
+import { ConnectionError, RepodError } from "../errors.js";
+import type { IncomingMessage } from "../types.js";
+
+/** Options of `request()`. */
+export interface RequestOptions {
+  /** Milliseconds to wait for the reply before the Observable errors with `ERR_REQUEST_TIMEOUT`. Default 10,000. */
+  readonly timeout?: number;
+}
+
+/** The reply's `error` field, raised by the requester's Observable. */
+export class RequestError extends RepodError {
+  override readonly name = "RequestError";
+}
+
+/** Default time a request waits for its reply, in milliseconds. */
+export const DEFAULT_REQUEST_TIMEOUT = 10_000;
+
+interface Pending {
+  readonly subscriber: Subscriber<unknown>;
+  readonly timer: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * The requests one side of a connection is waiting on. A request is the message with a reserved
+ * `"@req": id` key; the reply is `{ action: "@reply", "@re": id, result }` or
+ * `{ action: "@reply", "@re": id, error: "reason" }`. Peers that do not know these keys (Python
+ * repod) ignore them, and can answer by hand.
+ */
+export class PendingRequests {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  /** How many requests wait for a reply. */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * A cold Observable: each subscription sends `message` with a fresh id through `send` and emits
+   * the reply's `result` once, then completes. It errors with `ERR_REQUEST_TIMEOUT` after
+   * `timeout` ms, with a {@link RequestError} for an error reply, with `ERR_NOT_CONNECTED` when
+   * `send` cannot send, and with `ERR_CONNECTION_LOST` if the connection ends first.
+   * Unsubscribing cancels the wait; a late reply is then dropped silently.
+   *
+   * @throws {TypeError} synchronously for a message that is not a plain object.
+   */
+  request<R>(send: (message: object) => number, message: object, options: RequestOptions = {}): Observable<R> {
+    const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT;
+    if (!Number.isInteger(timeout) || timeout < 1) {
+      throw new RangeError(`options.timeout must be a positive integer of milliseconds, got ${String(timeout)}`);
+    }
+    if (typeof message !== "object" || message === null || Array.isArray(message)) {
+      throw new TypeError("A request must be a plain object such as { action: \"getScore\" }");
+    }
+    return new Observable<R>((subscriber) => {
+      const id = this.nextId++;
+      const action = (message as { action?: unknown }).action;
+      if (send({ ...message, [REQUEST_ID_KEY]: id }) === 0) {
+        subscriber.error(
+          new ConnectionError("ERR_NOT_CONNECTED", `Cannot send the request ${String(action)}: not connected`),
+        );
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        subscriber.error(
+          new RepodError("ERR_REQUEST_TIMEOUT", `No reply to the request ${String(action)} within ${timeout} ms`),
+        );
+      }, timeout);
+      this.pending.set(id, { subscriber: subscriber as Subscriber<unknown>, timer });
+      return () => {
+        const entry = this.pending.get(id);
+        if (entry !== undefined) {
+          clearTimeout(entry.timer);
+          this.pending.delete(id);
+        }
+      };
+    });
+  }
+
+  /** Settles the request a reply answers; a reply nobody waits for is dropped silently. */
+  settle(reply: IncomingMessage): void {
+    const id = reply[REPLY_ID_KEY];
+    if (typeof id !== "number") return;
+    const entry = this.pending.get(id);
+    if (entry === undefined) return;
+    this.pending.delete(id);
+    clearTimeout(entry.timer);
+    if (reply.error !== undefined) {
+      entry.subscriber.error(new RequestError("ERR_REQUEST_FAILED", String(reply.error)));
+    } else {
+      entry.subscriber.next(reply.result);
+      entry.subscriber.complete();
+    }
+  }
+
+  /** Fails every waiting request: the connection is gone. */
+  failAll(reason: string): void {
+    const entries = [...this.pending.values()];
+    this.pending.clear();
+    for (const entry of entries) {
+      clearTimeout(entry.timer);
+      entry.subscriber.error(new ConnectionError("ERR_CONNECTION_LOST", reason));
+    }
+  }
+}
+
+/** Whether `message` is a reply to a request. */
+export function isReply(message: IncomingMessage): boolean {
+  return message.action === REPLY_ACTION;
+}
+
+/** The request id a message carries, or `undefined` for an ordinary message. */
+export function requestId(message: IncomingMessage): unknown {
+  return message[REQUEST_ID_KEY];
+}
+
+/**
+ * Sends the answer of a handler to a request: its return value, or what its Promise or Observable
+ * gives first. A thrown error, a rejection or an erroring Observable sends an error reply.
+ * `undefined` (a handler that returns nothing) sends no reply.
+ */
+export function answer(send: (message: object) => number, id: unknown, run: () => unknown): void {
+  const reply = (result: unknown): void => {
+    if (result === undefined) return;
+    try {
+      send({ action: REPLY_ACTION, [REPLY_ID_KEY]: id, result });
+    } catch (error) {
+      fail(error); // the result cannot be encoded: say so instead of leaving the requester waiting
+    }
+  };
+  function fail(error: unknown): void {
+    send({ action: REPLY_ACTION, [REPLY_ID_KEY]: id, error: error instanceof Error ? error.message : String(error) });
+  }
+  let result: unknown;
+  try {
+    result = run();
+  } catch (error) {
+    fail(error);
+    return;
+  }
+  if (isObservable(result)) {
+    result.pipe(take(1)).subscribe({ next: reply, error: fail });
+  } else if (result instanceof Promise) {
+    result.then(reply, fail);
+  } else {
+    reply(result);
+  }
+}

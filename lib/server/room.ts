@@ -1,0 +1,80 @@
+import { filter, map, type Observable } from "rxjs";
+import type { Channel } from "../connections/channel.js";
+
+/** Channels to leave out of a broadcast: one, or several. */
+export type Except<C> = C | Iterable<C> | null | undefined;
+
+/** Options of `sendToAll`. */
+export interface BroadcastOptions<C> {
+  /** A channel, or several, that must not receive the message (typically its sender). */
+  readonly except?: Except<C>;
+}
+
+/** A join or a leave, as emitted by the server's room streams. */
+export interface RoomEvent<C> {
+  readonly room: string;
+  readonly channel: C;
+}
+
+/** What a {@link Room} view needs from its server. @internal */
+export interface RoomHost<C> {
+  roomMembers(name: string): ReadonlySet<C> | undefined;
+  broadcastTo(channels: Iterable<C>, message: object, except: Except<C>): number;
+  readonly roomJoins$: Observable<RoomEvent<C>>;
+  readonly roomLeaves$: Observable<RoomEvent<C>>;
+}
+
+const NO_MEMBERS: ReadonlySet<never> = new Set();
+
+/**
+ * A live view of one named room of a server, as returned by `server.room(name)`. The view can be
+ * taken before the room exists; the room itself exists while it has members and disappears by
+ * itself when the last one leaves (or closes).
+ */
+export class Room<C extends Channel<any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Each channel joining this room, live. */
+  readonly joins$: Observable<C>;
+  /** Each channel leaving this room (or closing while in it), live. */
+  readonly leaves$: Observable<C>;
+
+  /** @internal */
+  constructor(
+    readonly name: string,
+    private readonly host: RoomHost<C>,
+  ) {
+    this.joins$ = host.roomJoins$.pipe(
+      filter((event) => event.room === name),
+      map((event) => event.channel),
+    );
+    this.leaves$ = host.roomLeaves$.pipe(
+      filter((event) => event.room === name),
+      map((event) => event.channel),
+    );
+  }
+
+  /** The members now. */
+  get channels(): ReadonlySet<C> {
+    return this.host.roomMembers(this.name) ?? NO_MEMBERS;
+  }
+
+  /** How many members the room has now. */
+  get size(): number {
+    return this.channels.size;
+  }
+
+  /**
+   * Sends one message to every member but `except`; encoded once however many receive it.
+   * Returns the number of channels it was queued for.
+   * @throws {TypeError} for a value that is not a plain object or cannot be encoded.
+   */
+  sendToAll(message: object, options: BroadcastOptions<C> = {}): number {
+    return this.host.broadcastTo(this.channels, message, options.except);
+  }
+}
+
+/** Whether `channel` is excluded by `except`. */
+export function toExcluded<C>(except: Except<C>): ReadonlySet<C> | null {
+  if (except === null || except === undefined) return null;
+  if (typeof except === "object" && Symbol.iterator in except) return new Set(except as Iterable<C>);
+  return new Set([except as C]);
+}

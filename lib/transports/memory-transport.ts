@@ -1,0 +1,145 @@
+import { HEADER_SIZE } from "../constants.js";
+import { ProtocolError } from "../errors.js";
+import type { Address } from "../types.js";
+import type { Transport, TransportEvents } from "./transport.js";
+
+/** Runs `work` in a later turn of the event loop, in Node and in browsers alike. */
+const nextTurn: (work: () => void) => void =
+  typeof setImmediate === "function" ? (work) => setImmediate(work) : (work) => setTimeout(work, 0);
+
+const LOCAL_ADDRESS: Address = Object.freeze({ host: "local", port: 0 });
+
+/**
+ * One end of an in-process connection: a server and its players in one process, with no socket.
+ *
+ * Frames still go through the codec and are delivered in a later turn of the event loop, in
+ * order, batched per turn like TCP reads, so that what works locally works on the wire, and two
+ * bots answering each other cannot starve timers and I/O the way a microtask loop would.
+ */
+export class MemoryTransport implements Transport {
+  readonly remote: Address = LOCAL_ADDRESS;
+  private peer!: MemoryTransport;
+  private events: TransportEvents | null = null;
+  private opened: boolean;
+  private closed = false;
+  private ending = false;
+  /** Frames written and not yet delivered to the peer. */
+  private outgoing: Uint8Array[] = [];
+  private outgoingBytes = 0;
+  private flushScheduled = false;
+  /** Frames that reached this end before it was started and opened. */
+  private inbox: Uint8Array[] = [];
+
+  private constructor(
+    private readonly maxPayload: number,
+    opened: boolean,
+  ) {
+    this.opened = opened;
+  }
+
+  /**
+   * Two connected ends: the client's (which opens in a later turn, like a socket) and the
+   * server's (open at once).
+   */
+  static pair(clientMaxPayload: number, serverMaxPayload: number): [client: MemoryTransport, server: MemoryTransport] {
+    const client = new MemoryTransport(clientMaxPayload, false);
+    const server = new MemoryTransport(serverMaxPayload, true);
+    client.peer = server;
+    server.peer = client;
+    return [client, server];
+  }
+
+  get bufferedAmount(): number {
+    return this.outgoingBytes;
+  }
+
+  start(events: TransportEvents): void {
+    this.events = events;
+    if (!this.opened) {
+      nextTurn(() => {
+        if (this.closed) return;
+        this.opened = true;
+        events.open();
+        this.drainInbox();
+      });
+    } else {
+      this.drainInbox();
+    }
+  }
+
+  write(frame: Uint8Array): void {
+    if (this.closed || this.ending) return;
+    this.outgoing.push(frame);
+    this.outgoingBytes += frame.byteLength;
+    this.scheduleFlush();
+  }
+
+  end(): void {
+    if (this.closed || this.ending) return;
+    this.ending = true;
+    this.scheduleFlush();
+  }
+
+  destroy(error?: Error): void {
+    this.outgoing = [];
+    this.outgoingBytes = 0;
+    this.finish(error);
+    this.peer.finish(undefined);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    nextTurn(() => {
+      this.flushScheduled = false;
+      const frames = this.outgoing;
+      this.outgoing = [];
+      this.outgoingBytes = 0;
+      for (const frame of frames) this.peer.receive(frame);
+      if (this.ending) {
+        this.finish(undefined);
+        this.peer.finish(undefined);
+      }
+    });
+  }
+
+  private receive(frame: Uint8Array): void {
+    if (this.closed) return;
+    if (this.events === null || !this.opened) {
+      this.inbox.push(frame);
+      return;
+    }
+    this.deliver(frame);
+  }
+
+  private deliver(frame: Uint8Array): void {
+    const length = frame.byteLength - HEADER_SIZE;
+    if (length > this.maxPayload) {
+      this.destroy(
+        new ProtocolError(
+          "ERR_PAYLOAD_TOO_LARGE",
+          `Frame header announces a ${length}-byte payload, over the ${this.maxPayload}-byte maxPayload limit`,
+        ),
+      );
+      return;
+    }
+    this.events!.payload(frame.subarray(HEADER_SIZE));
+  }
+
+  private drainInbox(): void {
+    const inbox = this.inbox;
+    this.inbox = [];
+    for (const frame of inbox) {
+      if (this.closed) return;
+      this.deliver(frame);
+    }
+  }
+
+  private finish(error: Error | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.inbox = [];
+    const events = this.events;
+    if (events !== null) nextTurn(() => events.close(error));
+  }
+}
