@@ -1,7 +1,20 @@
 // repod-rx: the Node entry point. Everything public is exported here and only here.
 
 // Constants
-export { DEFAULT_HOST, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT, HEADER_SIZE } from "./constants.js";
+export {
+  DEFAULT_HOST,
+  DEFAULT_MAX_PAYLOAD,
+  DEFAULT_MAX_QUEUED_BYTES,
+  DEFAULT_PORT,
+  HEADER_SIZE,
+  PING_ACTION,
+  PONG_ACTION,
+  REFUSED_ACTION,
+  REPLY_ACTION,
+  REPLY_ID_KEY,
+  REQUEST_ID_KEY,
+  RESERVED_ACTION_PREFIX,
+} from "./constants.js";
 
 // Protocol
 export { decode, encode } from "./protocol/codec.js";
@@ -12,6 +25,8 @@ export { Server } from "./server/server.js";
 export type { ChannelClass, ChannelMessage, DispatchMode, ServerOptions } from "./server/server.js";
 export { Channel } from "./connections/channel.js";
 export type { ChannelInit } from "./connections/channel.js";
+export { Room } from "./server/room.js";
+export type { BroadcastOptions, Except } from "./server/room.js";
 
 // Client side
 export { Client } from "./connections/client.js";
@@ -20,7 +35,11 @@ export type { ConnectionLimits, HeartbeatOptions } from "./connections/connectio
 export type { ReconnectOptions } from "./connections/reconnect-policy.js";
 export type { ConnectionState } from "./connections/connection.js";
 export { ConnectionListener, withConnectionListener } from "./connections/node-connection-listener.js";
-export type { ConnectionListenerApi, ConnectOptions } from "./connections/connection-listener.js";
+export type { ConnectionListenerApi, ConnectOptions, LocalServer } from "./connections/connection-listener.js";
+
+// Requests
+export { DEFAULT_REQUEST_TIMEOUT, RequestError } from "./dispatch/requests.js";
+export type { RequestOptions } from "./dispatch/requests.js";
 
 // Scheduling
 export { PumpScheduler } from "./scheduling/pump-scheduler.js";
