@@ -1,0 +1,63 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const readme = readFileSync(`${root}README.md`, "utf8");
+
+/** The TypeScript block that follows the line naming `file` in the README. */
+function block(file: string): string {
+  const match = new RegExp("`" + file.replace(".", "\\.") + "`:\\n\\n```ts\\n([\\s\\S]*?)```").exec(readme);
+  if (!match) throw new Error(`README has no \`${file}\` code block`);
+  return match[1]!.replaceAll('from "repod-rx"', `from "${root}lib/index.ts"`);
+}
+
+/** Runs a TypeScript file with tsx and collects its output. */
+function run(file: string, env: Record<string, string>): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, ["--import", "tsx", file], { cwd: root, env: { ...process.env, ...env } });
+  let output = "";
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, output: () => output, exit };
+}
+
+async function until(condition: () => boolean, what: string, timeout = 15_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe("the README quick start", () => {
+  const dir = `${root}.tmp/readme-${process.pid}`;
+  const children: ChildProcess[] = [];
+
+  afterEach(() => {
+    for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("runs as two files: the client and the server exchange messages, then both exit", async () => {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}/server.ts`, block("server.ts"));
+    writeFileSync(`${dir}/client.ts`, block("client.ts"));
+
+    const server = run(`${dir}/server.ts`, { PORT: "0" });
+    children.push(server.child);
+    await until(() => /listening on port \d+/.test(server.output()), `the server to listen; output: ${server.output()}`);
+    const port = /listening on port (\d+)/.exec(server.output())![1]!;
+
+    const client = run(`${dir}/client.ts`, { PORT: port });
+    children.push(client.child);
+    expect(await client.exit).toBe(0);
+    expect(client.output().trim().split("\n")).toEqual(["connected", "player 1: hello from TypeScript", "disconnected"]);
+    expect(server.output()).toMatch(/player 1 joined from 127\.0\.0\.1/);
+    expect(server.output()).toMatch(/player 1 says hello from TypeScript/);
+
+    server.child.kill("SIGINT");
+    expect(await server.exit).toBe(0);
+  }, 30_000);
+});
