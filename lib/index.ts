@@ -23,10 +23,12 @@ export { FrameDecoder } from "./protocol/frame-decoder.js";
 // Server side
 export { Server } from "./server/server.js";
 export type { ChannelClass, ChannelMessage, DispatchMode, ServerOptions } from "./server/server.js";
+export type { WebSocketOptions } from "./transports/ws-acceptor.js";
 export { Channel } from "./connections/channel.js";
 export type { ChannelInit } from "./connections/channel.js";
 export { Room } from "./server/room.js";
 export type { BroadcastOptions, Except } from "./server/room.js";
+export type { AdapterHost, ServerAdapter } from "./server/server-adapter.js";
 
 // Client side
 export { Client } from "./connections/client.js";

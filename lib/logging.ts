@@ -24,7 +24,12 @@ function formatValue(value: unknown): string {
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {
-    return String(value);
+    // A cycle, a BigInt, or a peer's value nested too deep to print: logging must never throw.
+    try {
+      return String(value);
+    } catch {
+      return Array.isArray(value) ? "[deeply nested array]" : `[${typeof value}]`;
+    }
   }
 }
 

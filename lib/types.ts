@@ -3,11 +3,17 @@
  * fields that travel with it. For example
  * `interface ServerMessages { chat: { text: string }; move: { x: number; y: number } }`.
  */
-export type ActionMap = { [action: string]: object };
+// `object`, not `{ [action: string]: object }`: an interface has no implicit index signature, so
+// the index-signature form rejected exactly the `interface ServerMessages { ... }` shown above.
+export type ActionMap = object;
 
-/** The map used when no protocol is declared: any action, any fields. */
+/**
+ * The map used when no protocol is declared: any action, any fields. The fields are `any` so
+ * that untyped code reads them freely and any object type with an `action` can be sent.
+ */
 export interface UntypedActions {
-  [action: string]: Record<string, unknown>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  [action: string]: Record<string, any>;
 }
 
 /**

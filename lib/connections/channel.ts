@@ -1,5 +1,6 @@
 import { Observable, Subject } from "rxjs";
 import { PendingRequests, type RequestOptions } from "../dispatch/requests.js";
+import { encode } from "../protocol/codec.js";
 import type { Server } from "../server/server.js";
 import type { ActionMap, Address, IncomingMessage, Message, UntypedActions } from "../types.js";
 import type { Connection } from "./connection.js";
@@ -79,8 +80,10 @@ export class Channel<
    * @throws {TypeError} for a value that is not a plain object or cannot be encoded as msgpack.
    */
   send(message: Message<Out>): number {
-    if (this.#connection === null) return 0;
-    return this.#connection.send(message);
+    if (this.#connection !== null) return this.#connection.send(message);
+    // Encoded anyway, so that bad input throws the same TypeError without a server as with one.
+    encode(message);
+    return 0;
   }
 
   /**
@@ -104,7 +107,16 @@ export class Channel<
    * @throws {TypeError} for a name that is not a non-empty string.
    */
   join(name: string): void {
-    if (this.#server?.joinRoom(this, name)) this.#rooms.add(name);
+    const server = this.#server;
+    if (server === null || this.#rooms.has(name)) return;
+    // In `rooms` before the server streams the join, so a `joins$` subscriber sees it there.
+    this.#rooms.add(name);
+    let joined = false;
+    try {
+      joined = server.joinRoom(this, name);
+    } finally {
+      if (!joined) this.#rooms.delete(name);
+    }
   }
 
   /** Leaves the room `name`; an empty room disappears. Leaving a room one is not in does nothing. */
@@ -139,7 +151,7 @@ export class Channel<
 
   /** @internal Feeds `messages$`; called by the server for each valid message. */
   emitMessage(message: IncomingMessage): void {
-    this.#messages.next(message);
+    if (this.#messages.observed) this.#messages.next(message);
   }
 
   /** @internal Feeds `rtt$`. */

@@ -3,7 +3,7 @@ import { REFUSED_ACTION } from "../constants.js";
 import { ConnectionError } from "../errors.js";
 import { resolveLogger, type Logger } from "../logging.js";
 import { encode } from "../protocol/codec.js";
-import type { Connector, ConnectTarget } from "../transports/transport.js";
+import type { Connector, ConnectTarget, Transport } from "../transports/transport.js";
 import type { ActionMap, Address, BuiltInActions, IncomingMessage, Message, UntypedActions } from "../types.js";
 import { Connection } from "./connection.js";
 import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "./connection-options.js";
@@ -146,7 +146,16 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   private session(): Observable<void> {
     return new Observable<void>((subscriber) => {
       let opened = false;
-      const transport = this.connector(this.target, { maxPayload: this.limits.maxPayload });
+      let transport: Transport;
+      try {
+        transport = this.connector(this.target, { maxPayload: this.limits.maxPayload });
+      } catch (cause) {
+        // A connector that cannot even start (no WebSocket in this runtime...) fails like a refused connection.
+        const error = cause instanceof Error ? cause : new Error(String(cause));
+        this.emit(errorMessage(error));
+        subscriber.error(error);
+        return;
+      }
       const connection = new Connection(
         transport,
         {

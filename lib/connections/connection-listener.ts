@@ -1,9 +1,12 @@
 import { filter, Observable, Subject, type Subscription } from "rxjs";
 import { REPLY_ACTION } from "../constants.js";
+import { ConnectionError } from "../errors.js";
 import { dispatch } from "../dispatch/dispatch.js";
 import { answer, PendingRequests, requestId, type RequestOptions } from "../dispatch/requests.js";
+import { encode } from "../protocol/codec.js";
 import { PumpScheduler } from "../scheduling/pump-scheduler.js";
 import { parseConnectTarget } from "../transports/connect-target.js";
+import { MemoryTransport } from "../transports/memory-transport.js";
 import type { Connector, ConnectorOptions, ConnectTarget, Transport } from "../transports/transport.js";
 import type { ActionMap, BuiltInActions, IncomingMessage, Message, UntypedActions } from "../types.js";
 import { Client, type ClientOptions } from "./client.js";
@@ -17,6 +20,19 @@ export interface LocalServer {
 }
 
 const LOCAL_TARGET: ConnectTarget = Object.freeze({ protocol: "memory", host: "local", port: 0, url: "memory://local" });
+
+/**
+ * Opens an in-process connection; a server that accepts none makes it fail the way a refused
+ * socket does (one `error` with `ERR_CONNECT_FAILED`, or a retry with `reconnect`), not silently.
+ */
+function openLocal(server: LocalServer, options: ConnectorOptions): Transport {
+  try {
+    return server.openLocal(options);
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    return MemoryTransport.failed(new ConnectionError("ERR_CONNECT_FAILED", reason, { cause }));
+  }
+}
 
 /**
  * The client side of a game: connect, then call `pump()` once per frame to run the `Network_*`
@@ -103,11 +119,12 @@ export function listenerMixin<TBase extends Constructor>(
       if (id === undefined) dispatch(this, message);
       else answer((reply) => this.send(reply as Message), id, () => dispatch(this, message));
     };
-    private readonly failRequests = (client: Client): void => {
-      if (this.connection === client || this.connection === null) {
-        this.requests.failAll("The connection ended before the reply");
-      }
+    /** Fails the requests whose id is below `before`: the connection they went out on is gone. */
+    private readonly failRequests = (before: number): void => {
+      this.requests.failAll("The connection ended before the reply", before);
     };
+    /** For each replaced connection, the id of the first request sent after it (on its successor). */
+    private readonly requestsEnd = new WeakMap<Client, number>();
 
     connect(hostOrServer?: string | LocalServer, portOrOptions?: number | ConnectOptions, maybeOptions?: ConnectOptions): void {
       let client: Client;
@@ -115,20 +132,25 @@ export function listenerMixin<TBase extends Constructor>(
         const local = hostOrServer;
         const options = (portOrOptions as ConnectOptions | undefined) ?? {};
         this.close();
-        client = new Client(LOCAL_TARGET, (_target, connectorOptions) => local.openLocal(connectorOptions), options);
+        client = new Client(LOCAL_TARGET, (_target, connectorOptions) => openLocal(local, connectorOptions), options);
       } else {
         const target = parseConnectTarget(hostOrServer as string | undefined, portOrOptions as number | undefined);
         this.close();
         client = new Client(target, connector, maybeOptions ?? {});
       }
+      if (this.connection !== null) this.requestsEnd.set(this.connection, this.requests.nextRequestId);
       this.connection = client;
+      const sentOn = (): number => this.requestsEnd.get(client) ?? this.requests.nextRequestId;
       // Ends by itself: messages$ completes once the client is closed for good.
       client.messages$.subscribe({
         next: (message: IncomingMessage) => {
           this.scheduler.enqueue(this.runHandler, message);
+          // A reply only comes back on the connection its request went out on: once that one is
+          // lost (even if the client reconnects), its requests fail, right after `disconnected`.
+          if (message.action === "disconnected") this.scheduler.enqueue(this.failRequests, sentOn());
           this.messagesSubject.next(message);
         },
-        complete: () => this.scheduler.enqueue(this.failRequests, client),
+        complete: () => this.scheduler.enqueue(this.failRequests, sentOn()),
       });
     }
 
@@ -137,7 +159,10 @@ export function listenerMixin<TBase extends Constructor>(
     }
 
     send(message: Message): number {
-      return this.connection === null ? 0 : this.connection.send(message);
+      if (this.connection !== null) return this.connection.send(message);
+      // Encoded anyway, so that bad input throws the same TypeError before connect() as after.
+      encode(message);
+      return 0;
     }
 
     request<R>(message: Message, options?: RequestOptions): Observable<R> {

@@ -147,6 +147,8 @@ export class Connection {
   /** Closes at once, dropping what is queued; `close(error)` follows asynchronously. */
   destroy(error?: Error): void {
     if (this.stateValue === "closed") return;
+    // Nothing more goes out: `send()` returns 0 from now on, not only once `close` has followed.
+    this.stateValue = "closing";
     this.pending = [];
     this.pendingBytes = 0;
     this.stopTimers();

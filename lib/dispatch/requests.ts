@@ -37,6 +37,11 @@ export class PendingRequests {
     return this.pending.size;
   }
 
+  /** The id the next request will get: every request sent so far has a smaller one. */
+  get nextRequestId(): number {
+    return this.nextId;
+  }
+
   /**
    * A cold Observable: each subscription sends `message` with a fresh id through `send` and emits
    * the reply's `result` once, then completes. It errors with `ERR_REQUEST_TIMEOUT` after
@@ -96,10 +101,17 @@ export class PendingRequests {
     }
   }
 
-  /** Fails every waiting request: the connection is gone. */
-  failAll(reason: string): void {
-    const entries = [...this.pending.values()];
-    this.pending.clear();
+  /**
+   * Fails the waiting requests whose id is below `before` (every one by default): the connection
+   * they were sent on is gone.
+   */
+  failAll(reason: string, before = Infinity): void {
+    const entries: Pending[] = [];
+    for (const [id, entry] of this.pending) {
+      if (id >= before) continue;
+      this.pending.delete(id);
+      entries.push(entry);
+    }
     for (const entry of entries) {
       clearTimeout(entry.timer);
       entry.subscriber.error(new ConnectionError("ERR_CONNECTION_LOST", reason));
@@ -132,7 +144,12 @@ export function answer(send: (message: object) => number, id: unknown, run: () =
     }
   };
   function fail(error: unknown): void {
-    send({ action: REPLY_ACTION, [REPLY_ID_KEY]: id, error: error instanceof Error ? error.message : String(error) });
+    try {
+      send({ action: REPLY_ACTION, [REPLY_ID_KEY]: id, error: error instanceof Error ? error.message : String(error) });
+    } catch {
+      // The id itself cannot be encoded (a peer sent one nested deeper than msgpack encodes): no
+      // reply can name it. Never throw here: from a Promise or an Observable it would crash the process.
+    }
   }
   let result: unknown;
   try {

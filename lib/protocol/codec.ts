@@ -45,10 +45,19 @@ export function encode(message: object): Uint8Array {
     const reason = cause instanceof Error ? cause.message : String(cause);
     throw new TypeError(`The message cannot be encoded as msgpack: ${reason}`, { cause });
   }
-  const frame = new Uint8Array(HEADER_SIZE + payload.byteLength);
-  new DataView(frame.buffer).setUint32(0, payload.byteLength);
-  frame.set(payload, HEADER_SIZE);
-  return frame;
+  return frame(payload);
+}
+
+/** Puts the 4-byte big-endian length in front of a msgpack payload (one copy). */
+export function frame(payload: Uint8Array): Uint8Array {
+  const length = payload.byteLength;
+  const bytes = new Uint8Array(HEADER_SIZE + length);
+  bytes[0] = length >>> 24;
+  bytes[1] = (length >>> 16) & 0xff;
+  bytes[2] = (length >>> 8) & 0xff;
+  bytes[3] = length & 0xff;
+  bytes.set(payload, HEADER_SIZE);
+  return bytes;
 }
 
 /**
@@ -59,5 +68,8 @@ export function encode(message: object): Uint8Array {
  * @throws {RangeError} for a truncated payload or trailing bytes.
  */
 export function decode(payload: Uint8Array): unknown {
-  return decoder.decode(payload);
+  // msgpack returns bin as views of its input: a Node Buffer (what sockets deliver) would make
+  // them Buffers over TCP and WebSocket, and plain Uint8Arrays in memory. A plain view, no copy.
+  const bytes = payload.constructor === Uint8Array ? payload : new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+  return decoder.decode(bytes);
 }

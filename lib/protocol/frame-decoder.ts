@@ -1,14 +1,19 @@
 import { DEFAULT_MAX_PAYLOAD, HEADER_SIZE } from "../constants.js";
 import { ProtocolError } from "../errors.js";
 
+/** Bytes first reserved for a payload split across chunks; the buffer grows as bytes arrive. */
+const INITIAL_PAYLOAD_BUFFER = 64 * 1024;
+
 /**
  * Cuts a TCP byte stream into msgpack payloads. Input may be split at any byte boundary: one byte
  * at a time, many frames in one chunk, a header split across chunks.
  *
  * The announced length is checked against `maxPayload` as soon as the 4 header bytes are in,
  * before any buffer for the payload is allocated, so a hostile header cannot make us reserve
- * gigabytes. A payload split across chunks is copied once into a buffer of its exact size; a
- * payload wholly inside one chunk is passed on as a view, without a copy.
+ * gigabytes. Nor can many headers announcing `maxPayload` each: a payload split across chunks is
+ * gathered in a buffer that doubles as its bytes arrive (from 64 KiB up to its exact size), so
+ * the memory held for it stays within twice what the peer really sent. A payload wholly inside
+ * one chunk is passed on as a view, without a copy.
  */
 export class FrameDecoder {
   /** Largest payload accepted, in bytes. */
@@ -17,6 +22,7 @@ export class FrameDecoder {
   private readonly header = new Uint8Array(HEADER_SIZE);
   private headerFill = 0;
   private payload: Uint8Array | null = null;
+  private payloadLength = 0;
   private payloadFill = 0;
 
   constructor(maxPayload: number = DEFAULT_MAX_PAYLOAD) {
@@ -40,11 +46,16 @@ export class FrameDecoder {
     const end = chunk.byteLength;
     while (offset < end) {
       if (this.payload !== null) {
-        const take = Math.min(this.payload.byteLength - this.payloadFill, end - offset);
+        const take = Math.min(this.payloadLength - this.payloadFill, end - offset);
+        if (this.payloadFill + take > this.payload.byteLength) {
+          const grown = new Uint8Array(Math.min(this.payloadLength, Math.max(2 * this.payload.byteLength, this.payloadFill + take)));
+          grown.set(this.payload.subarray(0, this.payloadFill));
+          this.payload = grown;
+        }
         this.payload.set(chunk.subarray(offset, offset + take), this.payloadFill);
         this.payloadFill += take;
         offset += take;
-        if (this.payloadFill === this.payload.byteLength) {
+        if (this.payloadFill === this.payloadLength) {
           const payload = this.payload;
           this.payload = null;
           this.payloadFill = 0;
@@ -72,7 +83,8 @@ export class FrameDecoder {
         onPayload(chunk.subarray(offset, offset + length));
         offset += length;
       } else {
-        this.payload = new Uint8Array(length);
+        this.payloadLength = length;
+        this.payload = new Uint8Array(Math.min(length, Math.max(INITIAL_PAYLOAD_BUFFER, end - offset)));
       }
     }
   }

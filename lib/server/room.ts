@@ -19,7 +19,7 @@ export interface RoomEvent<C> {
 /** What a {@link Room} view needs from its server. @internal */
 export interface RoomHost<C> {
   roomMembers(name: string): ReadonlySet<C> | undefined;
-  broadcastTo(channels: Iterable<C>, message: object, except: Except<C>): number;
+  broadcastTo(channels: Iterable<C>, message: object, except: Except<C>, room: string | undefined): number;
   readonly roomJoins$: Observable<RoomEvent<C>>;
   readonly roomLeaves$: Observable<RoomEvent<C>>;
 }
@@ -68,7 +68,7 @@ export class Room<C extends Channel<any>> { // eslint-disable-line @typescript-e
    * @throws {TypeError} for a value that is not a plain object or cannot be encoded.
    */
   sendToAll(message: object, options: BroadcastOptions<C> = {}): number {
-    return this.host.broadcastTo(this.channels, message, options.except);
+    return this.host.broadcastTo(this.channels, message, options.except, this.name);
   }
 }
 

@@ -25,4 +25,45 @@ export function validateServerOptions(options: ServerOptions<any>): void {
     throw new TypeError(`options.dispatch must be "live" or "pump", got ${JSON.stringify(dispatch)}`);
   }
   if (maxConnections !== undefined) checkInteger("maxConnections", maxConnections, 1, Number.MAX_SAFE_INTEGER);
+  if (options.ws !== undefined) validateWebSocketOptions(options.ws);
+}
+
+/**
+ * Checks the `ws` option: exactly one of `port` and `server`, and the right type for each field.
+ * @throws {TypeError} for a value of the wrong type or a contradictory combination.
+ * @throws {RangeError} for a port out of range.
+ */
+export function validateWebSocketOptions(ws: unknown): void {
+  const example = '{ port: 8080 } or { server: httpServer, path: "/game" }';
+  if (typeof ws !== "object" || ws === null || Array.isArray(ws)) {
+    throw new TypeError(`options.ws must be an object such as ${example}`);
+  }
+  const { port, host, server, path, origins, perMessageDeflate } = ws as Record<string, unknown>;
+  if ((port === undefined) === (server === undefined)) {
+    throw new TypeError(
+      `options.ws needs exactly one of port (a WebSocket port of its own) and server (an existing http or https server), such as ${example}`,
+    );
+  }
+  if (port !== undefined) checkInteger("ws.port", port, 0, 65535);
+  if (server !== undefined) {
+    const candidate = server as { on?: unknown; address?: unknown } | null;
+    if (typeof candidate !== "object" || candidate === null || typeof candidate.on !== "function" || typeof candidate.address !== "function") {
+      throw new TypeError("options.ws.server must be an http.Server or https.Server");
+    }
+    if (host !== undefined) {
+      throw new TypeError("options.ws.host is only used with ws.port; an attached ws.server listens where you started it");
+    }
+  }
+  if (host !== undefined && (typeof host !== "string" || host === "")) {
+    throw new TypeError(`options.ws.host must be a non-empty string, got ${JSON.stringify(host)}`);
+  }
+  if (path !== undefined && (typeof path !== "string" || !path.startsWith("/"))) {
+    throw new TypeError(`options.ws.path must be a string starting with "/", such as "/game", got ${JSON.stringify(path)}`);
+  }
+  if (origins !== undefined && (!Array.isArray(origins) || !origins.every((origin) => typeof origin === "string" && origin !== ""))) {
+    throw new TypeError(`options.ws.origins must be an array of origins such as ["https://game.example.com"], got ${JSON.stringify(origins)}`);
+  }
+  if (perMessageDeflate !== undefined && typeof perMessageDeflate !== "boolean") {
+    throw new TypeError(`options.ws.perMessageDeflate must be true or false, got ${JSON.stringify(perMessageDeflate)}`);
+  }
 }

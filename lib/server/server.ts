@@ -1,18 +1,20 @@
 import { Observable, Subject } from "rxjs";
-import { DEFAULT_HOST, DEFAULT_PORT, REFUSED_ACTION, REPLY_ACTION } from "../constants.js";
+import { DEFAULT_HOST, DEFAULT_PORT, HEADER_SIZE, REFUSED_ACTION, REPLY_ACTION } from "../constants.js";
 import { Channel, type ChannelInit } from "../connections/channel.js";
 import { Connection } from "../connections/connection.js";
 import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "../connections/connection-options.js";
 import { dispatch } from "../dispatch/dispatch.js";
 import { answer, requestId } from "../dispatch/requests.js";
 import { formatLogLine, isDebugEnabled, isSilent, resolveLogger, type Logger } from "../logging.js";
-import { encode } from "../protocol/codec.js";
+import { encode, frame } from "../protocol/codec.js";
 import { PumpScheduler } from "../scheduling/pump-scheduler.js";
 import { MemoryTransport } from "../transports/memory-transport.js";
 import { TcpAcceptor } from "../transports/tcp-acceptor.js";
 import type { ConnectorOptions, Transport } from "../transports/transport.js";
+import { WsAcceptor, type WebSocketOptions } from "../transports/ws-acceptor.js";
 import type { Address, IncomingMessage } from "../types.js";
 import { Room, toExcluded, type BroadcastOptions, type Except, type RoomEvent, type RoomHost } from "./room.js";
+import type { AdapterHost, ServerAdapter } from "./server-adapter.js";
 import { validateServerOptions } from "./server-options.js";
 
 /** A channel class the server can instantiate. */
@@ -41,6 +43,18 @@ export interface ServerOptions<C extends Channel<any> = Channel<any>> extends Co
    * without a channel. Default 10,000.
    */
   readonly maxConnections?: number;
+  /**
+   * Relays broadcasts (`sendToAll`, room broadcasts) to other servers so that several processes
+   * or machines act as one game, e.g. `redisAdapter({ url })`. Default: none (one process).
+   */
+  readonly adapter?: ServerAdapter;
+  /**
+   * Also accept WebSocket clients (browsers): on a port of their own, `{ port: 8080 }`, or on an
+   * existing HTTP(S) server, `{ server, path: "/game" }` (the way to `wss://`). They get the same
+   * channels, greeting, hooks and limits as TCP clients. See {@link WebSocketOptions} for the
+   * fields and their defaults. Default: none (TCP only).
+   */
+  readonly ws?: WebSocketOptions;
 }
 
 /** A message together with the channel it came from, as emitted by `server.messages$`. */
@@ -61,7 +75,7 @@ const DEFAULT_MAX_CONNECTIONS = 10_000;
  *
  * @typeParam C the channel class
  */
-export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C>, AdapterHost { // eslint-disable-line @typescript-eslint/no-explicit-any
   /** The class instantiated for each client; may be set as a field in a subclass. */
   channelClass: ChannelClass<C>;
   /** Interface the server listens on. */
@@ -85,7 +99,10 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
   /** @internal Every room leave, live; per room through `room(name).leaves$`. */
   readonly roomLeaves$: Observable<RoomEvent<C>>;
 
-  protected readonly logger: Logger;
+  /** Where this server's events go. */
+  readonly logger: Logger;
+  /** The adapter relaying broadcasts to other servers, or `null`. */
+  readonly adapter: ServerAdapter | null;
   readonly #requestedPort: number;
   readonly #channels: C[] = [];
   readonly #connections = new Map<C, Connection>();
@@ -96,7 +113,11 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
   readonly #roomJoins = new Subject<RoomEvent<C>>();
   readonly #roomLeaves = new Subject<RoomEvent<C>>();
   #acceptor: TcpAcceptor | null = null;
+  readonly #wsOptions: WebSocketOptions | null;
+  #wsAcceptor: WsAcceptor | null = null;
   #state: ServerState = "idle";
+  /** Whether `listenLocal()` was called since the last `stop()`: local clients also get in while `start()` binds. */
+  #local = false;
   #drained: (() => void) | null = null;
 
   constructor(options: ServerOptions<C> = {}) {
@@ -107,7 +128,9 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     this.dispatchMode = options.dispatch ?? "live";
     this.limits = resolveLimits(options);
     this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.#wsOptions = options.ws ?? null;
     this.logger = resolveLogger(options.logger);
+    this.adapter = options.adapter ?? null;
     this.connections$ = this.#connectionsSubject.asObservable();
     this.disconnections$ = this.#disconnectionsSubject.asObservable();
     this.messages$ = this.#messagesSubject.asObservable();
@@ -118,6 +141,14 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
   /** The TCP port: the bound one once started (useful with `port: 0`), else the requested one. */
   get port(): number {
     return this.#acceptor?.port ?? this.#requestedPort;
+  }
+
+  /**
+   * The port WebSocket clients connect to once started (the bound one with `ws.port: 0`, the
+   * attached HTTP server's port with `ws.server`), or `null` without the `ws` option.
+   */
+  get wsPort(): number | null {
+    return this.#wsAcceptor?.port ?? null;
   }
 
   /** Whether the server is listening. */
@@ -138,17 +169,28 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     if (this.#acceptor !== null || this.#state === "starting" || this.#state === "stopping") {
       throw new Error(`Server is already ${this.#state}; call stop() before start()`);
     }
+    // "idle", or "listening" for local clients only: what a failed start() returns to.
+    const previous = this.#state;
     this.#state = "starting";
     const acceptor = new TcpAcceptor({ host: this.host, port: this.#requestedPort, maxPayload: this.limits.maxPayload });
-    const previous = this.#state;
     try {
       await acceptor.listen((transport) => this.accept(transport));
+      this.#wsAcceptor = await this.listenWebSocket();
     } catch (error) {
+      await acceptor.close();
       this.#state = previous;
       throw error;
     }
     this.#acceptor = acceptor;
     this.#state = "listening";
+    if (this.adapter !== null) {
+      try {
+        await this.adapter.start(this);
+      } catch (error) {
+        await this.stop();
+        throw error;
+      }
+    }
     this.logger.info("listening", { host: this.host, port: this.port });
   }
 
@@ -162,12 +204,28 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     this.#state = "stopping";
     const acceptor = this.#acceptor;
     const closed = acceptor?.close();
+    const wsClosed = this.#wsAcceptor?.close();
+    this.#wsAcceptor = null;
     await this.closeAllChannels();
     await closed;
+    await wsClosed;
     this.#acceptor = null;
     this.drainPumpQueue();
+    await this.adapter?.stop();
+    this.#local = false;
     this.#state = "idle";
     this.logger.info("stopped", { host: this.host });
+  }
+
+  /** Starts accepting WebSocket clients when the `ws` option asks for it; `null` otherwise. */
+  private async listenWebSocket(): Promise<WsAcceptor | null> {
+    const options = this.#wsOptions;
+    if (options === null) return null;
+    const host = options.host ?? this.host;
+    const acceptor = new WsAcceptor({ ...options, host, maxPayload: this.limits.maxPayload, logger: this.logger });
+    await acceptor.listen((transport) => this.accept(transport));
+    this.logger.info("listening", { protocol: "ws", ...(options.server ? {} : { host }), port: acceptor.port, path: options.path ?? "*" });
+    return acceptor;
   }
 
   /**
@@ -177,6 +235,7 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
    * ones. A started server accepts local clients too; `stop()` ends both.
    */
   listenLocal(): void {
+    this.#local = true;
     if (this.#state === "idle") this.#state = "listening";
   }
 
@@ -186,12 +245,16 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
    * @throws {Error} when the server accepts no connections (call `listenLocal()` or `start()`).
    */
   openLocal(options: ConnectorOptions): Transport {
-    if (this.#state !== "listening") {
+    if (!this.acceptsLocal()) {
       throw new Error("The server accepts no local connections: call server.listenLocal() or await server.start() first");
     }
     const [client, server] = MemoryTransport.pair(options.maxPayload, this.limits.maxPayload);
-    this.accept(server);
+    this.accept(server, true);
     return client;
+  }
+
+  private acceptsLocal(): boolean {
+    return this.#state === "listening" || (this.#state === "starting" && this.#local);
   }
 
   /**
@@ -228,7 +291,7 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
    * @throws {TypeError} for a value that is not a plain object or cannot be encoded.
    */
   sendToAll(message: object, options: BroadcastOptions<C> = {}): number {
-    return this.broadcastTo(this.#connections.keys(), message, options.except);
+    return this.broadcastTo(this.#connections.keys(), message, options.except, undefined);
   }
 
   /**
@@ -251,10 +314,24 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     return this.#rooms.get(name);
   }
 
-  /** @internal Encodes once, writes to every channel of `channels` not in `except`. */
-  broadcastTo(channels: Iterable<C>, message: object, except: Except<C>): number {
-    const frame = encode(message);
-    const excluded = toExcluded(except);
+  /**
+   * @internal Encodes once, writes to every channel of `channels` not in `except`, and hands the
+   * payload to the adapter for the other servers (`room` undefined: everyone).
+   */
+  broadcastTo(channels: Iterable<C>, message: object, except: Except<C>, room: string | undefined): number {
+    const bytes = encode(message);
+    this.adapter?.publish(bytes.subarray(HEADER_SIZE), room);
+    return this.writeToChannels(channels, bytes, toExcluded(except));
+  }
+
+  /** @internal A broadcast made on another server: framed once, written to the local channels. */
+  deliverRemote(payload: Uint8Array, room: string | undefined): void {
+    const channels = room === undefined ? this.#connections.keys() : this.#rooms.get(room);
+    if (channels === undefined) return;
+    this.writeToChannels(channels, frame(payload), null);
+  }
+
+  private writeToChannels(channels: Iterable<C>, frame: Uint8Array, excluded: ReadonlySet<C> | null): number {
     let count = 0;
     for (const channel of channels) {
       if (excluded !== null && excluded.has(channel)) continue;
@@ -272,6 +349,7 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     if (members === undefined) {
       members = new Set();
       this.#rooms.set(name, members);
+      this.adapter?.roomCreated(name);
     }
     if (members.has(channel)) return false;
     members.add(channel);
@@ -283,7 +361,10 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
   leaveRoom(channel: C, name: string): boolean {
     const members = this.#rooms.get(name);
     if (members === undefined || !members.delete(channel)) return false;
-    if (members.size === 0) this.#rooms.delete(name);
+    if (members.size === 0) {
+      this.#rooms.delete(name);
+      this.adapter?.roomDeleted(name);
+    }
     this.#roomLeaves.next({ room: name, channel });
     return true;
   }
@@ -312,8 +393,8 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     }
   }
 
-  private accept(transport: Transport): void {
-    if (this.#state !== "listening") {
+  private accept(transport: Transport, local = false): void {
+    if (local ? !this.acceptsLocal() : this.#state !== "listening") {
       transport.destroy();
       return;
     }
@@ -358,7 +439,8 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
 
   private receive(channel: C, message: IncomingMessage): void {
     channel.emitMessage(message);
-    this.#messagesSubject.next({ channel, message });
+    // Per-message allocation only when someone listens: this is the server's hottest path.
+    if (this.#messagesSubject.observed) this.#messagesSubject.next({ channel, message });
     if (this.dispatchMode === "live") this.deliver(channel, message);
     else this.scheduler.enqueue(this.deliverQueued, { channel, message });
   }
@@ -372,8 +454,15 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
       return;
     }
     const id = requestId(message);
-    if (id === undefined) this.guard(channel, () => dispatch(channel, message));
-    else answer((reply) => channel.send(reply as never), id, () => dispatch(channel, message));
+    if (id !== undefined) {
+      answer((reply) => channel.send(reply as never), id, () => dispatch(channel, message));
+      return;
+    }
+    try {
+      this.watch(channel, dispatch(channel, message));
+    } catch (error) {
+      this.reportToChannel(channel, error);
+    }
   }
 
   private release(channel: C, error: Error | undefined): void {
@@ -401,13 +490,25 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
   /** Calls user code for a channel; an exception goes to the channel's `onError`, never further. */
   private guard(channel: C, work: () => unknown): void {
     try {
-      work();
+      this.watch(channel, work());
     } catch (error) {
-      try {
-        channel.onError(error);
-      } catch (secondary) {
-        this.logger.error("onError threw", { channel: channel.id, reason: secondary });
-      }
+      this.reportToChannel(channel, error);
+    }
+  }
+
+  /**
+   * An async handler or hook that rejects is reported like one that throws, instead of becoming
+   * an unhandled rejection, which ends a Node process.
+   */
+  private watch(channel: C, result: unknown): void {
+    if (result instanceof Promise) result.catch((error: unknown) => this.reportToChannel(channel, error));
+  }
+
+  private reportToChannel(channel: C, error: unknown): void {
+    try {
+      channel.onError(error);
+    } catch (secondary) {
+      this.logger.error("onError threw", { channel: channel.id, reason: secondary });
     }
   }
 

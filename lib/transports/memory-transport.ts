@@ -29,6 +29,8 @@ export class MemoryTransport implements Transport {
   private flushScheduled = false;
   /** Frames that reached this end before it was started and opened. */
   private inbox: Uint8Array[] = [];
+  /** Why a client end created by {@link MemoryTransport.failed} cannot connect. */
+  private failure: Error | undefined;
 
   private constructor(
     private readonly maxPayload: number,
@@ -49,13 +51,26 @@ export class MemoryTransport implements Transport {
     return [client, server];
   }
 
+  /**
+   * A client end that fails to connect: it reports `close(error)` in a later turn, as a socket
+   * reports a refused connection, and never opens.
+   */
+  static failed(error: Error): MemoryTransport {
+    const [client, server] = MemoryTransport.pair(0, 0);
+    server.closed = true;
+    client.failure = error;
+    return client;
+  }
+
   get bufferedAmount(): number {
     return this.outgoingBytes;
   }
 
   start(events: TransportEvents): void {
     this.events = events;
-    if (!this.opened) {
+    if (this.failure !== undefined) {
+      this.finish(this.failure);
+    } else if (!this.opened) {
       nextTurn(() => {
         if (this.closed) return;
         this.opened = true;
@@ -92,6 +107,12 @@ export class MemoryTransport implements Transport {
     this.flushScheduled = true;
     nextTurn(() => {
       this.flushScheduled = false;
+      // A socket's peer is connected before it reads anything: frames (and the end) wait for the
+      // client's end to open, or a greeting then close (a refusal, a kick) would be lost with it.
+      if (this.peer.events !== null && !this.peer.opened && !this.peer.closed) {
+        this.scheduleFlush();
+        return;
+      }
       const frames = this.outgoing;
       this.outgoing = [];
       this.outgoingBytes = 0;

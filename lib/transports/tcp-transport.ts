@@ -1,4 +1,5 @@
 import * as net from "node:net";
+import { ConnectionError } from "../errors.js";
 import { FrameDecoder } from "../protocol/frame-decoder.js";
 import type { Address } from "../types.js";
 import type { Transport, TransportEvents } from "./transport.js";
@@ -84,6 +85,15 @@ export class TcpTransport implements Transport {
       events.close(this.failure);
     });
     socket.on("end", () => {
+      // A peer that stops in the middle of a frame crashed or was killed: say so instead of
+      // ending as cleanly as a peer that quit.
+      const partial = this.decoder.bufferedBytes;
+      if (partial > 0) {
+        this.failure ??= new ConnectionError(
+          "ERR_CONNECTION_LOST",
+          `The peer closed the connection in the middle of a frame; dropped the ${partial} bytes received of it`,
+        );
+      }
       // The peer finished sending; finish ours too (what we queued still goes out first).
       this.end();
     });

@@ -1,0 +1,53 @@
+/** A listener of a channel subscribed in buffer mode: the message and the channel, as bytes. */
+export type RedisMessageListener = (message: Buffer, channel: Buffer) => void;
+
+/**
+ * What the adapter gives the client factory; a node-redis `createClient` accepts it as is, and a
+ * custom factory spreads it into its own options.
+ */
+export interface RedisConnectOptions {
+  readonly url: string;
+  /** Shown by `CLIENT LIST`: `repod-rx-<serverId>-pub` or `-sub`. */
+  readonly name: string;
+  /** Fail commands at once while disconnected instead of queueing them. */
+  readonly disableOfflineQueue: boolean;
+  readonly socket: {
+    /** Milliseconds before the next attempt, given the attempts that failed in a row (0 first). */
+    readonly reconnectStrategy: (retries: number, cause: Error) => number;
+    readonly connectTimeout: number;
+  };
+}
+
+/**
+ * The part of a node-redis (`redis` package, v5 or v6) client the adapter uses. A client from
+ * `createClient()` fits; tests may pass a stand-in.
+ */
+export interface RedisClientLike {
+  readonly isReady: boolean;
+  connect(): Promise<unknown>;
+  publish(channel: string, message: Buffer): Promise<number>;
+  subscribe(channels: string[], listener: RedisMessageListener, bufferMode: true): Promise<void>;
+  unsubscribe(channels: string[]): Promise<void>;
+  /** The channels subscribed now (confirmed by Redis), by name. */
+  getPubSubListeners(type: "CHANNELS"): ReadonlyMap<string, unknown>;
+  pubSubNumSub(channels: string[]): Promise<Record<string, number>>;
+  on(event: "error", listener: (error: Error) => void): unknown;
+  on(event: "ready" | "reconnecting", listener: () => void): unknown;
+  close(): Promise<unknown>;
+  destroy(): void;
+}
+
+/**
+ * `createClient` of the `redis` package, loaded on first use: the package is an optional peer
+ * dependency that only `repod-rx/redis` users install.
+ * @throws {Error} saying how to install it when it is missing.
+ */
+export async function loadCreateClient(): Promise<(options: RedisConnectOptions) => RedisClientLike> {
+  let redis: typeof import("redis");
+  try {
+    redis = await import("redis");
+  } catch (cause) {
+    throw new Error('repod-rx/redis needs the "redis" package (node-redis): npm install redis', { cause });
+  }
+  return (options) => redis.createClient(options);
+}

@@ -1,0 +1,212 @@
+import * as http from "node:http";
+import type * as https from "node:https";
+import type * as net from "node:net";
+import type { Duplex } from "node:stream";
+import { WebSocketServer } from "ws";
+import type { Logger } from "../logging.js";
+import type { Transport } from "./transport.js";
+import { WsTransport } from "./ws-transport.js";
+
+/**
+ * How a `Server` also accepts WebSocket clients (`new Server({ ws: { port: 8080 } })`). Give
+ * exactly one of `port` (a listener of its own) and `server` (attach to an existing HTTP or HTTPS
+ * server, which is how `wss://` works: pass an `https.Server` with your certificate).
+ *
+ * Every WebSocket client gets the same `Channel` class, greeting, hooks and limits as a TCP
+ * client; `maxPayload` is the server's, shared with TCP.
+ */
+export interface WebSocketOptions {
+  /**
+   * Port of a WebSocket listener of its own. `0` picks a free port, readable as `server.wsPort`
+   * after `start()`. Plain HTTP requests to it are answered `426 Upgrade Required`.
+   */
+  readonly port?: number;
+  /** Interface that listener binds. Default: the server's `host`. Not used with `server`. */
+  readonly host?: string;
+  /**
+   * An existing `http.Server` or `https.Server` (for `wss://`) to accept upgrades from. You start
+   * and stop it yourself; the game server only adds and removes its `upgrade` listener, so the
+   * same HTTP server can also serve the game's page. `server.wsPort` is its port once it listens.
+   */
+  readonly server?: http.Server | https.Server;
+  /**
+   * Accept upgrade requests for this path only, e.g. `"/game"` (the query string is ignored).
+   * Other paths are answered `404 Not Found`, unless another `upgrade` listener is attached to the
+   * same HTTP server (another WebSocket server), in which case they are left to it. Default: any path.
+   */
+  readonly path?: string;
+  /**
+   * Browser origins allowed to connect, e.g. `["https://game.example.com", "http://localhost:5173"]`
+   * (compared without case and trailing slash). A handshake from any other origin is answered
+   * `403 Forbidden`, so a page on another site cannot open a connection with the player's
+   * cookies. A handshake without an `Origin` header (a Node bot, a native client, which could send
+   * any origin anyway) is accepted. Default: every origin.
+   */
+  readonly origins?: readonly string[];
+  /**
+   * Compress messages with permessage-deflate when the client offers it. Default `false`: game
+   * messages are small and frequent, and compression costs latency and memory per connection.
+   */
+  readonly perMessageDeflate?: boolean;
+}
+
+/** Options of a {@link WsAcceptor}: the user's options completed by the server. */
+export interface WsAcceptorOptions extends WebSocketOptions {
+  /** Interface of an own listener (the resolved `host`). */
+  readonly host: string;
+  /** Largest message accepted from a client, in bytes, as for TCP. */
+  readonly maxPayload: number;
+  /** Where refused handshakes are reported. */
+  readonly logger?: Logger;
+}
+
+type UpgradeListener = (request: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+/**
+ * Accepts WebSocket clients, on a port of its own or on an existing HTTP(S) server, and hands each
+ * one, wrapped in a {@link WsTransport}, to `onTransport`. The upgrade requests go through our own
+ * listener (`ws` in `noServer` mode) so that the path and origin checks answer with the right HTTP
+ * status before `ws` sees the request.
+ */
+export class WsAcceptor {
+  private httpServer: http.Server | https.Server | null = null;
+  private wss: WebSocketServer | null = null;
+  private upgradeListener: UpgradeListener | null = null;
+  private readonly origins: ReadonlySet<string> | null;
+
+  constructor(private readonly options: WsAcceptorOptions) {
+    this.origins = options.origins === undefined ? null : new Set(options.origins.map(normalizeOrigin));
+  }
+
+  /**
+   * The port WebSocket clients connect to: the bound port of an own listener (useful with
+   * `port: 0`), or the attached server's port once it listens; `null` otherwise.
+   */
+  get port(): number | null {
+    const address = this.httpServer?.address();
+    return typeof address === "object" && address !== null ? address.port : null;
+  }
+
+  /**
+   * Starts accepting; resolves once an own listener is bound (at once when attached).
+   * @throws {Error} with the reason and what to do, e.g. when the port is already in use.
+   */
+  listen(onTransport: (transport: Transport) => void): Promise<void> {
+    const { maxPayload, perMessageDeflate = false } = this.options;
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload,
+      perMessageDeflate,
+      // The game server tracks its channels; a second list would only hold sockets longer.
+      clientTracking: false,
+      // Text messages are dropped unread: validating their UTF-8 would only turn a droppable
+      // message into a closed connection.
+      skipUTF8Validation: true,
+    });
+    const server = this.options.server ?? http.createServer(answerUpgradeRequired);
+    const upgradeListener: UpgradeListener = (request, socket, head) => {
+      const refusal = this.check(request, server);
+      if (refusal === "ignore") return;
+      const remote = { host: request.socket.remoteAddress ?? "", port: request.socket.remotePort ?? 0 };
+      if (refusal !== null) {
+        this.options.logger?.warn("refused", { peer: `${remote.host}:${remote.port}`, reason: refusal.reason });
+        rejectHandshake(socket, refusal.status, refusal.reason);
+        return;
+      }
+      wss.handleUpgrade(request, socket, head, (webSocket) => {
+        onTransport(new WsTransport(webSocket, remote, { maxPayload }));
+      });
+    };
+    server.on("upgrade", upgradeListener);
+    this.httpServer = server;
+    this.wss = wss;
+    this.upgradeListener = upgradeListener;
+    if (this.options.server !== undefined) return Promise.resolve();
+    return this.listenOwn(server);
+  }
+
+  /**
+   * Stops accepting: detaches from an attached server (which keeps running), closes an own
+   * listener. Connections already accepted are left to their owners.
+   */
+  close(): Promise<void> {
+    const server = this.httpServer;
+    const own = this.options.server === undefined;
+    if (server !== null && this.upgradeListener !== null) server.off("upgrade", this.upgradeListener);
+    this.wss?.close();
+    this.httpServer = null;
+    this.wss = null;
+    this.upgradeListener = null;
+    if (server === null || !own || !server.listening) return Promise.resolve();
+    // Resolves once the accepted sockets have closed too, which their owners see to.
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+
+  private listenOwn(server: http.Server | https.Server): Promise<void> {
+    const { host, port = 0 } = this.options;
+    return new Promise((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException): void => {
+        this.close().catch(() => {});
+        const hint =
+          error.code === "EADDRINUSE"
+            ? "another process is listening there; stop it or choose another ws.port (port 0 picks a free one)"
+            : error.code === "EACCES"
+              ? "this user may not listen there; choose a ws.port above 1023"
+              : "check ws.host and ws.port";
+        reject(new Error(`Cannot listen for WebSocket clients on ${host}:${port}: ${error.message}; ${hint}`, { cause: error }));
+      };
+      server.once("error", onError);
+      server.listen(port, host, () => {
+        server.off("error", onError);
+        server.on("error", () => {});
+        resolve();
+      });
+    });
+  }
+
+  /** Why a handshake is refused, `null` to accept it, `"ignore"` to leave it to another listener. */
+  private check(request: http.IncomingMessage, server: net.Server): { status: number; reason: string } | null | "ignore" {
+    const { path } = this.options;
+    if (path !== undefined) {
+      const url = request.url ?? "/";
+      const query = url.indexOf("?");
+      const pathname = query === -1 ? url : url.slice(0, query);
+      if (pathname !== path) {
+        // Another WebSocket server attached to the same HTTP server may own that path.
+        if (server.listenerCount("upgrade") > 1) return "ignore";
+        return { status: 404, reason: `No WebSocket endpoint at ${pathname}; this server accepts ${path}` };
+      }
+    }
+    const origin = request.headers.origin;
+    if (this.origins !== null && origin !== undefined && !this.origins.has(normalizeOrigin(origin))) {
+      return { status: 403, reason: `Origin ${origin} is not in the server's ws.origins allow-list` };
+    }
+    return null;
+  }
+}
+
+function normalizeOrigin(origin: string): string {
+  return origin.trim().toLowerCase().replace(/\/+$/, "");
+}
+
+/** What an own listener answers to a plain HTTP request: it only speaks WebSocket. */
+function answerUpgradeRequired(_request: http.IncomingMessage, response: http.ServerResponse): void {
+  const body = "This port accepts WebSocket connections only";
+  response.writeHead(426, { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(body), Connection: "close" });
+  response.end(body);
+}
+
+/** Answers an upgrade request with an HTTP error and closes the socket, before any WebSocket exists. */
+function rejectHandshake(socket: Duplex, status: number, reason: string): void {
+  socket.on("error", () => {});
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.once("finish", () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n` +
+      "Connection: close\r\nContent-Type: text/plain\r\n" +
+      `Content-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
+  );
+}

@@ -1,0 +1,178 @@
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { Channel, type IncomingMessage } from "../lib/index.js";
+import type { PageApi, SeenMessage } from "./fixtures/browser-game.js";
+import { bundleForBrowser } from "./helpers/browser-bundle.js";
+import { Cleanup } from "./helpers/cleanup.js";
+import { pumpUntil, startServer, waitFor } from "./helpers/net.js";
+import { Recorder } from "./helpers/ws.js";
+
+/** Debian's chromium package; .ci/run installs it. */
+const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+/** The browser and the server of the game page, shared by the tests of this file. */
+interface BrowserEnvironment {
+  readonly context: BrowserContext;
+  readonly pageServer: http.Server;
+  /** `http://127.0.0.1:<port>`, the page's origin. */
+  readonly origin: string;
+  readonly userDataDir: string;
+}
+
+let environment: Promise<BrowserEnvironment> | undefined;
+
+/**
+ * Starts the browser and the page server on first use. Every test awaits it, so a machine without
+ * Chromium fails each test with the way to install it: never a skip.
+ */
+function browserEnvironment(): Promise<BrowserEnvironment> {
+  environment ??= launch();
+  return environment;
+}
+
+async function launch(): Promise<BrowserEnvironment> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium is missing at ${CHROMIUM}: run \`apt-get install chromium\` (as .ci/run does) to run the browser tests`);
+  }
+  const bundle = await bundleForBrowser({ file: "spec/fixtures/browser-game.ts" });
+  const html = '<!doctype html><meta charset="utf-8"><title>repod-rx</title><script type="module" src="/game.js"></script>';
+  const pageServer = http.createServer((request, response) => {
+    if (request.url === "/game.js") {
+      response.writeHead(200, { "Content-Type": "text/javascript" }).end(bundle.code);
+    } else if (request.url?.startsWith("/?") || request.url === "/") {
+      response.writeHead(200, { "Content-Type": "text/html" }).end(html);
+    } else {
+      response.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
+  const origin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
+  const userDataDir = mkdtempSync(join(tmpdir(), "repod-rx-chromium-"));
+  try {
+    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    return { context, pageServer, origin, userDataDir };
+  } catch (error) {
+    pageServer.close();
+    rmSync(userDataDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+afterAll(async () => {
+  const started = await environment?.catch(() => undefined);
+  if (started === undefined) return;
+  await started.context.close();
+  started.pageServer.closeAllConnections();
+  await new Promise((resolve) => started.pageServer.close(resolve));
+  rmSync(started.userDataDir, { recursive: true, force: true });
+});
+
+/** Opens the game page, which connects to `wsUrl` and sends `chats` chat messages once connected. */
+async function openGame(wsUrl: string, chats = 0): Promise<Page> {
+  const { context, origin } = await browserEnvironment();
+  const page = await context.newPage();
+  cleanup.add(() => page.close());
+  const errors: Error[] = [];
+  page.on("pageerror", (error) => errors.push(error));
+  cleanup.add(() => expect(errors).toEqual([]));
+  await page.goto(`${origin}/?ws=${encodeURIComponent(wsUrl)}&chats=${chats}`);
+  await page.waitForFunction(() => (window as unknown as { repod?: PageApi }).repod !== undefined);
+  return page;
+}
+
+/** What the page's handlers and `messages$` saw so far. */
+function seen(page: Page): Promise<{ handled: SeenMessage[]; live: SeenMessage[] }> {
+  return page.evaluate(() => {
+    const { handled, live } = (window as unknown as { repod: PageApi }).repod;
+    return { handled, live };
+  });
+}
+
+async function waitForHandled(page: Page, what: string, count: (handled: SeenMessage[]) => boolean): Promise<SeenMessage[]> {
+  let handled: SeenMessage[] = [];
+  const deadline = Date.now() + 10_000;
+  while (!count(handled)) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what} in the page; it saw ${JSON.stringify(handled)}`);
+    handled = (await seen(page)).handled;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return handled;
+}
+
+const actionsOf = (handled: SeenMessage[], action: string): IncomingMessage[] =>
+  handled.filter((entry) => entry.message.action === action).map((entry) => entry.message);
+
+class ChatChannel extends Channel {
+  Network_chat(message: IncomingMessage): void {
+    this.server.sendToAll({ action: "chat", from: message.from, n: message.n });
+  }
+}
+
+describe("repod-rx/client in a real Chromium", () => {
+  it("plays with a TCP client in one server, running its handlers in autoPump(animationFrames())", { timeout: 60_000 }, async () => {
+    await browserEnvironment();
+    const server = cleanup.server(await startServer({ channelClass: ChatChannel, ws: { port: 0 } }));
+    const tcp = cleanup.listener(new Recorder());
+    tcp.connect("127.0.0.1", server.port);
+    await pumpUntil(tcp, () => tcp.of("connected").length === 1, "the TCP player");
+
+    const page = await openGame(`ws://127.0.0.1:${server.wsPort}/`, 5);
+    await waitFor(() => server.channels.length === 2, "the browser player");
+    for (let n = 0; n < 5; n++) tcp.send({ action: "chat", from: "tcp", n });
+    await pumpUntil(tcp, () => tcp.of("chat").length === 10, "ten broadcasts on the TCP side");
+    const handled = await waitForHandled(page, "ten broadcasts", (entries) => actionsOf(entries, "chat").length === 10);
+
+    // Both players saw every chat, the other's included, in the server's order.
+    expect(actionsOf(handled, "chat")).toEqual(tcp.of("chat"));
+    expect(actionsOf(handled, "chat").filter((message) => message.from === "browser").map((message) => message.n)).toEqual([0, 1, 2, 3, 4]);
+    expect(handled.slice(0, 2).map((entry) => entry.message)).toEqual([{ action: "connected" }, { action: "socketConnect" }]);
+    // Handlers ran inside pump(), on animation frames; messages$ emitted live, outside it.
+    expect(handled.every((entry) => entry.inPump && entry.frame > 0)).toBe(true);
+    const { live } = await seen(page);
+    expect(live.length).toBeGreaterThanOrEqual(handled.length);
+    expect(live.every((entry) => !entry.inPump)).toBe(true);
+
+    await server.stop();
+    const final = await waitForHandled(page, "disconnected", (entries) => actionsOf(entries, "disconnected").length === 1);
+    expect(actionsOf(final, "error")).toEqual([]);
+  });
+
+  it("is refused by a server whose ws.origins does not list the page's origin, and accepted by one that does", { timeout: 60_000 }, async () => {
+    const { origin: pageOrigin } = await browserEnvironment();
+    const strict = cleanup.server(await startServer({ ws: { port: 0, origins: ["https://game.example"] } }));
+    const friendly = cleanup.server(await startServer({ ws: { port: 0, origins: [pageOrigin] } }));
+
+    const refused = await openGame(`ws://127.0.0.1:${strict.wsPort}/`);
+    const handled = await waitForHandled(refused, "the error", (entries) => actionsOf(entries, "error").length === 1);
+    expect(handled.map((entry) => entry.message)).toEqual([
+      {
+        action: "error",
+        error: `Cannot connect to ws://127.0.0.1:${strict.wsPort}/: the WebSocket connection failed`,
+        code: "ERR_CONNECT_FAILED",
+      },
+    ]);
+    expect(strict.channels).toHaveLength(0);
+
+    const accepted = await openGame(`ws://127.0.0.1:${friendly.wsPort}/`);
+    await waitForHandled(accepted, "connected", (entries) => actionsOf(entries, "connected").length === 1);
+    expect(friendly.channels).toHaveLength(1);
+  });
+});
