@@ -1,5 +1,5 @@
 import { LIFECYCLE_ACTIONS, PING_ACTION, PONG_ACTION } from "../constants.js";
-import { ConnectionError, ProtocolError } from "../errors.js";
+import { ConnectionError, ProtocolError, RepodError } from "../errors.js";
 import type { Logger } from "../logging.js";
 import { decode, encode, isPlainObject } from "../protocol/codec.js";
 import type { Transport } from "../transports/transport.js";
@@ -52,6 +52,8 @@ export interface ConnectionOptions {
  */
 export class Connection {
   private stateValue: ConnectionState;
+  /** Whether the transport ever opened: a failure before is a failed connect, after a lost connection. */
+  private opened: boolean;
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private greetingPending: boolean;
@@ -75,6 +77,7 @@ export class Connection {
     this.events = events;
     this.now = options.now ?? Date.now;
     this.stateValue = options.open ? "open" : "connecting";
+    this.opened = options.open;
     this.greetingPending = options.expectGreeting;
     this.trackActivity = options.idleTimeout > 0 || options.heartbeat !== null;
     this.lastActivity = this.now();
@@ -168,6 +171,7 @@ export class Connection {
   }
 
   private onOpen(): void {
+    this.opened = true;
     const closeRequested = this.stateValue === "closing";
     if (!closeRequested) this.stateValue = "open";
     const pending = this.pending;
@@ -296,7 +300,16 @@ export class Connection {
     this.pending = [];
     this.pendingBytes = 0;
     this.stopTimers();
-    this.events.close(error);
+    this.events.close(error === undefined || error instanceof RepodError ? error : this.wrap(error));
+  }
+
+  /**
+   * Gives a transport's own error (Node's `ECONNREFUSED`, `ECONNRESET`...) one of our stable codes,
+   * keeping its readable message ("connect ECONNREFUSED 127.0.0.1:5071") and the original as `cause`.
+   */
+  private wrap(error: Error): ConnectionError {
+    const code = this.opened ? "ERR_CONNECTION_LOST" : "ERR_CONNECT_FAILED";
+    return new ConnectionError(code, error.message, { cause: error });
   }
 }
 
