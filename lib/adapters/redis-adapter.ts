@@ -9,37 +9,11 @@ import { decode, encode, isPlainObject } from "../protocol/codec.js";
 import type { AdapterHost, ServerAdapter } from "../server/server-adapter.js";
 import type { IncomingMessage } from "../types.js";
 import { ENVELOPE_HEADER_SIZE, EnvelopeKind, envelope, isFrom, numericEnvelope, SERVER_ID_LENGTH } from "./adapter-envelope.js";
-import { loadCreateClient, type RedisClientLike, type RedisConnectOptions } from "./redis-client.js";
+import { closeClient, loadCreateClient, withTimeout, type RedisClientLike, type RedisConnectOptions } from "./redis-client.js";
+import { MAX_TIMER, validateRedisAdapterOptions, type RedisAdapterOptions } from "./redis-adapter-options.js";
+import { SizeQueries } from "./size-queries.js";
 
-/** Options of {@link redisAdapter}; every field is optional. */
-export interface RedisAdapterOptions {
-  /** Where Redis is: `redis[s]://[[user][:password]@]host[:port][/db]`. Default `"redis://127.0.0.1:6379"`. */
-  readonly url?: string;
-  /**
-   * Namespace of the Redis pub/sub channels, shared by the servers of one game; two games on one
-   * Redis need two prefixes. Default `"repod-rx"`.
-   */
-  readonly prefix?: string;
-  /** Where the adapter's events go (connection lost, reconnected...). Default: the server's logger. */
-  readonly logger?: Logger;
-  /** Milliseconds `start()` waits for Redis before it fails (and the server with it). Default 10,000. */
-  readonly connectTimeout?: number;
-  /** Milliseconds `roomSize()` waits for the other servers' answers by default. Default 5,000. */
-  readonly requestTimeout?: number;
-  /**
-   * Backoff between reconnection attempts after Redis went away: starts at `initialDelay` ms,
-   * doubles up to `maxDelay` ms, half of it random. The adapter never gives up. Defaults 100
-   * and 5,000.
-   */
-  readonly reconnect?: { readonly initialDelay?: number; readonly maxDelay?: number };
-  /**
-   * Makes a Redis client (called twice: a publisher and a subscriber). Default: `createClient` of
-   * the `redis` package. Pass your own to add TLS, credentials or RESP2, keeping the options
-   * given: `(options) => createClient({ ...options, password })`. Each call must return a new,
-   * unconnected client.
-   */
-  readonly createClient?: (options: RedisConnectOptions) => RedisClientLike;
-}
+export type { RedisAdapterOptions } from "./redis-adapter-options.js";
 
 /**
  * `idle` (not started or stopped), `connecting` (in `start()`), `connected`, `reconnecting`
@@ -60,20 +34,8 @@ export interface RoomSizeOptions {
   readonly timeout?: number;
 }
 
-interface PendingSize {
-  readonly room: string;
-  /** Servers subscribed to the room when the query was published (`-1` until Redis says). */
-  expected: number;
-  answers: number;
-  total: number;
-  readonly resolve: (size: number) => void;
-  readonly reject: (error: Error) => void;
-  readonly timer: ReturnType<typeof setTimeout>;
-}
-
 const DEFAULT_URL = "redis://127.0.0.1:6379";
 const DEFAULT_PREFIX = "repod-rx";
-const MAX_TIMER = 2 ** 31 - 1;
 
 /**
  * Makes servers in several processes or on several machines act as one game through Redis
@@ -121,14 +83,13 @@ export class RedisAdapter implements ServerAdapter {
   readonly #state = new BehaviorSubject<RedisAdapterState>("idle");
   readonly #serverMessages = new Subject<ServerMessage>();
   readonly #rooms = new Set<string>();
-  readonly #pendingSizes = new Map<number, PendingSize>();
+  readonly #sizeQueries = new SizeQueries();
   #host: AdapterHost | null = null;
   #logger: Logger | null = null;
   #pub: RedisClientLike | null = null;
   #sub: RedisClientLike | null = null;
   #reconciling: Promise<void> | null = null;
   #dirty = false;
-  #nextQueryId = 0;
   #dropped = 0;
   #outage: { readonly since: number; readonly dropped: number } | null = null;
 
@@ -180,19 +141,26 @@ export class RedisAdapter implements ServerAdapter {
    * Connects to Redis (a publisher and a subscriber connection) and subscribes to the shared
    * channels and to the rooms the server has. Called by `server.start()`.
    * @throws {RepodError} `ERR_CONNECT_FAILED` when Redis cannot be reached within `connectTimeout`.
-   * @throws {Error} when the adapter is already started (each server needs its own adapter).
+   * @throws {Error} when the adapter is already started (each server needs its own adapter), or
+   *   when the `redis` package is not installed (the message says how to install it).
    */
   async start(host: AdapterHost): Promise<void> {
     if (this.state !== "idle") {
       throw new Error(`This Redis adapter is ${this.state}; give each server its own redisAdapter()`);
     }
+    this.#state.next("connecting");
+    let createClient = this.#createClient;
+    try {
+      createClient ??= await loadCreateClient();
+    } catch (error) {
+      this.#state.next("idle");
+      throw error;
+    }
     this.#host = host;
     this.#logger = this.#ownLogger ?? host.logger;
     this.#rooms.clear();
     for (const name of host.roomNames) this.#rooms.add(name);
-    this.#state.next("connecting");
     try {
-      const createClient = this.#createClient ?? (await loadCreateClient());
       this.#pub = this.#makeClient(createClient, "pub");
       this.#sub = this.#makeClient(createClient, "sub");
       const connected = Promise.all([this.#pub.connect(), this.#sub.connect()]);
@@ -220,11 +188,7 @@ export class RedisAdapter implements ServerAdapter {
   async stop(): Promise<void> {
     if (this.state === "idle" || this.state === "stopping") return;
     this.#state.next("stopping");
-    for (const [id, pending] of this.#pendingSizes) {
-      this.#pendingSizes.delete(id);
-      clearTimeout(pending.timer);
-      pending.reject(new RepodError("ERR_NOT_CONNECTED", `roomSize(${JSON.stringify(pending.room)}) was cancelled: the adapter stopped`));
-    }
+    this.#sizeQueries.failAll((room) => new RepodError("ERR_NOT_CONNECTED", `roomSize(${JSON.stringify(room)}) was cancelled: the adapter stopped`));
     await this.#closeClients();
     this.#host = null;
     this.#outage = null;
@@ -295,35 +259,12 @@ export class RedisAdapter implements ServerAdapter {
     if (this.state !== "connected" || pub === null || !pub.isReady) {
       return Promise.reject(new RepodError("ERR_NOT_CONNECTED", `roomSize(${JSON.stringify(name)}) needs Redis, which is unreachable now (state ${this.state}); server.room(name).size counts this server's members`));
     }
-    return new Promise<number>((resolve, reject) => {
-      this.#nextQueryId = (this.#nextQueryId % 0xffff_ffff) + 1;
-      const id = this.#nextQueryId;
-      const pending: PendingSize = {
-        room: name,
-        expected: -1,
-        answers: 0,
-        total: 0,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.#pendingSizes.delete(id);
-          const of = pending.expected < 0 ? "?" : String(pending.expected);
-          reject(new RepodError("ERR_REQUEST_TIMEOUT", `roomSize(${JSON.stringify(name)}): ${pending.answers} of ${of} servers answered within ${timeout} ms`));
-        }, timeout),
-      };
-      this.#pendingSizes.set(id, pending);
-      pub.publish(this.roomChannel(name), numericEnvelope(EnvelopeKind.SizeQuery, this.#id, id)).then(
-        (receivers) => {
-          pending.expected = Number(receivers);
-          this.#settleSize(id);
-        },
-        (error: unknown) => {
-          if (!this.#pendingSizes.delete(id)) return;
-          clearTimeout(pending.timer);
-          reject(new RepodError("ERR_NOT_CONNECTED", `roomSize(${JSON.stringify(name)}) could not ask Redis: ${reason(error)}`, { cause: error }));
-        },
-      );
-    });
+    const { id, result } = this.#sizeQueries.open(name, timeout);
+    pub.publish(this.roomChannel(name), numericEnvelope(EnvelopeKind.SizeQuery, this.#id, id)).then(
+      (receivers) => this.#sizeQueries.expect(id, Number(receivers)),
+      (error: unknown) => this.#sizeQueries.fail(id, (room) => new RepodError("ERR_NOT_CONNECTED", `roomSize(${JSON.stringify(room)}) could not ask Redis: ${reason(error)}`, { cause: error })),
+    );
+    return result;
   }
 
   /**
@@ -479,10 +420,10 @@ export class RedisAdapter implements ServerAdapter {
       if (room === null || room === undefined) return;
       const id = body.readUInt32BE(0);
       const count = host.roomMembers(room)?.size ?? 0;
-      if (origin === this.serverId) this.#answerSize(id, count);
+      if (origin === this.serverId) this.#sizeQueries.answer(id, count);
       else this.#publish(this.serverChannel(origin), numericEnvelope(EnvelopeKind.SizeAnswer, this.#id, id, count));
     } else if (kind === EnvelopeKind.SizeAnswer && body.length >= 8) {
-      this.#answerSize(body.readUInt32BE(0), body.readUInt32BE(4));
+      this.#sizeQueries.answer(body.readUInt32BE(0), body.readUInt32BE(4));
     }
   }
 
@@ -496,22 +437,6 @@ export class RedisAdapter implements ServerAdapter {
     return null;
   }
 
-  #answerSize(id: number, count: number): void {
-    const pending = this.#pendingSizes.get(id);
-    if (pending === undefined) return; // late, after its timeout
-    pending.answers++;
-    pending.total += count;
-    this.#settleSize(id);
-  }
-
-  #settleSize(id: number): void {
-    const pending = this.#pendingSizes.get(id);
-    if (pending === undefined || pending.expected < 0 || pending.answers < pending.expected) return;
-    this.#pendingSizes.delete(id);
-    clearTimeout(pending.timer);
-    pending.resolve(pending.total);
-  }
-
   /** Closes both connections: gracefully when they are up (1 s at most), at once otherwise. */
   async #closeClients(): Promise<void> {
     const clients = [this.#pub, this.#sub];
@@ -519,35 +444,6 @@ export class RedisAdapter implements ServerAdapter {
     this.#sub = null;
     await Promise.all(clients.map((client) => (client === null ? undefined : closeClient(client))));
   }
-}
-
-async function closeClient(client: RedisClientLike): Promise<void> {
-  try {
-    if (client.isReady) {
-      const closed = client.close().then(() => true, () => false);
-      if (await withTimeout(closed, 1_000).catch(() => false)) return;
-    }
-    client.destroy();
-  } catch {
-    // Already closed or destroyed: nothing left to release.
-  }
-}
-
-/** Resolves or rejects as `promise` does, or rejects after `ms` milliseconds. */
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error as Error);
-      },
-    );
-  });
 }
 
 function reason(error: unknown): string {
@@ -562,38 +458,5 @@ function redact(url: string): string {
     return parsed.toString();
   } catch {
     return "(unparsable url)";
-  }
-}
-
-/**
- * Checks the options before anything starts.
- * @throws {TypeError} for a value of the wrong type.
- * @throws {RangeError} for a value out of range.
- */
-function validateRedisAdapterOptions(options: RedisAdapterOptions): void {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError('redisAdapter options must be an object such as { url: "redis://127.0.0.1:6379" }');
-  }
-  const { url, prefix, logger, connectTimeout, requestTimeout, reconnect, createClient } = options;
-  if (url !== undefined && (typeof url !== "string" || !/^rediss?:\/\//.test(url))) {
-    throw new TypeError(`options.url must be a redis:// or rediss:// URL, got ${JSON.stringify(url)}`);
-  }
-  if (prefix !== undefined && (typeof prefix !== "string" || prefix === "")) {
-    throw new TypeError(`options.prefix must be a non-empty string, got ${JSON.stringify(prefix)}`);
-  }
-  if (logger !== undefined && (typeof logger !== "object" || logger === null || typeof logger.warn !== "function")) {
-    throw new TypeError("options.logger must have debug, info, warn and error methods");
-  }
-  if (connectTimeout !== undefined) checkInteger("connectTimeout", connectTimeout, 1, MAX_TIMER);
-  if (requestTimeout !== undefined) checkInteger("requestTimeout", requestTimeout, 1, MAX_TIMER);
-  if (reconnect !== undefined) {
-    if (typeof reconnect !== "object" || reconnect === null) {
-      throw new TypeError("options.reconnect must be an object such as { initialDelay: 100, maxDelay: 5000 }");
-    }
-    if (reconnect.initialDelay !== undefined) checkInteger("reconnect.initialDelay", reconnect.initialDelay, 0, MAX_TIMER);
-    if (reconnect.maxDelay !== undefined) checkInteger("reconnect.maxDelay", reconnect.maxDelay, 0, MAX_TIMER);
-  }
-  if (createClient !== undefined && typeof createClient !== "function") {
-    throw new TypeError("options.createClient must be a function returning a new Redis client");
   }
 }

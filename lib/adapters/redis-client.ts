@@ -51,3 +51,33 @@ export async function loadCreateClient(): Promise<(options: RedisConnectOptions)
   }
   return (options) => redis.createClient(options);
 }
+
+/** Closes `client`: gracefully when it is up (1 s at most), at once otherwise; never throws. */
+export async function closeClient(client: RedisClientLike): Promise<void> {
+  try {
+    if (client.isReady) {
+      const closed = client.close().then(() => true, () => false);
+      if (await withTimeout(closed, 1_000).catch(() => false)) return;
+    }
+    client.destroy();
+  } catch {
+    // Already closed or destroyed: nothing left to release.
+  }
+}
+
+/** Resolves or rejects as `promise` does, or rejects after `ms` milliseconds. */
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error as Error);
+      },
+    );
+  });
+}
