@@ -213,6 +213,6 @@ describe("WsTransport", () => {
     client.pump();
 
     expect(client.actions).toEqual(["error"]);
-    expect(client.of("error")[0]).toMatchObject({ error: `connect ECONNREFUSED 127.0.0.1:${port}`, code: "ECONNREFUSED" });
+    expect(client.of("error")[0]).toMatchObject({ error: `connect ECONNREFUSED 127.0.0.1:${port}`, code: "ERR_CONNECT_FAILED" });
   });
 });
