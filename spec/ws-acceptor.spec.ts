@@ -125,7 +125,7 @@ describe("WsAcceptor", () => {
     const listener = cleanup.listener(new Recorder());
     listener.connect(`wss://127.0.0.1:${port}/game`);
     await pumpUntil(listener, () => listener.of("error").length === 1, "the certificate error");
-    expect(listener.of("error")[0]).toEqual({ action: "error", error: "self-signed certificate", code: "DEPTH_ZERO_SELF_SIGNED_CERT" });
+    expect(listener.of("error")[0]).toEqual({ action: "error", error: "self-signed certificate", code: "ERR_CONNECT_FAILED" });
   });
 
   it("leaves other paths to another upgrade listener on the same http.Server", async () => {
