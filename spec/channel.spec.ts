@@ -192,6 +192,23 @@ describe("Channel", () => {
     });
   });
 
+  describe("after close()", () => {
+    it("ignores what the client still sends, so a kicked flooder's messages stop at once", async () => {
+      class Kicking extends RecordingChannel {
+        override Network_good(message: IncomingMessage): void {
+          super.Network_good(message);
+          this.close();
+        }
+      }
+      const server = await recordingServer();
+      server.channelClass = Kicking;
+      const { socket, channel } = await rawPeer(server);
+      socket.write(Buffer.concat([good, good, good, good]));
+      await waitFor(() => channel.closes === 1, "the kicked channel to close");
+      expect(channel.calls).toEqual([["Network_good", { action: "good" }]]);
+    });
+  });
+
   describe("bad input from a client", () => {
     it.each(["disconnected", "connected", "socketConnect", "error"])(
       "drops a forged %s message: no handler runs and the channel keeps dispatching",

@@ -142,6 +142,19 @@ describe("maxConnections", () => {
     expect(accepted).toBe(3);
   });
 
+  it("counts a refusal as a failed attempt, so a reconnecting client gives up on a full server", async () => {
+    const server = cleanup.server(await startServer({ channelClass: RecordingChannel, maxConnections: 1 }));
+    await connectListener(server.port);
+    await waitFor(() => server.channels.length === 1, "the one channel");
+
+    const extra = await connectListener(server.port, { reconnect: { maxAttempts: 2, initialDelay: 5, maxDelay: 10 } });
+    await waitFor(() => extra.listener.connection?.state === "closed", "the refused client to give up", 10_000);
+    const errors = extra.log.filter((message) => message.action === "error").map((message) => message.code);
+    expect(errors.at(-1)).toBe("ERR_RECONNECT_FAILED");
+    // The first refusal and the two retries, each refused.
+    expect(errors.filter((code) => code === "ERR_SERVER_FULL")).toHaveLength(3);
+  });
+
   it("is checked up front", () => {
     expect(() => new Server({ maxConnections: 0 })).toThrow(RangeError);
     expect(() => new Server({ maxConnections: 1.5 })).toThrow(TypeError);

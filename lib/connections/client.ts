@@ -166,8 +166,10 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
             this.logger.info("connected", { server: this.describe() });
             this.emit({ action: "connected" });
             this.emit({ action: "socketConnect" });
-            subscriber.next();
           },
+          // Counts as a successful attempt for the reconnection policy only once the server has
+          // greeted us: a full server that refuses every time must not reset the attempt count.
+          greeted: () => subscriber.next(),
           message: (message) => {
             if (message.action === REFUSED_ACTION) {
               const reason = typeof message.reason === "string" ? message.reason : "the server refused the connection";

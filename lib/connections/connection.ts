@@ -21,6 +21,8 @@ export interface ConnectionEvents {
   open(): void;
   /** A valid message from the peer: a map whose action, if any, is not a lifecycle action. */
   message(message: IncomingMessage): void;
+  /** The server's greeting arrived (client side): the server accepted this connection. */
+  greeted?(): void;
   /** A heartbeat round trip completed, in milliseconds. */
   rtt(milliseconds: number): void;
   /** The connection ended; called exactly once. `error` if it ended through an error. */
@@ -185,7 +187,8 @@ export class Connection {
   }
 
   private onPayload(payload: Uint8Array): void {
-    if (this.stateValue === "closed") return;
+    // After close() (a kicked flooder, a client saying goodbye) what the peer still sends is ignored.
+    if (this.stateValue !== "open") return;
     if (this.trackActivity) this.lastActivity = this.now();
     let value: unknown;
     try {
@@ -216,6 +219,7 @@ export class Connection {
       if (LIFECYCLE_ACTIONS.has(action)) {
         if (this.greetingPending && action === "connected") {
           this.greetingPending = false;
+          this.events.greeted?.();
           return;
         }
         this.drop(
