@@ -1,0 +1,109 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import type { BenchResults } from "../bench/harness/results.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const RUN = path.join(ROOT, "bench", "run.ts");
+const HARNESS_TIMEOUT = 120_000;
+
+interface Outcome {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs the benchmark harness in quick mode, writing into `out`. The harness stops its own child
+ * processes; if it overruns, it gets SIGTERM (it kills its children on it), then SIGKILL (its
+ * children exit on their own when their IPC channel to it closes).
+ */
+function runQuick(out: string): Promise<Outcome> {
+  const harness = spawn(process.execPath, ["--import", "tsx", RUN, "--quick", "--out", out], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  harness.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  harness.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) => {
+    const term = setTimeout(() => harness.kill("SIGTERM"), HARNESS_TIMEOUT);
+    const kill = setTimeout(() => harness.kill("SIGKILL"), HARNESS_TIMEOUT + 3_000);
+    harness.once("exit", (code) => {
+      clearTimeout(term);
+      clearTimeout(kill);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("npm run bench -- --quick (smoke run of the benchmark harness)", () => {
+  it(
+    "runs every scenario, prints the table, writes results.json and results.svg with finite ratios, and leaves no process behind",
+    async () => {
+      const out = await mkdtemp(path.join(tmpdir(), "repod-bench-"));
+      try {
+        const { code, stdout, stderr } = await runQuick(out);
+        expect(code, stderr).toBe(0);
+        expect(stdout).toContain("1. Pipelined echo");
+        expect(stdout).toContain("Targets of issue 6");
+
+        const results = JSON.parse(await readFile(path.join(out, "results.json"), "utf8")) as BenchResults;
+        expect(results.meta).toMatchObject({ node: process.version, quick: true });
+        expect(results.meta.cores).toBeGreaterThan(0);
+        expect(typeof results.meta.cpu).toBe("string");
+        expect(Number.isNaN(Date.parse(results.meta.date))).toBe(false);
+        expect(results.scenarios.map((s) => s.id)).toEqual(["echo", "latency", "fanout", "pump", "memory", "reactive"]);
+
+        for (const scenario of results.scenarios) {
+          expect(scenario.status, `${scenario.id}: ${scenario.error}`).toBe("ok");
+          expect(scenario.rows.length).toBeGreaterThan(0);
+          for (const row of scenario.rows) {
+            // The WebSocket rows may be "n/a" in a build without the WebSocket transport.
+            const allowed = row.transport === "ws" && row.id.startsWith("repod-") ? ["ok", "n/a"] : ["ok"];
+            expect(allowed, `${scenario.id}/${row.id}: ${row.note}`).toContain(row.status);
+            if (row.status !== "ok") continue;
+            for (const [name, summary] of Object.entries(row.metrics)) {
+              for (const value of [summary.median, summary.min, summary.max]) {
+                expect(Number.isFinite(value), `${scenario.id}/${row.id}/${name}`).toBe(true);
+              }
+            }
+            for (const ratio of row.ratios) {
+              expect(Number.isFinite(ratio.median), `${scenario.id}/${row.id} ÷ ${ratio.against}`).toBe(true);
+              expect(ratio.min).toBeLessThanOrEqual(ratio.median);
+              expect(ratio.max).toBeGreaterThanOrEqual(ratio.median);
+            }
+          }
+        }
+        const tcpEcho = results.scenarios.find((s) => s.id === "echo")!.rows.find((r) => r.id === "repod-tcp")!;
+        expect(tcpEcho.ratios.map((r) => r.against)).toEqual(["raw-net-coalesced", "socket.io", "raw-net-coalesced"]);
+        const fanout = results.scenarios.find((s) => s.id === "fanout")!;
+        for (const row of fanout.rows.filter((r) => r.status === "ok")) expect(row.metrics.deliveredPercent!.median).toBe(100);
+        expect(results.targets.length).toBeGreaterThan(0);
+
+        const svg = await readFile(path.join(out, "results.svg"), "utf8");
+        expect(svg.startsWith("<svg")).toBe(true);
+        expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
+
+        expect(results.meta.childPids.length).toBeGreaterThan(0);
+        expect(results.meta.childPids.filter(isRunning)).toEqual([]);
+      } finally {
+        await rm(out, { recursive: true, force: true });
+      }
+    },
+    HARNESS_TIMEOUT + 10_000,
+  );
+});
