@@ -16,6 +16,7 @@ export interface ChannelInit {
 }
 
 const EMPTY_ADDRESS: Address = Object.freeze({ host: "", port: 0 });
+const NO_ROOMS: ReadonlySet<string> = new Set();
 
 /**
  * The server's side of one connected client; the server creates one per connection from its
@@ -36,26 +37,34 @@ export class Channel<
   readonly id: number;
   /** The peer's address, `{ host, port }`. */
   readonly addr: Address;
-  /** Every message this client sends, live, as it arrives; completes when the channel closes. */
-  readonly messages$: Observable<Message<In>>;
-  /** Heartbeat round-trip times in milliseconds (with the server's `heartbeat` option on). */
-  readonly rtt$: Observable<number>;
 
   readonly #connection: Connection | null;
   readonly #server: S | null;
-  readonly #messages = new Subject<IncomingMessage>();
-  readonly #rtt = new Subject<number>();
-  readonly #rooms = new Set<string>();
-  readonly #requests = new PendingRequests();
+  // Created on first use: a server holds thousands of channels, most of which never use them.
+  #messages: Subject<IncomingMessage> | null = null;
+  #rtt: Subject<number> | null = null;
+  #rooms: Set<string> | null = null;
+  #requests: PendingRequests | null = null;
+  #ended = false;
 
   constructor(init?: ChannelInit) {
     this.#connection = init?.connection ?? null;
     this.#server = (init?.server as S | undefined) ?? null;
     this.id = init?.id ?? 0;
     this.addr = this.#connection?.remote ?? EMPTY_ADDRESS;
-    this.messages$ = this.#messages.asObservable() as Observable<Message<In>>;
-    this.rtt$ = this.#rtt.asObservable();
-    if (this.#connection === null) this.completeMessages();
+    if (this.#connection === null) this.#ended = true;
+  }
+
+  /** Every message this client sends, live, as it arrives; completes when the channel closes. */
+  get messages$(): Observable<Message<In>> {
+    this.#messages ??= stream<IncomingMessage>(this.#ended);
+    return this.#messages.asObservable() as Observable<Message<In>>;
+  }
+
+  /** Heartbeat round-trip times in milliseconds (with the server's `heartbeat` option on). */
+  get rtt$(): Observable<number> {
+    this.#rtt ??= stream<number>(this.#ended);
+    return this.#rtt.asObservable();
   }
 
   /** The server this channel belongs to. @throws {Error} for a channel created without one. */
@@ -93,12 +102,13 @@ export class Channel<
    * (`RequestError`), or when the channel closes first; unsubscribing cancels the wait.
    */
   request<R = unknown>(message: Message<Out>, options?: RequestOptions): Observable<R> {
+    this.#requests ??= new PendingRequests();
     return this.#requests.request<R>((request) => this.send(request as Message<Out>), message, options);
   }
 
   /** The rooms this channel is in. */
   get rooms(): ReadonlySet<string> {
-    return this.#rooms;
+    return this.#rooms ?? NO_ROOMS;
   }
 
   /**
@@ -108,20 +118,21 @@ export class Channel<
    */
   join(name: string): void {
     const server = this.#server;
-    if (server === null || this.#rooms.has(name)) return;
+    const rooms = (this.#rooms ??= new Set());
+    if (server === null || rooms.has(name)) return;
     // In `rooms` before the server streams the join, so a `joins$` subscriber sees it there.
-    this.#rooms.add(name);
+    rooms.add(name);
     let joined = false;
     try {
       joined = server.joinRoom(this, name);
     } finally {
-      if (!joined) this.#rooms.delete(name);
+      if (!joined) rooms.delete(name);
     }
   }
 
   /** Leaves the room `name`; an empty room disappears. Leaving a room one is not in does nothing. */
   leave(name: string): void {
-    if (this.#rooms.delete(name)) this.#server?.leaveRoom(this, name);
+    if (this.#rooms?.delete(name)) this.#server?.leaveRoom(this, name);
   }
 
   /** Closes the channel gracefully: what was sent before is delivered, then `onClose` runs. */
@@ -151,17 +162,17 @@ export class Channel<
 
   /** @internal Feeds `messages$`; called by the server for each valid message. */
   emitMessage(message: IncomingMessage): void {
-    if (this.#messages.observed) this.#messages.next(message);
+    if (this.#messages?.observed) this.#messages.next(message);
   }
 
   /** @internal Feeds `rtt$`. */
   emitRtt(milliseconds: number): void {
-    this.#rtt.next(milliseconds);
+    this.#rtt?.next(milliseconds);
   }
 
   /** @internal Settles the request a reply answers. */
   settleReply(reply: IncomingMessage): void {
-    this.#requests.settle(reply);
+    this.#requests?.settle(reply);
   }
 
   /**
@@ -169,8 +180,17 @@ export class Channel<
    * `rtt$`, fails the requests still waiting, forgets the rooms (the server has left them).
    */
   completeMessages(): void {
-    this.#messages.complete();
-    this.#rtt.complete();
-    this.#requests.failAll(`The channel to ${this.addr.host}:${this.addr.port} closed before the reply`);
+    this.#ended = true;
+    this.#messages?.complete();
+    this.#rtt?.complete();
+    this.#requests?.failAll(`The channel to ${this.addr.host}:${this.addr.port} closed before the reply`);
   }
+
+}
+
+/** A subject for a stream asked for now: already complete if its channel has ended. */
+function stream<T>(ended: boolean): Subject<T> {
+  const subject = new Subject<T>();
+  if (ended) subject.complete();
+  return subject;
 }

@@ -8,22 +8,20 @@ export interface DispatchTarget {
 type Handler = (message: IncomingMessage) => unknown;
 
 /**
- * Method names tried for an action, cached because building them is the only per-message
- * allocation of a dispatch. The cache is bounded: a peer sending endless distinct actions must not
- * grow it without limit, so past the bound names are built on the fly.
+ * `"Network_" + action` for each action seen, cached because building it is the only per-message
+ * allocation of a dispatch. Bounded: a peer sending endless distinct actions must not grow it
+ * without limit, so past the bound names are built on the fly.
  */
-const namesByAction = new Map<string, readonly string[]>();
+const namesByAction = new Map<string, string>();
 const MAX_CACHED_ACTIONS = 4096;
 
-function handlerNames(action: string): readonly string[] {
-  let names = namesByAction.get(action);
-  if (names === undefined) {
-    const primary = "Network_" + action;
-    // Dotted actions ("player.move") may also be handled by Network_player_move.
-    names = action.includes(".") ? [primary, "Network_" + action.replaceAll(".", "_")] : [primary];
-    if (namesByAction.size < MAX_CACHED_ACTIONS) namesByAction.set(action, names);
+function handlerName(action: string): string {
+  let name = namesByAction.get(action);
+  if (name === undefined) {
+    name = "Network_" + action;
+    if (namesByAction.size < MAX_CACHED_ACTIONS) namesByAction.set(action, name);
   }
-  return names;
+  return name;
 }
 
 /**
@@ -32,9 +30,12 @@ function handlerNames(action: string): readonly string[] {
  */
 export function findHandler(target: object, action: unknown): Handler | undefined {
   if (typeof action !== "string") return undefined;
-  for (const name of handlerNames(action)) {
-    const handler = (target as Record<string, unknown>)[name];
-    if (typeof handler === "function") return handler as Handler;
+  const handler = (target as Record<string, unknown>)[handlerName(action)];
+  if (typeof handler === "function") return handler as Handler;
+  // Dotted actions ("player.move") may also be handled by Network_player_move.
+  if (action.includes(".")) {
+    const underscored = (target as Record<string, unknown>)[handlerName(action.replaceAll(".", "_"))];
+    if (typeof underscored === "function") return underscored as Handler;
   }
   return undefined;
 }

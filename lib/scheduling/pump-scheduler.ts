@@ -18,12 +18,12 @@ type Work = (state: unknown) => void;
  * it is what `ConnectionListener.pump()` and `Server.pump()` flush.
  */
 export class PumpScheduler implements SchedulerLike {
-  private works: (Work | undefined)[] = [];
+  /** The queue: `works[i](states[i])`, in order. Two arrays, so queueing allocates nothing. */
+  private works: Work[] = [];
   private states: unknown[] = [];
-  private head = 0;
   private flushing = false;
 
-  /** @param now The clock returned by `now()`; injectable for tests. Default `Date.now`. */
+  /** @param clock The clock returned by `now()`; injectable for tests. Default `Date.now`. */
   constructor(readonly clock: () => number = Date.now) {}
 
   /** Milliseconds from this scheduler's clock, as `SchedulerLike` requires. */
@@ -33,7 +33,7 @@ export class PumpScheduler implements SchedulerLike {
 
   /** How many pieces of work wait for the next flush. */
   get size(): number {
-    return this.works.length - this.head;
+    return this.works.length;
   }
 
   /**
@@ -60,44 +60,32 @@ export class PumpScheduler implements SchedulerLike {
    * @throws whatever a piece of work throws; the pieces after it stay queued.
    */
   flush(): number {
-    if (this.flushing) return 0;
-    const end = this.works.length;
-    const start = this.head;
-    if (start === end) return 0;
+    const works = this.works;
+    const count = works.length;
+    if (this.flushing || count === 0) return 0;
+    const states = this.states;
+    // The batch is taken whole: what is queued while it runs goes to fresh arrays, for the next flush.
+    this.works = [];
+    this.states = [];
     this.flushing = true;
+    let i = 0;
     try {
-      while (this.head < end) {
-        const i = this.head++;
-        const work = this.works[i]!;
-        const state = this.states[i];
-        this.works[i] = undefined;
-        this.states[i] = undefined;
-        work(state);
-      }
+      for (; i < count; i++) works[i]!(states[i]);
     } finally {
       this.flushing = false;
-      this.compact();
+      if (i < count) {
+        // Work i threw: it counts as run; the rest of the batch goes back before anything newer.
+        this.works = works.slice(i + 1).concat(this.works);
+        this.states = states.slice(i + 1).concat(this.states);
+      }
     }
-    return end - start;
+    return count;
   }
 
   /** Drops every queued piece of work without running it. */
   clear(): void {
     this.works = [];
     this.states = [];
-    this.head = 0;
-  }
-
-  private compact(): void {
-    if (this.head === this.works.length) {
-      this.works.length = 0;
-      this.states.length = 0;
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.works.length) {
-      this.works = this.works.slice(this.head);
-      this.states = this.states.slice(this.head);
-      this.head = 0;
-    }
   }
 }
 

@@ -114,7 +114,7 @@ export class WsAcceptor {
         return;
       }
       wss.handleUpgrade(request, socket, head, (webSocket) => {
-        onTransport(new WsTransport(webSocket, remote, { maxPayload }));
+        onTransport(new WsTransport(webSocket, remote, { maxPayload, rawSocket: socket as net.Socket }));
       });
     };
     server.on("upgrade", upgradeListener);

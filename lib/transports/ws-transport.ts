@@ -1,3 +1,4 @@
+import type * as net from "node:net";
 import WebSocket from "ws";
 import { HEADER_SIZE } from "../constants.js";
 import { ConnectionError, ProtocolError } from "../errors.js";
@@ -14,6 +15,8 @@ export interface WsTransportOptions {
   readonly maxPayload: number;
   /** Milliseconds given to the peer to answer our close frame after `end()` before the socket is cut. Default 5,000. */
   readonly closeTimeout?: number;
+  /** The TCP socket under the WebSocket (the upgrade request's), corked to coalesce writes. */
+  readonly rawSocket?: net.Socket;
 }
 
 const DEFAULT_CLOSE_TIMEOUT = 5_000;
@@ -24,9 +27,9 @@ const DEFAULT_CLOSE_TIMEOUT = 5_000;
  *
  * Each binary message carries exactly one msgpack payload, without the 4-byte length header that
  * TCP needs: `write()` receives a whole TCP frame and sends `frame.subarray(HEADER_SIZE)`, so a
- * broadcast is encoded once for TCP and WebSocket peers alike. Frames are not coalesced: WebSocket
- * has no way to carry two messages in one, and `ws` already writes header and payload of a
- * message with a single system call.
+ * broadcast is encoded once for TCP and WebSocket peers alike. Each message stays one WebSocket
+ * frame, but the frames written in one turn of the event loop leave in one system call: the first
+ * write of a turn corks the TCP socket underneath and a microtask uncorks it.
  *
  * A text message is reported through `invalid` (`ERR_TEXT_FRAME`) and dropped; the connection
  * stays up. A message over `maxPayload` makes `ws` close the connection with code 1009; it is
@@ -41,6 +44,12 @@ export class WsTransport implements Transport {
   /** Set by `destroy()`: the errors `ws` reports while being torn down are our own doing. */
   private terminated = false;
   private closeTimer: ReturnType<typeof setTimeout> | undefined;
+  private rawSocket: net.Socket | undefined;
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.rawSocket?.uncork();
+  };
 
   /**
    * @param socket an open socket (accepted by a server) or a connecting one (client side)
@@ -51,6 +60,7 @@ export class WsTransport implements Transport {
     this.remote = remote;
     this.maxPayload = options.maxPayload;
     this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    this.rawSocket = options.rawSocket;
     // Buffers, never ArrayBuffers or fragment lists: the payload goes to the decoder as it is.
     socket.binaryType = "nodebuffer";
   }
@@ -68,6 +78,9 @@ export class WsTransport implements Transport {
       skipUTF8Validation: true,
     });
     const transport = new WsTransport(socket, remote, options);
+    socket.once("upgrade", (response) => {
+      transport.rawSocket = response.socket as net.Socket;
+    });
     socket.on("unexpected-response", (_request, response) => {
       // A refused handshake (403 from an origin allow-list, 404 for a wrong path...) deserves a
       // clearer reason than ws's "Unexpected server response".
@@ -115,6 +128,12 @@ export class WsTransport implements Transport {
 
   write(frame: Uint8Array): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
+    const raw = this.rawSocket;
+    if (raw !== undefined && !this.corked) {
+      this.corked = true;
+      raw.cork();
+      queueMicrotask(this.uncork);
+    }
     this.socket.send(frame.subarray(HEADER_SIZE), { binary: true });
   }
 
