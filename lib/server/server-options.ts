@@ -1,5 +1,54 @@
-import { checkInteger } from "../connections/connection-options.js";
-import type { ServerOptions } from "./server.js";
+import type { Channel, ChannelInit } from "../connections/channel.js";
+import { checkInteger, type ConnectionLimits } from "../connections/connection-options.js";
+import type { WebSocketOptions } from "../transports/ws-acceptor.js";
+import type { IncomingMessage } from "../types.js";
+import type { ServerAdapter } from "./server-adapter.js";
+
+/** A channel class the server can instantiate. */
+export type ChannelClass<C extends Channel<any>> = new (init?: ChannelInit) => C; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** When channel handlers run: as messages arrive, or inside `server.pump()`. */
+export type DispatchMode = "live" | "pump";
+
+/** Options of a {@link Server}; every field is optional. The connection limits apply to every channel. */
+export interface ServerOptions<C extends Channel<any> = Channel<any>> extends ConnectionLimits { // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Interface to listen on. Default `"127.0.0.1"` (loopback only; use `"0.0.0.0"` to accept remote players). */
+  readonly host?: string;
+  /** TCP port. Default `5071`; `0` picks a free port, readable as `server.port` after `start()`. */
+  readonly port?: number;
+  /** The class instantiated for each client. Default `Channel`; a subclass's `channelClass` field wins. */
+  readonly channelClass?: ChannelClass<C>;
+  /**
+   * `"live"` (default): channel handlers run as each message arrives. `"pump"`: every channel's
+   * messages, and the `onConnect`/`onClose`/`onDisconnect` hooks, wait for `server.pump()` and run
+   * there in global arrival order: the fixed-tick simulation loop of a server-authoritative game.
+   */
+  readonly dispatch?: DispatchMode;
+  /**
+   * Most clients connected at once. One more is refused: it receives
+   * `{ action: "@refused", reason }` (a repod-rx client turns it into an `error`) and is closed,
+   * without a channel. Default 10,000.
+   */
+  readonly maxConnections?: number;
+  /**
+   * Relays broadcasts (`sendToAll`, room broadcasts) to other servers so that several processes
+   * or machines act as one game, e.g. `redisAdapter({ url })`. Default: none (one process).
+   */
+  readonly adapter?: ServerAdapter;
+  /**
+   * Also accept WebSocket clients (browsers): on a port of their own, `{ port: 8080 }`, or on an
+   * existing HTTP(S) server, `{ server, path: "/game" }` (the way to `wss://`). They get the same
+   * channels, greeting, hooks and limits as TCP clients. See {@link WebSocketOptions} for the
+   * fields and their defaults. Default: none (TCP only).
+   */
+  readonly ws?: WebSocketOptions;
+}
+
+/** A message together with the channel it came from, as emitted by `server.messages$`. */
+export interface ChannelMessage<C> {
+  readonly channel: C;
+  readonly message: IncomingMessage;
+}
 
 /**
  * Checks the server's own options before anything starts, so a typo fails at construction with a

@@ -1,8 +1,8 @@
 import { Observable, Subject } from "rxjs";
 import { DEFAULT_HOST, DEFAULT_PORT, HEADER_SIZE, REFUSED_ACTION, REPLY_ACTION } from "../constants.js";
-import { Channel, type ChannelInit } from "../connections/channel.js";
+import { Channel } from "../connections/channel.js";
 import { Connection } from "../connections/connection.js";
-import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "../connections/connection-options.js";
+import { resolveLimits, type ResolvedLimits } from "../connections/connection-options.js";
 import { dispatch } from "../dispatch/dispatch.js";
 import { answer, requestId } from "../dispatch/requests.js";
 import { formatLogLine, isDebugEnabled, isSilent, resolveLogger, type Logger } from "../logging.js";
@@ -14,54 +14,11 @@ import type { ConnectorOptions, Transport } from "../transports/transport.js";
 import { WsAcceptor, type WebSocketOptions } from "../transports/ws-acceptor.js";
 import type { Address, IncomingMessage } from "../types.js";
 import { Room, toExcluded, type BroadcastOptions, type Except, type RoomEvent, type RoomHost } from "./room.js";
+import { checkRoomName, RoomRegistry } from "./room-registry.js";
 import type { AdapterHost, ServerAdapter } from "./server-adapter.js";
-import { validateServerOptions } from "./server-options.js";
+import { validateServerOptions, type ChannelClass, type ChannelMessage, type DispatchMode, type ServerOptions } from "./server-options.js";
 
-/** A channel class the server can instantiate. */
-export type ChannelClass<C extends Channel<any>> = new (init?: ChannelInit) => C; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-/** When channel handlers run: as messages arrive, or inside `server.pump()`. */
-export type DispatchMode = "live" | "pump";
-
-/** Options of a {@link Server}; every field is optional. The connection limits apply to every channel. */
-export interface ServerOptions<C extends Channel<any> = Channel<any>> extends ConnectionLimits { // eslint-disable-line @typescript-eslint/no-explicit-any
-  /** Interface to listen on. Default `"127.0.0.1"` (loopback only; use `"0.0.0.0"` to accept remote players). */
-  readonly host?: string;
-  /** TCP port. Default `5071`; `0` picks a free port, readable as `server.port` after `start()`. */
-  readonly port?: number;
-  /** The class instantiated for each client. Default `Channel`; a subclass's `channelClass` field wins. */
-  readonly channelClass?: ChannelClass<C>;
-  /**
-   * `"live"` (default): channel handlers run as each message arrives. `"pump"`: every channel's
-   * messages, and the `onConnect`/`onClose`/`onDisconnect` hooks, wait for `server.pump()` and run
-   * there in global arrival order: the fixed-tick simulation loop of a server-authoritative game.
-   */
-  readonly dispatch?: DispatchMode;
-  /**
-   * Most clients connected at once. One more is refused: it receives
-   * `{ action: "@refused", reason }` (a repod-rx client turns it into an `error`) and is closed,
-   * without a channel. Default 10,000.
-   */
-  readonly maxConnections?: number;
-  /**
-   * Relays broadcasts (`sendToAll`, room broadcasts) to other servers so that several processes
-   * or machines act as one game, e.g. `redisAdapter({ url })`. Default: none (one process).
-   */
-  readonly adapter?: ServerAdapter;
-  /**
-   * Also accept WebSocket clients (browsers): on a port of their own, `{ port: 8080 }`, or on an
-   * existing HTTP(S) server, `{ server, path: "/game" }` (the way to `wss://`). They get the same
-   * channels, greeting, hooks and limits as TCP clients. See {@link WebSocketOptions} for the
-   * fields and their defaults. Default: none (TCP only).
-   */
-  readonly ws?: WebSocketOptions;
-}
-
-/** A message together with the channel it came from, as emitted by `server.messages$`. */
-export interface ChannelMessage<C> {
-  readonly channel: C;
-  readonly message: IncomingMessage;
-}
+export type { ChannelClass, ChannelMessage, DispatchMode, ServerOptions } from "./server-options.js";
 
 type ServerState = "idle" | "starting" | "listening" | "stopping";
 
@@ -109,9 +66,7 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
   readonly #connectionsSubject = new Subject<C>();
   readonly #disconnectionsSubject = new Subject<C>();
   readonly #messagesSubject = new Subject<ChannelMessage<C>>();
-  readonly #rooms = new Map<string, Set<C>>();
-  readonly #roomJoins = new Subject<RoomEvent<C>>();
-  readonly #roomLeaves = new Subject<RoomEvent<C>>();
+  readonly #rooms: RoomRegistry<C>;
   #acceptor: TcpAcceptor | null = null;
   readonly #wsOptions: WebSocketOptions | null;
   #wsAcceptor: WsAcceptor | null = null;
@@ -134,8 +89,12 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     this.connections$ = this.#connectionsSubject.asObservable();
     this.disconnections$ = this.#disconnectionsSubject.asObservable();
     this.messages$ = this.#messagesSubject.asObservable();
-    this.roomJoins$ = this.#roomJoins.asObservable();
-    this.roomLeaves$ = this.#roomLeaves.asObservable();
+    this.#rooms = new RoomRegistry<C>({
+      created: (name) => this.adapter?.roomCreated(name),
+      deleted: (name) => this.adapter?.roomDeleted(name),
+    });
+    this.roomJoins$ = this.#rooms.joins$;
+    this.roomLeaves$ = this.#rooms.leaves$;
   }
 
   /** The TCP port: the bound one once started (useful with `port: 0`), else the requested one. */
@@ -306,12 +265,12 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
 
   /** The names of the rooms that have members now. */
   get roomNames(): readonly string[] {
-    return [...this.#rooms.keys()];
+    return this.#rooms.names;
   }
 
   /** @internal */
   roomMembers(name: string): ReadonlySet<C> | undefined {
-    return this.#rooms.get(name);
+    return this.#rooms.members(name);
   }
 
   /**
@@ -326,7 +285,7 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
 
   /** @internal A broadcast made on another server: framed once, written to the local channels. */
   deliverRemote(payload: Uint8Array, room: string | undefined): void {
-    const channels = room === undefined ? this.#connections.keys() : this.#rooms.get(room);
+    const channels = room === undefined ? this.#connections.keys() : this.#rooms.members(room);
     if (channels === undefined) return;
     this.writeToChannels(channels, frame(payload), null);
   }
@@ -344,29 +303,12 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
   /** @internal Called by `channel.join(name)`; returns false if it was already a member. */
   joinRoom(channel: C, name: string): boolean {
     checkRoomName(name);
-    if (!this.#connections.has(channel)) return false;
-    let members = this.#rooms.get(name);
-    if (members === undefined) {
-      members = new Set();
-      this.#rooms.set(name, members);
-      this.adapter?.roomCreated(name);
-    }
-    if (members.has(channel)) return false;
-    members.add(channel);
-    this.#roomJoins.next({ room: name, channel });
-    return true;
+    return this.#connections.has(channel) && this.#rooms.join(channel, name);
   }
 
   /** @internal Called by `channel.leave(name)` and when a channel closes; an empty room disappears. */
   leaveRoom(channel: C, name: string): boolean {
-    const members = this.#rooms.get(name);
-    if (members === undefined || !members.delete(channel)) return false;
-    if (members.size === 0) {
-      this.#rooms.delete(name);
-      this.adapter?.roomDeleted(name);
-    }
-    this.#roomLeaves.next({ room: name, channel });
-    return true;
+    return this.#rooms.leave(channel, name);
   }
 
   /** Called after a channel's `onConnect`. Default: does nothing. */
@@ -526,11 +468,5 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
   /** After stop(), in pump mode: run what is still queued so every hook runs exactly once. */
   private drainPumpQueue(): void {
     for (let rounds = 0; rounds < 100 && this.scheduler.size > 0; rounds++) this.scheduler.flush();
-  }
-}
-
-function checkRoomName(name: unknown): void {
-  if (typeof name !== "string" || name === "") {
-    throw new TypeError(`A room name must be a non-empty string, got ${JSON.stringify(name)}`);
   }
 }
