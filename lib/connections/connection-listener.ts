@@ -107,12 +107,12 @@ export function listenerMixin<TBase extends Constructor>(
   return class ConnectionListener extends Base implements ConnectionListenerApi {
     readonly scheduler = new PumpScheduler();
     connection: Client | null = null;
-    private readonly messagesSubject = new Subject<IncomingMessage>();
-    readonly messages$ = this.messagesSubject.asObservable() as Observable<Message<BuiltInActions & UntypedActions>>;
-    private readonly requests = new PendingRequests();
-    private readonly runHandler = (message: IncomingMessage): void => {
+    readonly #messagesSubject = new Subject<IncomingMessage>();
+    readonly messages$ = this.#messagesSubject.asObservable() as Observable<Message<BuiltInActions & UntypedActions>>;
+    readonly #requests = new PendingRequests();
+    readonly #runHandler = (message: IncomingMessage): void => {
       if (message.action === REPLY_ACTION) {
-        this.requests.settle(message);
+        this.#requests.settle(message);
         return;
       }
       const id = requestId(message);
@@ -120,11 +120,11 @@ export function listenerMixin<TBase extends Constructor>(
       else answer((reply) => this.send(reply as Message), id, () => dispatch(this, message));
     };
     /** Fails the requests whose id is below `before`: the connection they went out on is gone. */
-    private readonly failRequests = (before: number): void => {
-      this.requests.failAll("The connection ended before the reply", before);
+    readonly #failRequests = (before: number): void => {
+      this.#requests.failAll("The connection ended before the reply", before);
     };
     /** For each replaced connection, the id of the first request sent after it (on its successor). */
-    private readonly requestsEnd = new WeakMap<Client, number>();
+    readonly #requestsEnd = new WeakMap<Client, number>();
 
     connect(hostOrServer?: string | LocalServer, portOrOptions?: number | ConnectOptions, maybeOptions?: ConnectOptions): void {
       let client: Client;
@@ -138,19 +138,19 @@ export function listenerMixin<TBase extends Constructor>(
         this.close();
         client = new Client(target, connector, maybeOptions ?? {});
       }
-      if (this.connection !== null) this.requestsEnd.set(this.connection, this.requests.nextRequestId);
+      if (this.connection !== null) this.#requestsEnd.set(this.connection, this.#requests.nextRequestId);
       this.connection = client;
-      const sentOn = (): number => this.requestsEnd.get(client) ?? this.requests.nextRequestId;
+      const sentOn = (): number => this.#requestsEnd.get(client) ?? this.#requests.nextRequestId;
       // Ends by itself: messages$ completes once the client is closed for good.
       client.messages$.subscribe({
         next: (message: IncomingMessage) => {
-          this.scheduler.enqueue(this.runHandler, message);
+          this.scheduler.enqueue(this.#runHandler, message);
           // A reply only comes back on the connection its request went out on: once that one is
           // lost (even if the client reconnects), its requests fail, right after `disconnected`.
-          if (message.action === "disconnected") this.scheduler.enqueue(this.failRequests, sentOn());
-          this.messagesSubject.next(message);
+          if (message.action === "disconnected") this.scheduler.enqueue(this.#failRequests, sentOn());
+          this.#messagesSubject.next(message);
         },
-        complete: () => this.scheduler.enqueue(this.failRequests, sentOn()),
+        complete: () => this.scheduler.enqueue(this.#failRequests, sentOn()),
       });
     }
 
@@ -166,7 +166,7 @@ export function listenerMixin<TBase extends Constructor>(
     }
 
     request<R>(message: Message, options?: RequestOptions): Observable<R> {
-      return this.requests.request<R>((request) => this.send(request as Message), message, options);
+      return this.#requests.request<R>((request) => this.send(request as Message), message, options);
     }
 
     close(): void {

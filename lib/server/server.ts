@@ -133,8 +133,8 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     this.#state = "starting";
     const acceptor = new TcpAcceptor({ host: this.host, port: this.#requestedPort, maxPayload: this.limits.maxPayload });
     try {
-      await acceptor.listen((transport) => this.accept(transport));
-      this.#wsAcceptor = await this.listenWebSocket();
+      await acceptor.listen((transport) => this.#accept(transport));
+      this.#wsAcceptor = await this.#listenWebSocket();
     } catch (error) {
       await acceptor.close();
       this.#state = previous;
@@ -165,11 +165,11 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     const closed = acceptor?.close();
     const wsClosed = this.#wsAcceptor?.close();
     this.#wsAcceptor = null;
-    await this.closeAllChannels();
+    await this.#closeAllChannels();
     await closed;
     await wsClosed;
     this.#acceptor = null;
-    this.drainPumpQueue();
+    this.#drainPumpQueue();
     await this.adapter?.stop();
     this.#local = false;
     this.#state = "idle";
@@ -177,12 +177,12 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
   }
 
   /** Starts accepting WebSocket clients when the `ws` option asks for it; `null` otherwise. */
-  private async listenWebSocket(): Promise<WsAcceptor | null> {
+  async #listenWebSocket(): Promise<WsAcceptor | null> {
     const options = this.#wsOptions;
     if (options === null) return null;
     const host = options.host ?? this.host;
     const acceptor = new WsAcceptor({ ...options, host, maxPayload: this.limits.maxPayload, logger: this.logger });
-    await acceptor.listen((transport) => this.accept(transport));
+    await acceptor.listen((transport) => this.#accept(transport));
     this.logger.info("listening", { protocol: "ws", ...(options.server ? {} : { host }), port: acceptor.port, path: options.path ?? "*" });
     return acceptor;
   }
@@ -204,15 +204,15 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
    * @throws {Error} when the server accepts no connections (call `listenLocal()` or `start()`).
    */
   openLocal(options: ConnectorOptions): Transport {
-    if (!this.acceptsLocal()) {
+    if (!this.#acceptsLocal()) {
       throw new Error("The server accepts no local connections: call server.listenLocal() or await server.start() first");
     }
     const [client, server] = MemoryTransport.pair(options.maxPayload, this.limits.maxPayload);
-    this.accept(server, true);
+    this.#accept(server, true);
     return client;
   }
 
-  private acceptsLocal(): boolean {
+  #acceptsLocal(): boolean {
     return this.#state === "listening" || (this.#state === "starting" && this.#local);
   }
 
@@ -280,17 +280,17 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
   broadcastTo(channels: Iterable<C>, message: object, except: Except<C>, room: string | undefined): number {
     const bytes = encode(message);
     this.adapter?.publish(bytes.subarray(HEADER_SIZE), room);
-    return this.writeToChannels(channels, bytes, toExcluded(except));
+    return this.#writeToChannels(channels, bytes, toExcluded(except));
   }
 
   /** @internal A broadcast made on another server: framed once, written to the local channels. */
   deliverRemote(payload: Uint8Array, room: string | undefined): void {
     const channels = room === undefined ? this.#connections.keys() : this.#rooms.members(room);
     if (channels === undefined) return;
-    this.writeToChannels(channels, frame(payload), null);
+    this.#writeToChannels(channels, frame(payload), null);
   }
 
-  private writeToChannels(channels: Iterable<C>, frame: Uint8Array, excluded: ReadonlySet<C> | null): number {
+  #writeToChannels(channels: Iterable<C>, frame: Uint8Array, excluded: ReadonlySet<C> | null): number {
     let count = 0;
     for (const channel of channels) {
       if (excluded !== null && excluded.has(channel)) continue;
@@ -335,13 +335,13 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     }
   }
 
-  private accept(transport: Transport, local = false): void {
-    if (local ? !this.acceptsLocal() : this.#state !== "listening") {
+  #accept(transport: Transport, local = false): void {
+    if (local ? !this.#acceptsLocal() : this.#state !== "listening") {
       transport.destroy();
       return;
     }
     if (this.#connections.size >= this.maxConnections) {
-      this.refuse(transport, `Server is full: it already has ${this.maxConnections} clients (maxConnections); try again later`);
+      this.#refuse(transport, `Server is full: it already has ${this.maxConnections} clients (maxConnections); try again later`);
       return;
     }
     // The connection reports to the channel, which needs the connection to be built: the events
@@ -352,9 +352,9 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
       transport,
       {
         open: () => {},
-        message: (message) => this.receive(channel, message),
+        message: (message) => this.#receive(channel, message),
         rtt: (milliseconds) => channel.emitRtt(milliseconds),
-        close: (error) => this.release(channel, error),
+        close: (error) => this.#release(channel, error),
       },
       { ...this.limits, logger: this.logger, open: true, expectGreeting: false },
     );
@@ -364,32 +364,32 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     connection.send({ action: "connected" });
     this.logger.info("connected", { channel: channel.id, peer: `${channel.addr.host}:${channel.addr.port}` });
     const accepted = channel;
-    this.run(() => {
-      this.guard(accepted, () => accepted.onConnect());
-      this.guard(accepted, () => this.onConnect(accepted, accepted.addr));
+    this.#run(() => {
+      this.#guard(accepted, () => accepted.onConnect());
+      this.#guard(accepted, () => this.onConnect(accepted, accepted.addr));
       this.#connectionsSubject.next(accepted);
     });
   }
 
   /** Tells the client why (a repod-rx client reports it as an `error`), then closes without a channel. */
-  private refuse(transport: Transport, reason: string): void {
+  #refuse(transport: Transport, reason: string): void {
     this.logger.warn("refused", { peer: `${transport.remote.host}:${transport.remote.port}`, reason });
     transport.start({ open: () => {}, payload: () => {}, invalid: () => {}, close: () => {} });
     transport.write(encode({ action: REFUSED_ACTION, reason }));
     transport.end();
   }
 
-  private receive(channel: C, message: IncomingMessage): void {
+  #receive(channel: C, message: IncomingMessage): void {
     channel.emitMessage(message);
     // Per-message allocation only when someone listens: this is the server's hottest path.
     if (this.#messagesSubject.observed) this.#messagesSubject.next({ channel, message });
-    if (this.dispatchMode === "live") this.deliver(channel, message);
-    else this.scheduler.enqueue(this.deliverQueued, { channel, message });
+    if (this.dispatchMode === "live") this.#deliver(channel, message);
+    else this.scheduler.enqueue(this.#deliverQueued, { channel, message });
   }
 
-  private readonly deliverQueued = ({ channel, message }: ChannelMessage<C>): void => this.deliver(channel, message);
+  readonly #deliverQueued = ({ channel, message }: ChannelMessage<C>): void => this.#deliver(channel, message);
 
-  private deliver(channel: C, message: IncomingMessage): void {
+  #deliver(channel: C, message: IncomingMessage): void {
     if (isDebugEnabled(this.logger)) this.logger.debug("dispatched", { channel: channel.id, action: message.action });
     if (message.action === REPLY_ACTION) {
       channel.settleReply(message);
@@ -401,40 +401,40 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
       return;
     }
     try {
-      this.watch(channel, dispatch(channel, message));
+      this.#watch(channel, dispatch(channel, message));
     } catch (error) {
-      this.reportToChannel(channel, error);
+      this.#reportToChannel(channel, error);
     }
   }
 
-  private release(channel: C, error: Error | undefined): void {
+  #release(channel: C, error: Error | undefined): void {
     const index = this.#channels.indexOf(channel);
     if (index >= 0) this.#channels.splice(index, 1);
     this.#connections.delete(channel);
     for (const name of [...channel.rooms]) channel.leave(name);
     channel.completeMessages();
     this.logger.info("disconnected", { channel: channel.id, peer: `${channel.addr.host}:${channel.addr.port}`, ...(error ? { reason: error.message } : {}) });
-    this.run(() => {
-      if (error) this.guard(channel, () => channel.onError(error));
-      this.guard(channel, () => channel.onClose());
-      this.guard(channel, () => this.onDisconnect(channel));
+    this.#run(() => {
+      if (error) this.#guard(channel, () => channel.onError(error));
+      this.#guard(channel, () => channel.onClose());
+      this.#guard(channel, () => this.onDisconnect(channel));
       this.#disconnectionsSubject.next(channel);
     });
     if (this.#connections.size === 0) this.#drained?.();
   }
 
   /** Runs hook code now in live mode, inside the next `pump()` in pump mode. */
-  private run(work: () => void): void {
+  #run(work: () => void): void {
     if (this.dispatchMode === "live") work();
     else this.scheduler.enqueue(work, undefined);
   }
 
   /** Calls user code for a channel; an exception goes to the channel's `onError`, never further. */
-  private guard(channel: C, work: () => unknown): void {
+  #guard(channel: C, work: () => unknown): void {
     try {
-      this.watch(channel, work());
+      this.#watch(channel, work());
     } catch (error) {
-      this.reportToChannel(channel, error);
+      this.#reportToChannel(channel, error);
     }
   }
 
@@ -442,11 +442,11 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
    * An async handler or hook that rejects is reported like one that throws, instead of becoming
    * an unhandled rejection, which ends a Node process.
    */
-  private watch(channel: C, result: unknown): void {
-    if (result instanceof Promise) result.catch((error: unknown) => this.reportToChannel(channel, error));
+  #watch(channel: C, result: unknown): void {
+    if (result instanceof Promise) result.catch((error: unknown) => this.#reportToChannel(channel, error));
   }
 
-  private reportToChannel(channel: C, error: unknown): void {
+  #reportToChannel(channel: C, error: unknown): void {
     try {
       channel.onError(error);
     } catch (secondary) {
@@ -454,7 +454,7 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     }
   }
 
-  private closeAllChannels(): Promise<void> {
+  #closeAllChannels(): Promise<void> {
     if (this.#connections.size === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.#drained = () => {
@@ -466,7 +466,7 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
   }
 
   /** After stop(), in pump mode: run what is still queued so every hook runs exactly once. */
-  private drainPumpQueue(): void {
+  #drainPumpQueue(): void {
     for (let rounds = 0; rounds < 100 && this.scheduler.size > 0; rounds++) this.scheduler.flush();
   }
 }
