@@ -21,7 +21,8 @@ const DEFAULT_CLOSE_TIMEOUT = 5_000;
  *
  * Writes made in one turn of the event loop are coalesced into one `socket.write` when the turn
  * ends (a microtask): a game answering a burst of messages or broadcasting a tick pays for one
- * system call per socket, not one per message.
+ * system call per socket, not one per message. One microtask flushes every transport written to
+ * in the turn, so a broadcast to 500 sockets schedules one, not 500.
  */
 export class TcpTransport implements Transport {
   readonly remote: Address;
@@ -31,11 +32,11 @@ export class TcpTransport implements Transport {
   private events: TransportEvents | null = null;
   private queued: Uint8Array[] = [];
   private queuedBytes = 0;
-  private flushScheduled = false;
+  /** Whether this transport waits in `dirty` for the end of the turn. */
+  private flushPending = false;
   private opened: boolean;
   private failure: Error | undefined;
   private closeTimer: ReturnType<typeof setTimeout> | undefined;
-  private readonly flush = (): void => this.flushQueued();
 
   constructor(socket: net.Socket, options: TcpTransportOptions) {
     this.socket = socket;
@@ -103,9 +104,10 @@ export class TcpTransport implements Transport {
     if (this.socket.destroyed) return;
     this.queued.push(frame);
     this.queuedBytes += frame.byteLength;
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      queueMicrotask(this.flush);
+    if (!this.flushPending) {
+      this.flushPending = true;
+      dirty.push(this);
+      if (dirty.length === 1) queueMicrotask(flushDirty);
     }
   }
 
@@ -124,8 +126,9 @@ export class TcpTransport implements Transport {
     this.socket.destroy();
   }
 
-  private flushQueued(): void {
-    this.flushScheduled = false;
+  /** @internal Writes what the turn queued, as one chunk; called by `flushDirty` and `end()`. */
+  flushQueued(): void {
+    this.flushPending = false;
     const queued = this.queued;
     if (queued.length === 0 || this.socket.destroyed || this.socket.writableEnded) return;
     let chunk: Uint8Array;
@@ -150,4 +153,13 @@ export class TcpTransport implements Transport {
       this.closeTimer = undefined;
     }
   }
+}
+
+/** The transports written to in the current turn, flushed together by one microtask. */
+let dirty: TcpTransport[] = [];
+
+function flushDirty(): void {
+  const transports = dirty;
+  dirty = [];
+  for (const transport of transports) transport.flushQueued();
 }
