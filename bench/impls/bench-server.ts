@@ -48,6 +48,26 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
   }
 }
 
+/** What `whenConnected` listens on: a Node `EventEmitter` (a `net.Socket`, a `ws` WebSocket). */
+interface OnceEmitter {
+  once(event: string, listener: (...args: never[]) => void): unknown;
+}
+
+/**
+ * Resolves on `emitter`'s first `event` (`"connect"`, `"open"`), rejects on its first `"error"`
+ * or after 10 s; `what` names the attempt in the timeout error.
+ */
+export function whenConnected(emitter: OnceEmitter, event: string, what: string): Promise<void> {
+  return within(
+    new Promise<void>((resolve, reject) => {
+      emitter.once(event, () => resolve());
+      emitter.once("error", reject);
+    }),
+    10_000,
+    what,
+  );
+}
+
 /** `within`, but settles quietly: for closing things that may already be gone. */
 export async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
   try {

@@ -1,6 +1,6 @@
 import * as net from "node:net";
 import type { AppMessage } from "./bench-messages.js";
-import { type BenchServer, type ClientLink, settleWithin, within } from "./bench-server.js";
+import { type BenchServer, type ClientLink, settleWithin, whenConnected } from "./bench-server.js";
 import { decodePayload, encodeFrame, FrameSplitter, FrameWriter } from "./length-prefix.js";
 
 /**
@@ -41,14 +41,7 @@ export async function startRawNetServer(coalesce: boolean): Promise<BenchServer>
 
 export async function openRawNetLink(port: number, coalesce: boolean): Promise<ClientLink> {
   const socket = net.connect({ host: "127.0.0.1", port, noDelay: true });
-  await within(
-    new Promise<void>((resolve, reject) => {
-      socket.once("connect", resolve);
-      socket.once("error", reject);
-    }),
-    10_000,
-    `raw TCP connect to 127.0.0.1:${port}`,
-  );
+  await whenConnected(socket, "connect", `raw TCP connect to 127.0.0.1:${port}`);
   const writer = new FrameWriter(socket, coalesce);
   const link: ClientLink = {
     onMessage: () => {},

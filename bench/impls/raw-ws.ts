@@ -2,7 +2,7 @@ import type * as http from "node:http";
 import type * as net from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import type { AppMessage } from "./bench-messages.js";
-import { type BenchServer, type ClientLink, settleWithin, within } from "./bench-server.js";
+import { type BenchServer, type ClientLink, settleWithin, whenConnected } from "./bench-server.js";
 import { decodePayload, encodePayload } from "./length-prefix.js";
 
 /**
@@ -68,14 +68,7 @@ export async function openRawWsLink(port: number, coalesce: boolean): Promise<Cl
   ws.once("upgrade", (response: http.IncomingMessage) => {
     socket = response.socket as net.Socket;
   });
-  await within(
-    new Promise<void>((resolve, reject) => {
-      ws.once("open", resolve);
-      ws.once("error", reject);
-    }),
-    10_000,
-    `raw WebSocket connect to 127.0.0.1:${port}`,
-  );
+  await whenConnected(ws, "open", `raw WebSocket connect to 127.0.0.1:${port}`);
   const sender = new WsSender(ws, socket, coalesce);
   const link: ClientLink = {
     onMessage: () => {},

@@ -1,5 +1,6 @@
 import type { BenchChild } from "../harness/bench-child.js";
 import type { ScenarioResult, ScenarioId } from "../harness/results.js";
+import type { RoundRecorder, RowSpec } from "../harness/round-recorder.js";
 import { IMPLS, type ImplId, type ServerKey } from "../impls/catalog.js";
 
 /** The ports of the servers a server process started, and why the others are not available. */
@@ -12,6 +13,54 @@ export interface ServerPorts {
 export function startServers(server: BenchChild, impls: readonly ImplId[]): Promise<ServerPorts> {
   const keys = [...new Set(impls.map((id) => IMPLS[id].server))];
   return server.request<ServerPorts>("start", { servers: keys }, 30_000);
+}
+
+/**
+ * The port of the server `id` connects to; where `servers` has none, marks the row not available
+ * in `recorder` (with the reason the server process gave) and returns `undefined`.
+ */
+export function portOrUnavailable(servers: ServerPorts, id: ImplId, recorder: RoundRecorder): number | undefined {
+  const key = IMPLS[id].server;
+  const port = servers.ports[key];
+  if (port === undefined) recorder.fail(id, "n/a", `not available: ${servers.unavailable[key] ?? "no server"}`);
+  return port;
+}
+
+/**
+ * Opens `total` links of implementation `id` to `port`, spread evenly over the client processes
+ * `clients`, and waits until `server` counts them all; throws if some never connect.
+ */
+export async function openLinks(
+  server: BenchChild,
+  clients: readonly BenchChild[],
+  id: ImplId,
+  port: number,
+  total: number,
+  concurrency: number,
+): Promise<void> {
+  const counts = shares(total, clients.length);
+  await Promise.all(
+    clients.map((client, i) => client.request("links.open", { impl: id, port, count: counts[i], concurrency }, 120_000)),
+  );
+  const connected = await pollUntil(() => server.request<number>("connections", { server: IMPLS[id].server }), total, 10_000);
+  if (connected !== total) throw new Error(`${connected} of ${total} clients connected`);
+}
+
+/** Closes every link `openLinks` opened in `clients`, ignoring failures (best effort). */
+export async function closeLinks(clients: readonly BenchChild[], timeoutMs: number): Promise<void> {
+  await Promise.all(clients.map((client) => client.request("links.close", {}, timeoutMs).catch(() => {})));
+}
+
+/**
+ * The table rows of implementations `ids`. `withWriteMode: false` drops ", per-message writes"
+ * from the raw rows' labels, for scenarios that have no coalesced raw rows to tell them from.
+ */
+export function implRows(ids: readonly ImplId[], { withWriteMode }: { withWriteMode: boolean }): RowSpec[] {
+  return ids.map((id) => {
+    const impl = IMPLS[id];
+    const label = withWriteMode ? impl.label : impl.label.replace(", per-message writes", "");
+    return { id, label, transport: impl.transport, subject: id.startsWith("repod-") };
+  });
 }
 
 /** The first line of an error's message: enough for a table cell, the rest goes to stderr. */

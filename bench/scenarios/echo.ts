@@ -1,10 +1,10 @@
 import type { BenchChild } from "../harness/bench-child.js";
 import type { RatioColumn, ScenarioId, ScenarioResult } from "../harness/results.js";
-import { RoundRecorder, type RowSpec } from "../harness/round-recorder.js";
+import { RoundRecorder } from "../harness/round-recorder.js";
 import type { ScenarioContext } from "../harness/scenario-context.js";
 import { rotate } from "../harness/stats.js";
-import { IMPLS, type ImplId, type ServerKey } from "../impls/catalog.js";
-import { errorMessage, startServers, type ServerPorts } from "./common.js";
+import type { ImplId } from "../impls/catalog.js";
+import { errorMessage, implRows, portOrUnavailable, startServers, type ServerPorts } from "./common.js";
 
 const ECHO_ROWS: readonly ImplId[] = ["raw-net", "raw-net-coalesced", "raw-ws", "raw-ws-coalesced", "socket.io", "repod-tcp", "repod-ws"];
 const REACTIVE_ROWS: readonly ImplId[] = ["repod-tcp-rx", "repod-ws-rx"];
@@ -28,11 +28,6 @@ const ECHO_METRICS = {
   roundTripsPerSec: { label: "round trips/s", unit: "1/s", better: "higher" },
   serverCpuUsPerMsg: { label: "server CPU µs/msg", unit: "µs", better: "lower" },
 } as const;
-
-function spec(id: ImplId): RowSpec {
-  const impl = IMPLS[id];
-  return { id, label: impl.label, transport: impl.transport, subject: id.startsWith("repod-") };
-}
 
 /**
  * Scenarios 1 and 6, measured in the same rounds: pipelined echo throughput of every
@@ -73,7 +68,7 @@ export async function runEcho(ctx: ScenarioContext, ids: readonly ScenarioId[]):
       params,
       metrics: ECHO_METRICS,
       ratioColumns: ECHO_COLUMNS,
-      rows: recorder.rows(ECHO_ROWS.map(spec), ECHO_COLUMNS),
+      rows: recorder.rows(implRows(ECHO_ROWS, { withWriteMode: true }), ECHO_COLUMNS),
       notes: ctx.notes,
       durationMs,
     });
@@ -86,7 +81,7 @@ export async function runEcho(ctx: ScenarioContext, ids: readonly ScenarioId[]):
       params,
       metrics: { roundTripsPerSec: ECHO_METRICS.roundTripsPerSec },
       ratioColumns: REACTIVE_COLUMNS,
-      rows: recorder.rows(REACTIVE_ROWS.map(spec), REACTIVE_COLUMNS),
+      rows: recorder.rows(implRows(REACTIVE_ROWS, { withWriteMode: true }), REACTIVE_COLUMNS),
       notes: ctx.notes,
       durationMs,
     });
@@ -105,12 +100,8 @@ interface EchoRig {
 
 async function echoOnce(id: ImplId, round: number, rig: EchoRig): Promise<void> {
   const { server, client, ports, recorder, timeoutMs, config } = rig;
-  const key: ServerKey = IMPLS[id].server;
-  const port = ports.ports[key];
-  if (port === undefined) {
-    recorder.fail(id, "n/a", `not available: ${ports.unavailable[key] ?? "no server"}`);
-    return;
-  }
+  const port = portOrUnavailable(ports, id, recorder);
+  if (port === undefined) return;
   try {
     await client.request("echo.open", { impl: id, port, warmup: config.echoWarmup, window: config.echoWindow }, 60_000);
     await server.request("cpu.start");

@@ -5,7 +5,7 @@ import type { ScenarioContext } from "../harness/scenario-context.js";
 import { rotate } from "../harness/stats.js";
 import { IMPLS, type ImplId } from "../impls/catalog.js";
 import type { FanoutOutcome } from "../server/fanout-ticker.js";
-import { errorMessage, pollUntil, shares, startServers } from "./common.js";
+import { closeLinks, errorMessage, implRows, openLinks, pollUntil, portOrUnavailable, startServers } from "./common.js";
 
 const ROWS: readonly ImplId[] = ["raw-net", "raw-ws", "socket.io", "repod-tcp", "repod-ws"];
 
@@ -26,18 +26,14 @@ export async function runFanout(ctx: ScenarioContext): Promise<ScenarioResult[]>
     ctx.spawn("server"),
     ...Array.from({ length: config.fanoutProcs }, () => ctx.spawn("client")),
   ]);
-  const { ports, unavailable } = await startServers(server!, ROWS);
+  const servers = await startServers(server!, ROWS);
   const recorder = new RoundRecorder();
   let stateBytes = 0;
   for (let round = 0; round < config.fanoutRounds; round++) {
     if (!ctx.startRound(round, config.fanoutRounds, "fan-out")) break;
     for (const id of rotate(ROWS, round)) {
-      const key = IMPLS[id].server;
-      const port = ports[key];
-      if (port === undefined) {
-        recorder.fail(id, "n/a", `not available: ${unavailable[key] ?? "no server"}`);
-        continue;
-      }
+      const port = portOrUnavailable(servers, id, recorder);
+      if (port === undefined) continue;
       try {
         const outcome = await fanoutOnce(ctx, server!, clients, id, port);
         stateBytes = outcome.stateBytes;
@@ -49,7 +45,7 @@ export async function runFanout(ctx: ScenarioContext): Promise<ScenarioResult[]>
       } catch (error) {
         recorder.fail(id, "error", errorMessage(error));
       } finally {
-        await Promise.all(clients.map((client) => client.request("links.close", {}, 20_000).catch(() => {})));
+        await closeLinks(clients, 20_000);
       }
     }
   }
@@ -73,10 +69,7 @@ export async function runFanout(ctx: ScenarioContext): Promise<ScenarioResult[]>
         achievedHz: { label: "ticks/s", unit: "Hz", better: "higher" },
       },
       ratioColumns: COLUMNS,
-      rows: recorder.rows(
-        ROWS.map((id) => ({ id, label: IMPLS[id].label.replace(", per-message writes", ""), transport: IMPLS[id].transport, subject: id.startsWith("repod-") })),
-        COLUMNS,
-      ),
+      rows: recorder.rows(implRows(ROWS, { withWriteMode: false }), COLUMNS),
       notes: ctx.notes,
       durationMs: Date.now() - started,
     },
@@ -92,14 +85,7 @@ async function fanoutOnce(
 ): Promise<FanoutOutcome & { deliveredPercent: number }> {
   const { config } = ctx;
   const key = IMPLS[id].server;
-  const counts = shares(config.fanoutClients, clients.length);
-  await Promise.all(
-    clients.map((client, i) =>
-      client.request("links.open", { impl: id, port, count: counts[i], concurrency: config.connectConcurrency }, 120_000),
-    ),
-  );
-  const connected = await pollUntil(() => server.request<number>("connections", { server: key }), config.fanoutClients, 10_000);
-  if (connected !== config.fanoutClients) throw new Error(`${connected} of ${config.fanoutClients} clients connected`);
+  await openLinks(server, clients, id, port, config.fanoutClients, config.connectConcurrency);
   const totalTicks = config.fanoutTicks + config.fanoutWarmupTicks;
   const outcome = await server.request<FanoutOutcome>(
     "fanout.run",

@@ -3,8 +3,8 @@ import { RoundRecorder } from "../harness/round-recorder.js";
 import type { ScenarioContext } from "../harness/scenario-context.js";
 import { rotate } from "../harness/stats.js";
 import type { LatencySummary } from "../client/echo-driver.js";
-import { IMPLS, type ImplId } from "../impls/catalog.js";
-import { errorMessage, startServers } from "./common.js";
+import type { ImplId } from "../impls/catalog.js";
+import { errorMessage, implRows, portOrUnavailable, startServers } from "./common.js";
 
 const ROWS: readonly ImplId[] = ["raw-net", "raw-ws", "socket.io", "repod-tcp", "repod-ws"];
 const RAW = { tcp: "raw-net", ws: "raw-ws" } as const;
@@ -22,18 +22,14 @@ export async function runLatency(ctx: ScenarioContext): Promise<ScenarioResult[]
   const { config } = ctx;
   const started = Date.now();
   const [server, client] = await Promise.all([ctx.spawn("server"), ctx.spawn("client")]);
-  const { ports, unavailable } = await startServers(server, ROWS);
+  const servers = await startServers(server, ROWS);
   const recorder = new RoundRecorder();
   const timeoutMs = Math.max(10_000, (config.latencyCount + config.latencyWarmup) * 2);
   for (let round = 0; round < config.rounds; round++) {
     if (!ctx.startRound(round, config.rounds, "latency")) break;
     for (const id of rotate(ROWS, round)) {
-      const key = IMPLS[id].server;
-      const port = ports[key];
-      if (port === undefined) {
-        recorder.fail(id, "n/a", `not available: ${unavailable[key] ?? "no server"}`);
-        continue;
-      }
+      const port = portOrUnavailable(servers, id, recorder);
+      if (port === undefined) continue;
       try {
         const summary = await client.request<LatencySummary>(
           "latency.run",
@@ -58,10 +54,7 @@ export async function runLatency(ctx: ScenarioContext): Promise<ScenarioResult[]
         meanUs: { label: "mean µs", unit: "µs", better: "lower" },
       },
       ratioColumns: COLUMNS,
-      rows: recorder.rows(
-        ROWS.map((id) => ({ id, label: IMPLS[id].label.replace(", per-message writes", ""), transport: IMPLS[id].transport, subject: id.startsWith("repod-") })),
-        COLUMNS,
-      ),
+      rows: recorder.rows(implRows(ROWS, { withWriteMode: false }), COLUMNS),
       notes: ctx.notes,
       durationMs: Date.now() - started,
     },

@@ -3,8 +3,8 @@ import type { RatioColumn, ScenarioResult } from "../harness/results.js";
 import { RoundRecorder } from "../harness/round-recorder.js";
 import type { ScenarioContext } from "../harness/scenario-context.js";
 import { rotate } from "../harness/stats.js";
-import { IMPLS, type ImplId } from "../impls/catalog.js";
-import { errorMessage, pollUntil, shares, startServers } from "./common.js";
+import type { ImplId } from "../impls/catalog.js";
+import { closeLinks, errorMessage, implRows, openLinks, portOrUnavailable, startServers } from "./common.js";
 
 const ROWS: readonly ImplId[] = ["raw-net", "raw-ws", "socket.io", "repod-tcp", "repod-ws"];
 const RAW = { tcp: "raw-net", ws: "raw-ws" } as const;
@@ -46,13 +46,12 @@ export async function runMemory(ctx: ScenarioContext): Promise<ScenarioResult[]>
       const last = round === config.memoryRounds - 1 && index === ROWS.length - 1;
       if (!last) nextServer = spawnServer();
       try {
-        const perConnection = await measureOnce(ctx, server, clients, id);
-        if (typeof perConnection === "string") recorder.fail(id, "n/a", `not available: ${perConnection}`);
-        else recorder.record(id, round, perConnection);
+        const port = portOrUnavailable(await startServers(server, [id]), id, recorder);
+        if (port !== undefined) recorder.record(id, round, await measureOnce(ctx, server, clients, id, port));
       } catch (error) {
         recorder.fail(id, "error", errorMessage(error));
       } finally {
-        await Promise.all(clients.map((client) => client.request("links.close", {}, 30_000).catch(() => {})));
+        await closeLinks(clients, 30_000);
         await ctx.retire(server);
       }
     }
@@ -69,10 +68,7 @@ export async function runMemory(ctx: ScenarioContext): Promise<ScenarioResult[]>
         externalKiBPerConn: { label: "external KiB/conn", unit: "KiB", better: "lower" },
       },
       ratioColumns: COLUMNS,
-      rows: recorder.rows(
-        ROWS.map((id) => ({ id, label: IMPLS[id].label.replace(", per-message writes", ""), transport: IMPLS[id].transport, subject: id.startsWith("repod-") })),
-        COLUMNS,
-      ),
+      rows: recorder.rows(implRows(ROWS, { withWriteMode: false }), COLUMNS),
       notes: ctx.notes,
       durationMs: Date.now() - started,
     },
@@ -84,21 +80,11 @@ async function measureOnce(
   server: BenchChild,
   clients: readonly BenchChild[],
   id: ImplId,
-): Promise<Record<string, number> | string> {
+  port: number,
+): Promise<Record<string, number>> {
   const { config } = ctx;
-  const key = IMPLS[id].server;
-  const { ports, unavailable } = await startServers(server, [id]);
-  const port = ports[key];
-  if (port === undefined) return unavailable[key] ?? "no server";
   const before = await server.request<Memory>("memory", {}, 20_000);
-  const counts = shares(config.memoryClients, clients.length);
-  await Promise.all(
-    clients.map((client, i) =>
-      client.request("links.open", { impl: id, port, count: counts[i], concurrency: config.connectConcurrency }, 120_000),
-    ),
-  );
-  const connected = await pollUntil(() => server.request<number>("connections", { server: key }), config.memoryClients, 10_000);
-  if (connected !== config.memoryClients) throw new Error(`${connected} of ${config.memoryClients} clients connected`);
+  await openLinks(server, clients, id, port, config.memoryClients, config.connectConcurrency);
   // Let handshakes and greetings settle before measuring.
   await new Promise((resolve) => setTimeout(resolve, 300));
   const after = await server.request<Memory>("memory", {}, 20_000);
