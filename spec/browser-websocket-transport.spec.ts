@@ -1,5 +1,4 @@
-import { once } from "node:events";
-import WebSocket, { WebSocketServer } from "ws";
+import WebSocket from "ws";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConnectionListener as BrowserConnectionListener } from "../lib/browser.js";
 import { listenerMixin } from "../lib/connections/connection-listener.js";
@@ -8,7 +7,7 @@ import { createBrowserConnector } from "../lib/transports/browser-connector.js";
 import type { WebSocketConstructor } from "../lib/transports/browser-websocket-transport.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { closedPort, pumpUntil, startServer, waitFor } from "./helpers/net.js";
-import { payloadOf } from "./helpers/ws.js";
+import { payloadOf, rawWsServer } from "./helpers/ws.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -30,20 +29,6 @@ function browserListener(WebSocketClass: WebSocketConstructor = WebSocket as unk
     }
   })();
   return cleanup.listener(listener);
-}
-
-async function rawServer(onConnection: (socket: WebSocket) => void): Promise<string> {
-  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-  wss.on("connection", onConnection);
-  await once(wss, "listening");
-  cleanup.add(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const client of wss.clients) client.terminate();
-        wss.close(() => resolve());
-      }),
-  );
-  return `ws://127.0.0.1:${(wss.address() as { port: number }).port}/`;
 }
 
 describe("BrowserWebSocketTransport", () => {
@@ -73,7 +58,7 @@ describe("BrowserWebSocketTransport", () => {
   });
 
   it("drops a text message and keeps the connection", async () => {
-    const url = await rawServer((socket) => {
+    const { url } = await rawWsServer(cleanup, (socket) => {
       socket.send("hello in text");
       socket.send(payloadOf({ action: "after" }));
     });
@@ -87,7 +72,7 @@ describe("BrowserWebSocketTransport", () => {
 
   it("ends the connection with ERR_PAYLOAD_TOO_LARGE on a message over maxPayload", async () => {
     const map = payloadOf({ action: "map", tiles: "x".repeat(3000) });
-    const url = await rawServer((socket) => socket.send(map));
+    const { url } = await rawWsServer(cleanup, (socket) => socket.send(map));
     const client = browserListener();
     client.connect(url, undefined, { maxPayload: 2000 });
     await pumpUntil(client, () => client.of("disconnected").length === 1, "disconnected");
@@ -140,7 +125,7 @@ describe("BrowserWebSocketTransport", () => {
   it("sends everything queued before close() and closes with code 1000", async () => {
     const frames: Buffer[] = [];
     let closeCode = 0;
-    const url = await rawServer((socket) => {
+    const { url } = await rawWsServer(cleanup, (socket) => {
       socket.on("message", (data: Buffer) => frames.push(data));
       socket.on("close", (code) => (closeCode = code));
     });

@@ -1,40 +1,24 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Channel, type IncomingMessage } from "../lib/index.js";
 import type { PageApi, SeenMessage } from "./fixtures/browser-game.js";
 import { bundleForBrowser } from "./helpers/browser-bundle.js";
+import { launchChromium, type ChromiumBrowser } from "./helpers/chromium.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { pumpUntil, startServer, waitFor } from "./helpers/net.js";
 import { Recorder } from "./helpers/ws.js";
-
-/** Debian's chromium package; .ci/run installs it. */
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
 /** The browser and the server of the game page, shared by the tests of this file. */
 interface BrowserEnvironment {
-  readonly context: BrowserContext;
+  readonly browser: ChromiumBrowser;
   readonly pageServer: http.Server;
   /** `http://127.0.0.1:<port>`, the page's origin. */
   readonly origin: string;
-  readonly userDataDir: string;
 }
 
 let environment: Promise<BrowserEnvironment> | undefined;
@@ -49,29 +33,24 @@ function browserEnvironment(): Promise<BrowserEnvironment> {
 }
 
 async function launch(): Promise<BrowserEnvironment> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is missing at ${CHROMIUM}: run \`apt-get install chromium\` (as .ci/run does) to run the browser tests`);
-  }
-  const bundle = await bundleForBrowser({ file: "spec/fixtures/browser-game.ts" });
-  const html = '<!doctype html><meta charset="utf-8"><title>repod-rx</title><script type="module" src="/game.js"></script>';
-  const pageServer = http.createServer((request, response) => {
-    if (request.url === "/game.js") {
-      response.writeHead(200, { "Content-Type": "text/javascript" }).end(bundle.code);
-    } else if (request.url?.startsWith("/?") || request.url === "/") {
-      response.writeHead(200, { "Content-Type": "text/html" }).end(html);
-    } else {
-      response.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
-  const origin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
-  const userDataDir = mkdtempSync(join(tmpdir(), "repod-rx-chromium-"));
+  const browser = await launchChromium({ purpose: "the browser tests", profilePrefix: "repod-rx-chromium-" });
   try {
-    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-    return { context, pageServer, origin, userDataDir };
+    const bundle = await bundleForBrowser({ file: "spec/fixtures/browser-game.ts" });
+    const html = '<!doctype html><meta charset="utf-8"><title>repod-rx</title><script type="module" src="/game.js"></script>';
+    const pageServer = http.createServer((request, response) => {
+      if (request.url === "/game.js") {
+        response.writeHead(200, { "Content-Type": "text/javascript" }).end(bundle.code);
+      } else if (request.url?.startsWith("/?") || request.url === "/") {
+        response.writeHead(200, { "Content-Type": "text/html" }).end(html);
+      } else {
+        response.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
+    const origin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
+    return { browser, pageServer, origin };
   } catch (error) {
-    pageServer.close();
-    rmSync(userDataDir, { recursive: true, force: true });
+    await browser.close();
     throw error;
   }
 }
@@ -79,16 +58,15 @@ async function launch(): Promise<BrowserEnvironment> {
 afterAll(async () => {
   const started = await environment?.catch(() => undefined);
   if (started === undefined) return;
-  await started.context.close();
+  await started.browser.close();
   started.pageServer.closeAllConnections();
   await new Promise((resolve) => started.pageServer.close(resolve));
-  rmSync(started.userDataDir, { recursive: true, force: true });
 });
 
 /** Opens the game page, which connects to `wsUrl` and sends `chats` chat messages once connected. */
 async function openGame(wsUrl: string, chats = 0): Promise<Page> {
-  const { context, origin } = await browserEnvironment();
-  const page = await context.newPage();
+  const { browser, origin } = await browserEnvironment();
+  const page = await browser.context.newPage();
   cleanup.add(() => page.close());
   const errors: Error[] = [];
   page.on("pageerror", (error) => errors.push(error));

@@ -3,7 +3,7 @@ import { lastValueFrom, toArray } from "rxjs";
 import { afterEach, describe, expect, it } from "vitest";
 import { Channel, ConnectionListener, encode, ProtocolError, Server, type IncomingMessage } from "../lib/index.js";
 import { Cleanup } from "./helpers/cleanup.js";
-import { connectTo } from "./helpers/listeners.js";
+import { connectTo, recordingHandlers } from "./helpers/listeners.js";
 import { collect, delay, first, rawSocket, waitFor } from "./helpers/net.js";
 import { frameOf, headerOf, receivedBy } from "./helpers/raw.js";
 
@@ -11,33 +11,12 @@ const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
 /** Records what reaches its handlers, its errors and its closing. */
-class RecordingChannel extends Channel {
-  readonly calls: [string, IncomingMessage][] = [];
+class RecordingChannel extends recordingHandlers(Channel) {
   readonly errors: unknown[] = [];
   closes = 0;
 
   Network_good(message: IncomingMessage): void {
     this.calls.push(["Network_good", message]);
-  }
-
-  Network_connected(message: IncomingMessage): void {
-    this.calls.push(["Network_connected", message]);
-  }
-
-  Network_socketConnect(message: IncomingMessage): void {
-    this.calls.push(["Network_socketConnect", message]);
-  }
-
-  Network_disconnected(message: IncomingMessage): void {
-    this.calls.push(["Network_disconnected", message]);
-  }
-
-  Network_error(message: IncomingMessage): void {
-    this.calls.push(["Network_error", message]);
-  }
-
-  override networkReceived(message: IncomingMessage): void {
-    this.calls.push(["networkReceived", message]);
   }
 
   override onError(error: unknown): void {

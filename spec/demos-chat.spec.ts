@@ -2,21 +2,12 @@ import { interval } from "rxjs";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChatClient } from "../demos/chat/chat-client.js";
 import { ChatServer } from "../demos/chat/chat-server.js";
+import { Cleanup } from "./helpers/cleanup.js";
 import { DemoProcess } from "./helpers/demo-process.js";
+import { waitFor } from "./helpers/net.js";
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-/** Polls until `condition` holds; fails after `timeout` ms with `what`. */
-async function until(condition: () => boolean, what: string, timeout = 5_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
 
 /** A scripted chat user: a ChatClient whose printed lines are recorded, pumped like a game loop. */
 function user(name: string, port: number): { client: ChatClient; lines: string[]; ended: () => boolean } {
@@ -25,9 +16,9 @@ function user(name: string, port: number): { client: ChatClient; lines: string[]
   const client = new ChatClient(name, { print: (line) => lines.push(line), onEnd: () => (ended = true) });
   client.start("127.0.0.1", port);
   const loop = client.autoPump(interval(5));
-  cleanups.push(async () => {
+  cleanup.add(async () => {
     client.close();
-    await until(() => ended, `${name} to end`);
+    await waitFor(() => ended, `${name} to end`);
     loop.unsubscribe();
   });
   return { client, lines, ended: () => ended };
@@ -38,49 +29,49 @@ describe("the chat demo", () => {
     const log: string[] = [];
     const server = new ChatServer({ port: 0, log: (line) => log.push(line) });
     await server.start();
-    cleanups.push(() => server.stop());
+    cleanup.add(() => server.stop());
 
     const alice = user("alice", server.port);
-    await until(() => alice.lines.includes("* alice joined #lobby"), "alice to join");
+    await waitFor(() => alice.lines.includes("* alice joined #lobby"), "alice to join");
     const bob = user("bob", server.port);
-    await until(() => alice.lines.includes("* bob joined #lobby") && bob.lines.includes("* bob joined #lobby"), "bob's join to be announced");
-    await until(() => alice.client.players.length === 2, "the player list");
+    await waitFor(() => alice.lines.includes("* bob joined #lobby") && bob.lines.includes("* bob joined #lobby"), "bob's join to be announced");
+    await waitFor(() => alice.client.players.length === 2, "the player list");
     expect(alice.client.players).toEqual(["alice", "bob"]);
 
     alice.client.say("hello bob");
     bob.client.say("hi alice");
-    await until(() => bob.lines.includes("alice: hello bob") && alice.lines.includes("bob: hi alice"), "the lines to cross");
+    await waitFor(() => bob.lines.includes("alice: hello bob") && alice.lines.includes("bob: hi alice"), "the lines to cross");
     // Everyone sees every line once, in the server's order, the sender's own echo included.
     const chat = (lines: string[]): string[] => lines.filter((line) => /^(alice|bob): /.test(line));
-    await until(() => chat(alice.lines).length === 2 && chat(bob.lines).length === 2, "both echoes");
+    await waitFor(() => chat(alice.lines).length === 2 && chat(bob.lines).length === 2, "both echoes");
     expect(chat(alice.lines)).toEqual(chat(bob.lines));
 
     // A room of its own: bob's lines there do not reach the lobby.
     bob.client.say("/join games");
-    await until(() => alice.lines.includes("* bob went to #games") && bob.lines.includes("* bob joined #games"), "bob to move");
+    await waitFor(() => alice.lines.includes("* bob went to #games") && bob.lines.includes("* bob joined #games"), "bob to move");
     bob.client.say("anyone here?");
-    await until(() => bob.lines.includes("bob: anyone here?"), "bob's echo in #games");
+    await waitFor(() => bob.lines.includes("bob: anyone here?"), "bob's echo in #games");
     bob.client.say("/join lobby");
-    await until(() => alice.lines.filter((line) => line === "* bob joined #lobby").length === 2, "bob to return");
+    await waitFor(() => alice.lines.filter((line) => line === "* bob joined #lobby").length === 2, "bob to return");
     expect(alice.lines).not.toContain("bob: anyone here?");
 
     bob.client.say("/quit");
-    await until(() => bob.ended(), "bob to leave");
-    await until(() => alice.lines.includes("* bob left the chat"), "bob's leave to be announced");
+    await waitFor(() => bob.ended(), "bob to leave");
+    await waitFor(() => alice.lines.includes("* bob left the chat"), "bob's leave to be announced");
     expect(bob.lines.at(-1)).toBe("disconnected");
     expect(log).toEqual(expect.arrayContaining(["[#lobby] alice: hello bob", "[#games] bob: anyone here?", "[#lobby] * bob left the chat"]));
   });
 
   it("runs as commands: a server and two terminal clients typing lines, then Ctrl+D and Ctrl+C", async () => {
     const server = new DemoProcess("demos/chat/server.ts", ["--port", "0"]);
-    cleanups.push(() => server.kill());
+    cleanup.add(() => server.kill());
     const port = (await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]!;
 
     const alice = new DemoProcess("demos/chat/client.ts", ["alice", "--port", port]);
-    cleanups.push(() => alice.kill());
+    cleanup.add(() => alice.kill());
     await alice.waitFor(/\* alice joined #lobby/);
     const bob = new DemoProcess("demos/chat/client.ts", ["bob", "--port", port]);
-    cleanups.push(() => bob.kill());
+    cleanup.add(() => bob.kill());
     await bob.waitFor(/\* bob joined #lobby/);
     await alice.waitFor(/\* bob joined #lobby/);
 
@@ -105,7 +96,7 @@ describe("the chat demo", () => {
 
   it("refuses to start a client without a name", async () => {
     const client = new DemoProcess("demos/chat/client.ts", []);
-    cleanups.push(() => client.kill());
+    cleanup.add(() => client.kill());
     expect(await client.exited).toBe(2);
   }, 40_000);
 });

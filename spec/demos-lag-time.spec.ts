@@ -3,20 +3,12 @@ import { afterEach, describe, expect, it } from "vitest";
 import { LagTimeClient } from "../demos/lag-time/lag-time-client.js";
 import { LagTimeServer } from "../demos/lag-time/lag-time-server.js";
 import { percentile, RttStats } from "../demos/lag-time/rtt-stats.js";
+import { Cleanup } from "./helpers/cleanup.js";
 import { DemoProcess } from "./helpers/demo-process.js";
+import { waitFor } from "./helpers/net.js";
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function until(condition: () => boolean, what: string, timeout = 10_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
 
 describe("the lag-time statistics", () => {
   it("take nearest-rank percentiles", () => {
@@ -36,20 +28,20 @@ describe("the lag-time demo", () => {
     const log: string[] = [];
     const server = new LagTimeServer({ port: 0, interval: 2, reportEvery: 10, log: (line) => log.push(line) });
     await server.start();
-    cleanups.push(() => server.stop());
+    cleanup.add(() => server.stop());
 
     const clients = (["pump", "live"] as const).map((answer) => {
       const client = new LagTimeClient({ answer, maxPings: 30 });
       client.connect("127.0.0.1", server.port);
       const loop = client.autoPump(interval(16));
-      cleanups.push(() => {
+      cleanup.add(() => {
         client.close();
         loop.unsubscribe();
       });
       return client;
     });
-    await until(() => clients.every((client) => client.ended), "both clients to answer 30 pings and leave");
-    await until(() => server.reports.filter((report) => report.final).length === 2, "the final reports");
+    await waitFor(() => clients.every((client) => client.ended), "both clients to answer 30 pings and leave", 10_000);
+    await waitFor(() => server.reports.filter((report) => report.final).length === 2, "the final reports", 10_000);
 
     for (const client of clients) expect(client.answered).toBe(30);
     const finals = server.reports.filter((report) => report.final);
@@ -77,11 +69,11 @@ describe("the lag-time demo", () => {
 
   it("runs as commands: the server prints the statistics of a client that answers 20 pings", async () => {
     const server = new DemoProcess("demos/lag-time/server.ts", ["--port", "0", "--interval", "5", "--every", "10"]);
-    cleanups.push(() => server.kill());
+    cleanup.add(() => server.kill());
     const port = (await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]!;
 
     const client = new DemoProcess("demos/lag-time/client.ts", ["--port", port, "--count", "20"]);
-    cleanups.push(() => client.kill());
+    cleanup.add(() => client.kill());
     expect(await client.exited).toBe(0);
     expect(client.lines).toEqual(["connected; answering pings inside pump()", "disconnected after 20 pings"]);
 

@@ -1,83 +1,48 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { startTagDemo, type TagDemo } from "../demos/tag/tag-demo.js";
 import type { TagPageView } from "../demos/tag/page/tag-page.js";
 import { BOARD_HEIGHT, BOARD_WIDTH } from "../demos/whiteboard/protocol.js";
 import { startWhiteboardDemo, type WhiteboardDemo } from "../demos/whiteboard/whiteboard-demo.js";
+import { launchChromium, type ChromiumBrowser } from "./helpers/chromium.js";
+import { Cleanup } from "./helpers/cleanup.js";
 
-/** Debian's chromium package (`apt-get install chromium`). */
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-interface Browser {
-  readonly context: BrowserContext;
-  readonly userDataDir: string;
-}
-
-let browser: Promise<Browser> | undefined;
+let browser: Promise<ChromiumBrowser> | undefined;
 
 /**
  * Starts Chromium on first use, with a fresh profile. Every test awaits it, so a machine without
  * Chromium fails each test with the way to install it: never a skip.
  */
-function chromiumBrowser(): Promise<Browser> {
-  browser ??= (async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium is missing at ${CHROMIUM}: run \`apt-get install chromium\` to run the browser demo tests`);
-    }
-    const userDataDir = mkdtempSync(join(tmpdir(), "repod-rx-demos-chromium-"));
-    try {
-      const context = await chromium.launchPersistentContext(userDataDir, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: CHROMIUM_ARGS,
-        viewport: { width: 1280, height: 800 },
-      });
-      return { context, userDataDir };
-    } catch (error) {
-      rmSync(userDataDir, { recursive: true, force: true });
-      throw error;
-    }
-  })();
+function chromiumBrowser(): Promise<ChromiumBrowser> {
+  browser ??= launchChromium({
+    purpose: "the browser demo tests",
+    profilePrefix: "repod-rx-demos-chromium-",
+    viewport: { width: 1280, height: 800 },
+  });
   return browser;
 }
 
 afterAll(async () => {
   const started = await browser?.catch(() => undefined);
-  if (started === undefined) return;
-  await started.context.close();
-  rmSync(started.userDataDir, { recursive: true, force: true });
+  await started?.close();
 });
 
-const opened: { pages: Page[]; errors: string[]; demos: { stop(): Promise<void> }[] } = { pages: [], errors: [], demos: [] };
-
+const cleanup = new Cleanup();
+/** The script errors of the pages a test opened; any fails the test once its pages and demos are closed. */
+const pageErrors: string[] = [];
 afterEach(async () => {
-  for (const page of opened.pages.splice(0)) await page.close();
-  for (const demo of opened.demos.splice(0).reverse()) await demo.stop();
-  const errors = opened.errors.splice(0);
-  expect(errors).toEqual([]);
+  await cleanup.run();
+  expect(pageErrors.splice(0)).toEqual([]);
 });
 
 /** Opens `url` in a new tab; its script errors fail the test. */
 async function open(url: string): Promise<Page> {
   const { context } = await chromiumBrowser();
   const page = await context.newPage();
-  opened.pages.push(page);
-  page.on("pageerror", (error) => opened.errors.push(`${url}: ${error.message}`));
+  cleanup.add(() => page.close());
+  page.on("pageerror", (error) => pageErrors.push(`${url}: ${error.message}`));
   page.on("console", (message) => {
-    if (message.type() === "error") opened.errors.push(`${url}: console: ${message.text()}`);
+    if (message.type() === "error") pageErrors.push(`${url}: console: ${message.text()}`);
   });
   await page.goto(url);
   return page;
@@ -86,14 +51,14 @@ async function open(url: string): Promise<Page> {
 async function whiteboard(): Promise<WhiteboardDemo> {
   await chromiumBrowser();
   const demo = await startWhiteboardDemo({ webPort: 0, tcpPort: 0, log: () => {} });
-  opened.demos.push(demo);
+  cleanup.add(() => demo.stop());
   return demo;
 }
 
 async function tag(roomSize: number): Promise<TagDemo> {
   await chromiumBrowser();
   const demo = await startTagDemo({ webPort: 0, tcpPort: 0, roomSize, log: () => {} });
-  opened.demos.push(demo);
+  cleanup.add(() => demo.stop());
   return demo;
 }
 

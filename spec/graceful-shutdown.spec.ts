@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { Channel, ConnectionListener, type IncomingMessage } from "../lib/index.js";
 import { Cleanup } from "./helpers/cleanup.js";
+import { loggedListener } from "./helpers/listeners.js";
 import { first, startServer, waitFor } from "./helpers/net.js";
 
 const cleanup = new Cleanup();
@@ -30,9 +31,7 @@ class RecordingChannel extends Channel {
 }
 
 function connectListener(port: number): { listener: ConnectionListener; log: IncomingMessage[] } {
-  const listener = cleanup.listener(new ConnectionListener());
-  const log: IncomingMessage[] = [];
-  cleanup.subscription(listener.messages$.subscribe((message) => log.push(message)));
+  const { listener, log } = loggedListener(cleanup);
   listener.connect("127.0.0.1", port);
   return { listener, log };
 }

@@ -13,6 +13,7 @@ import {
 } from "../lib/index.js";
 import { spawnPingClient, spawnPingServer } from "./helpers/child.js";
 import { Cleanup } from "./helpers/cleanup.js";
+import { loggedListener } from "./helpers/listeners.js";
 import { delay, first, rawSocket, startServer, waitFor } from "./helpers/net.js";
 import { rawServer } from "./helpers/raw.js";
 
@@ -40,9 +41,7 @@ class RecordingChannel extends Channel {
 }
 
 function connectListener(port: number, options?: ConnectOptions): { listener: ConnectionListener; log: IncomingMessage[] } {
-  const listener = cleanup.listener(new ConnectionListener());
-  const log: IncomingMessage[] = [];
-  cleanup.subscription(listener.messages$.subscribe((message) => log.push(message)));
+  const { listener, log } = loggedListener(cleanup);
   listener.connect("127.0.0.1", port, options);
   return { listener, log };
 }

@@ -12,6 +12,7 @@ import {
   type IncomingMessage,
 } from "../lib/index.js";
 import { Cleanup } from "./helpers/cleanup.js";
+import { loggedListener } from "./helpers/listeners.js";
 import { closedPort, delay, rawSocket, startServer, waitFor } from "./helpers/net.js";
 
 const cleanup = new Cleanup();
@@ -38,9 +39,7 @@ class RecordingChannel extends Channel {
 
 /** A connected listener and every message it got, recorded live. */
 async function connectListener(port: number, options?: ConnectOptions): Promise<{ listener: ConnectionListener; log: IncomingMessage[] }> {
-  const listener = cleanup.listener(new ConnectionListener());
-  const log: IncomingMessage[] = [];
-  cleanup.subscription(listener.messages$.subscribe((message) => log.push(message)));
+  const { listener, log } = loggedListener(cleanup);
   listener.connect("127.0.0.1", port, options);
   await waitFor(() => log.length > 0, "the connection outcome");
   return { listener, log };

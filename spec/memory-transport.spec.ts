@@ -14,6 +14,7 @@ import {
 } from "../lib/index.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { delay, pumpUntil, startServer, waitFor } from "./helpers/net.js";
+import { loggedListener } from "./helpers/listeners.js";
 import { connectPlayer, type Player } from "./helpers/players.js";
 
 const cleanup = new Cleanup();
@@ -24,6 +25,17 @@ function localServer<C extends Channel<any>>(options: ServerOptions<C> = {}): Se
   const server = cleanup.server(new Server<C>(options));
   server.listenLocal();
   return server;
+}
+
+/** A channel class whose channels record their errors in `errors`. */
+function errorRecordingChannel() {
+  const errors: unknown[] = [];
+  class ErrorRecording extends Channel {
+    override onError(error: unknown): void {
+      errors.push(error);
+    }
+  }
+  return { errors, channelClass: ErrorRecording };
 }
 
 /** The actions a listener received, in order. */
@@ -110,9 +122,7 @@ describe("in-memory transport: connection and greeting", () => {
 
   it("connect(server) to a server that accepts no local clients reports one error, ERR_CONNECT_FAILED", async () => {
     const server = cleanup.server(new Server()); // neither listenLocal() nor start()
-    const listener = cleanup.listener(new ConnectionListener());
-    const received: IncomingMessage[] = [];
-    cleanup.subscription(listener.messages$.subscribe((message) => received.push(message)));
+    const { listener, log: received } = loggedListener(cleanup);
     listener.connect(server);
     await waitFor(() => listener.connection!.state === "closed", "the client to close");
     listener.pump();
@@ -128,9 +138,7 @@ describe("in-memory transport: connection and greeting", () => {
   it("a stopped server accepts no more local clients until listenLocal() again", async () => {
     const server = localServer();
     await server.stop();
-    const listener = cleanup.listener(new ConnectionListener());
-    const received: IncomingMessage[] = [];
-    cleanup.subscription(listener.messages$.subscribe((message) => received.push(message)));
+    const { listener, log: received } = loggedListener(cleanup);
     listener.connect(server);
     await waitFor(() => listener.connection!.state === "closed", "the refusal");
     expect(received.map((message) => message.code)).toEqual(["ERR_CONNECT_FAILED"]);
@@ -280,13 +288,8 @@ describe("in-memory transport: pump semantics", () => {
 
 describe("in-memory transport: limits", () => {
   it("a message over the server's maxPayload closes the local connection with ERR_PAYLOAD_TOO_LARGE", async () => {
-    const errors: unknown[] = [];
-    class Strict extends Channel {
-      override onError(error: unknown): void {
-        errors.push(error);
-      }
-    }
-    const server = localServer({ channelClass: Strict, maxPayload: 64 });
+    const { errors, channelClass } = errorRecordingChannel();
+    const server = localServer({ channelClass, maxPayload: 64 });
     const player = await connectPlayer(cleanup, server, "local");
     const big = { action: "big", text: "x".repeat(100) };
     const size = encode(big).byteLength - HEADER_SIZE;
@@ -301,10 +304,7 @@ describe("in-memory transport: limits", () => {
 
   it("a message over the client's maxPayload ends its connection with an error then disconnected", async () => {
     const server = localServer();
-    const listener = new ConnectionListener();
-    const received: IncomingMessage[] = [];
-    cleanup.listener(listener);
-    cleanup.subscription(listener.messages$.subscribe((message) => received.push(message)));
+    const { listener, log: received } = loggedListener(cleanup);
     listener.connect(server, { maxPayload: 64 });
     await waitFor(() => server.channels.length === 1 && received.length >= 2, "the connection");
     const big = { action: "big", text: "x".repeat(100) };
@@ -322,9 +322,7 @@ describe("in-memory transport: limits", () => {
     const first = await connectPlayer(cleanup, server, "local");
     const refused: Record<string, IncomingMessage[]> = {};
     for (const via of ["local", "tcp"] as const) {
-      const listener = cleanup.listener(new ConnectionListener());
-      const received: IncomingMessage[] = [];
-      cleanup.subscription(listener.messages$.subscribe((message) => received.push(message)));
+      const { listener, log: received } = loggedListener(cleanup);
       if (via === "local") listener.connect(server);
       else listener.connect("127.0.0.1", server.port);
       await waitFor(() => listener.connection!.state === "closed", `the ${via} refusal`);
@@ -337,13 +335,8 @@ describe("in-memory transport: limits", () => {
   });
 
   it("maxQueuedBytes cuts off a local client that lets too much pile up", async () => {
-    const errors: unknown[] = [];
-    class Flooder extends Channel {
-      override onError(error: unknown): void {
-        errors.push(error);
-      }
-    }
-    const server = localServer({ channelClass: Flooder, maxQueuedBytes: 1_000 });
+    const { errors, channelClass } = errorRecordingChannel();
+    const server = localServer({ channelClass, maxQueuedBytes: 1_000 });
     const player = await connectPlayer(cleanup, server, "local");
     let sent = 0;
     for (let i = 0; i < 20; i++) sent += player.channel.send({ action: "flood", text: "y".repeat(100) });
@@ -364,13 +357,8 @@ describe("in-memory transport: heartbeats, idle timeout and reconnection", () =>
   });
 
   it("idleTimeout cuts off a silent local client with ERR_IDLE_TIMEOUT", async () => {
-    const errors: unknown[] = [];
-    class Watched extends Channel {
-      override onError(error: unknown): void {
-        errors.push(error);
-      }
-    }
-    const server = localServer({ channelClass: Watched, idleTimeout: 40 });
+    const { errors, channelClass } = errorRecordingChannel();
+    const server = localServer({ channelClass, idleTimeout: 40 });
     const player = await connectPlayer(cleanup, server, "local");
     await waitFor(() => player.of("disconnected").length === 1, "the cut-off");
     expect(errors).toEqual([expect.objectContaining({ code: "ERR_IDLE_TIMEOUT" })]);
@@ -378,9 +366,7 @@ describe("in-memory transport: heartbeats, idle timeout and reconnection", () =>
 
   it("with reconnect, a client connecting before the server accepts local clients gets in once it does", async () => {
     const server = cleanup.server(new Server());
-    const listener = cleanup.listener(new ConnectionListener());
-    const received: IncomingMessage[] = [];
-    cleanup.subscription(listener.messages$.subscribe((message) => received.push(message)));
+    const { listener, log: received } = loggedListener(cleanup);
     listener.connect(server, { reconnect: { initialDelay: 5, maxDelay: 5, jitter: 0 } });
     await delay(30);
     expect(received).toEqual([]); // attempts that fail while reconnecting report nothing

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { waitFor } from "./helpers/net.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const readme = readFileSync(`${root}README.md`, "utf8");
@@ -23,14 +24,6 @@ function run(file: string, env: Record<string, string>): { child: ChildProcess; 
   return { child, output: () => output, exit };
 }
 
-async function until(condition: () => boolean, what: string, timeout = 15_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 describe("the README quick start", () => {
   const dir = `${root}.tmp/readme-${process.pid}`;
   const children: ChildProcess[] = [];
@@ -47,7 +40,7 @@ describe("the README quick start", () => {
 
     const server = run(`${dir}/server.ts`, { PORT: "0" });
     children.push(server.child);
-    await until(() => /listening on port \d+/.test(server.output()), `the server to listen; output: ${server.output()}`);
+    await waitFor(() => /listening on port \d+/.test(server.output()), `the server to listen; output: ${server.output()}`, 15_000);
     const port = /listening on port (\d+)/.exec(server.output())![1]!;
 
     const client = run(`${dir}/client.ts`, { PORT: port });

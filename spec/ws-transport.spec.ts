@@ -1,10 +1,10 @@
 import { once } from "node:events";
-import WebSocket, { WebSocketServer } from "ws";
+import WebSocket from "ws";
 import { afterEach, describe, expect, it } from "vitest";
 import { Channel, ConnectionError, decode, ProtocolError, type IncomingMessage } from "../lib/index.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { closedPort, pumpUntil, startServer, waitFor } from "./helpers/net.js";
-import { closeRawWebSocket, openRawWebSocket, payloadOf, Recorder, recordingLogger } from "./helpers/ws.js";
+import { closeRawWebSocket, openRawWebSocket, payloadOf, rawWsServer, Recorder, recordingLogger } from "./helpers/ws.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -21,24 +21,9 @@ class RecordingChannel extends Channel {
   }
 }
 
-/** A bare `ws` server on a free port, to send what a repod-rx server never would. */
-async function rawServer(): Promise<{ wss: WebSocketServer; url: string }> {
-  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-  await once(wss, "listening");
-  cleanup.add(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const client of wss.clients) client.terminate();
-        wss.close(() => resolve());
-      }),
-  );
-  const { port } = wss.address() as { port: number };
-  return { wss, url: `ws://127.0.0.1:${port}/` };
-}
-
 describe("WsTransport", () => {
   it("carries one msgpack payload per binary message, without the TCP length header", async () => {
-    const { wss, url } = await rawServer();
+    const { wss, url } = await rawWsServer(cleanup);
     const frames: Buffer[] = [];
     wss.on("connection", (socket) => {
       socket.on("message", (data: Buffer) => frames.push(data));
@@ -75,7 +60,7 @@ describe("WsTransport", () => {
   });
 
   it("drops a text message from the server on the Node client side and keeps the connection", async () => {
-    const { wss, url } = await rawServer();
+    const { wss, url } = await rawWsServer(cleanup);
     wss.on("connection", (socket) => {
       socket.send("not msgpack");
       socket.send(payloadOf({ action: "after" }));

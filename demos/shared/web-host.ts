@@ -71,6 +71,50 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   };
 }
 
+/** The game server of a browser demo, as {@link startWebDemo} drives it. */
+export interface DemoServer {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A running browser demo: its game server and the web host it accepts WebSocket clients on. */
+export interface WebDemo<S extends DemoServer> {
+  readonly server: S;
+  readonly web: WebHost;
+  /** The page to open. */
+  readonly url: string;
+  /** Stops the game server (closing every client), then the web host. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the web host of `options`, then the game server `createServer` makes to accept its
+ * WebSocket clients on it (`ws`); resolves once both listeners are bound. When the game server
+ * cannot start, the web host is closed again.
+ */
+export async function startWebDemo<S extends DemoServer>(
+  options: WebHostOptions,
+  createServer: (ws: { readonly server: http.Server; readonly path: string }) => S,
+): Promise<WebDemo<S>> {
+  const web = await startWebHost(options);
+  const server = createServer({ server: web.http, path: WS_PATH });
+  try {
+    await server.start();
+  } catch (error) {
+    await web.close();
+    throw error;
+  }
+  return {
+    server,
+    web,
+    url: web.url,
+    stop: async () => {
+      await server.stop();
+      await web.close();
+    },
+  };
+}
+
 /** Bundles a browser entry point (and everything it imports, rxjs included) into one ES module. */
 async function bundle(entry: URL): Promise<string> {
   const result = await build({

@@ -2,7 +2,7 @@
 // (which also accepts TCP clients such as `bot.ts`). Used by `server.ts`, `npm start`, the browser
 // tests and the screenshot script.
 
-import { startWebHost, WS_PATH, type WebHost } from "../shared/web-host.js";
+import { startWebDemo, type WebDemo } from "../shared/web-host.js";
 import { TagServer } from "./tag-server.js";
 
 /** Options of {@link startTagDemo}. */
@@ -22,38 +22,13 @@ export interface TagDemoOptions {
 }
 
 /** A running tag demo. */
-export interface TagDemo {
-  readonly server: TagServer;
-  readonly web: WebHost;
-  /** The page to open. */
-  readonly url: string;
-  /** Stops the game server (closing every client), then the web host. */
-  stop(): Promise<void>;
-}
+export type TagDemo = WebDemo<TagServer>;
 
 /** Starts the tag demo; resolves once both listeners are bound. */
-export async function startTagDemo(options: TagDemoOptions = {}): Promise<TagDemo> {
+export function startTagDemo(options: TagDemoOptions = {}): Promise<TagDemo> {
   const { host = "127.0.0.1", webPort = 8081, tcpPort = 5072, ...game } = options;
-  const web = await startWebHost({
-    host,
-    port: webPort,
-    page: new URL("./page/index.html", import.meta.url),
-    script: new URL("./page/tag-page.ts", import.meta.url),
-  });
-  const server = new TagServer({ host, port: tcpPort, ws: { server: web.http, path: WS_PATH }, ...game });
-  try {
-    await server.start();
-  } catch (error) {
-    await web.close();
-    throw error;
-  }
-  return {
-    server,
-    web,
-    url: web.url,
-    stop: async () => {
-      await server.stop();
-      await web.close();
-    },
-  };
+  return startWebDemo(
+    { host, port: webPort, page: new URL("./page/index.html", import.meta.url), script: new URL("./page/tag-page.ts", import.meta.url) },
+    (ws) => new TagServer({ host, port: tcpPort, ws, ...game }),
+  );
 }

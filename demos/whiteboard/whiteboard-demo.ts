@@ -2,7 +2,7 @@
 // whiteboard server (which also accepts TCP clients). Used by `server.ts`, `npm start`, the
 // browser tests and the screenshot script.
 
-import { startWebHost, WS_PATH, type WebHost } from "../shared/web-host.js";
+import { startWebDemo, type WebDemo } from "../shared/web-host.js";
 import { WhiteboardServer } from "./whiteboard-server.js";
 
 /** Options of {@link startWhiteboardDemo}. */
@@ -18,38 +18,13 @@ export interface WhiteboardDemoOptions {
 }
 
 /** A running whiteboard demo. */
-export interface WhiteboardDemo {
-  readonly server: WhiteboardServer;
-  readonly web: WebHost;
-  /** The page to open. */
-  readonly url: string;
-  /** Stops the game server (closing every client), then the web host. */
-  stop(): Promise<void>;
-}
+export type WhiteboardDemo = WebDemo<WhiteboardServer>;
 
 /** Starts the whiteboard demo; resolves once both listeners are bound. */
-export async function startWhiteboardDemo(options: WhiteboardDemoOptions = {}): Promise<WhiteboardDemo> {
+export function startWhiteboardDemo(options: WhiteboardDemoOptions = {}): Promise<WhiteboardDemo> {
   const { host = "127.0.0.1", webPort = 8080, tcpPort = 5071, log } = options;
-  const web = await startWebHost({
-    host,
-    port: webPort,
-    page: new URL("./page/index.html", import.meta.url),
-    script: new URL("./page/whiteboard-page.ts", import.meta.url),
-  });
-  const server = new WhiteboardServer({ host, port: tcpPort, ws: { server: web.http, path: WS_PATH }, ...(log ? { log } : {}) });
-  try {
-    await server.start();
-  } catch (error) {
-    await web.close();
-    throw error;
-  }
-  return {
-    server,
-    web,
-    url: web.url,
-    stop: async () => {
-      await server.stop();
-      await web.close();
-    },
-  };
+  return startWebDemo(
+    { host, port: webPort, page: new URL("./page/index.html", import.meta.url), script: new URL("./page/whiteboard-page.ts", import.meta.url) },
+    (ws) => new WhiteboardServer({ host, port: tcpPort, ws, ...(log ? { log } : {}) }),
+  );
 }

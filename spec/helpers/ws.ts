@@ -1,5 +1,7 @@
-import WebSocket from "ws";
+import { once } from "node:events";
+import WebSocket, { WebSocketServer } from "ws";
 import { ConnectionListener, HEADER_SIZE, encode, type IncomingMessage, type Logger } from "../../lib/index.js";
+import type { Cleanup } from "./cleanup.js";
 
 /** A listener that records every message its handlers see, built-in actions included. */
 export class Recorder extends ConnectionListener {
@@ -59,4 +61,23 @@ export function closeRawWebSocket(socket: WebSocket): Promise<void> {
 /** The WebSocket payload of a message: its TCP frame without the 4-byte length header. */
 export function payloadOf(message: object): Uint8Array {
   return encode(message).subarray(HEADER_SIZE);
+}
+
+/**
+ * A bare `ws` server on a free port, to send what a repod-rx server never would; `onConnection`
+ * gets each socket it accepts. After the test its clients are terminated and it is closed.
+ */
+export async function rawWsServer(cleanup: Cleanup, onConnection?: (socket: WebSocket) => void): Promise<{ wss: WebSocketServer; url: string }> {
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  if (onConnection) wss.on("connection", onConnection);
+  await once(wss, "listening");
+  cleanup.add(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const client of wss.clients) client.terminate();
+        wss.close(() => resolve());
+      }),
+  );
+  const { port } = wss.address() as { port: number };
+  return { wss, url: `ws://127.0.0.1:${port}/` };
 }
