@@ -33,6 +33,7 @@ export type { AdapterHost, ServerAdapter } from "./server/server-adapter.js";
 // Client side
 export { Client } from "./connections/client.js";
 export type { ClientOptions, ClientState } from "./connections/client.js";
+export type { TlsOptions } from "./transports/transport.js";
 export type { ConnectionLimits, HeartbeatOptions } from "./connections/connection-options.js";
 export type { ReconnectOptions } from "./connections/reconnect-policy.js";
 export type { ConnectionState } from "./connections/connection.js";

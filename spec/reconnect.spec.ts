@@ -131,6 +131,23 @@ describe("reconnection", () => {
     expect(game.received.map((message) => message.n)).toEqual(Array.from({ length: 201 }, (_, n) => n));
   });
 
+  it("is already reconnecting when disconnected is emitted, so a send() made on it is queued, not refused", async () => {
+    const game = await restartableServer();
+    const { player, states } = connectPlayer(game.port, FAST);
+    await waitFor(() => states.at(-1) === "open", "open");
+    const sentOnDisconnect: number[] = [];
+    cleanup.subscription(
+      player.on("disconnected").subscribe(() => sentOnDisconnect.push(player.send({ action: "seq", n: "after-drop" }))),
+    );
+
+    await game.stop();
+    await waitFor(() => sentOnDisconnect.length === 1, "the disconnected message");
+    expect(sentOnDisconnect[0]).toBeGreaterThan(0);
+    await game.start();
+    await waitFor(() => game.received.length === 1, "the queued message");
+    expect(game.received).toEqual([{ action: "seq", n: "after-drop" }]);
+  });
+
   it("refuses with 0 what does not fit in reconnect.maxQueuedBytes, and delivers the rest", async () => {
     const game = await restartableServer();
     const bounded = connectPlayer(game.port, { ...FAST, maxQueuedBytes: 100 });

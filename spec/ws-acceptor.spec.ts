@@ -126,6 +126,14 @@ describe("WsAcceptor", () => {
     listener.connect(`wss://127.0.0.1:${port}/game`);
     await pumpUntil(listener, () => listener.of("error").length === 1, "the certificate error");
     expect(listener.of("error")[0]).toEqual({ action: "error", error: "self-signed certificate", code: "ERR_CONNECT_FAILED" });
+
+    // Given the certificate to trust (the tls option), the same listener plays over wss.
+    const trusting = cleanup.listener(new Recorder());
+    trusting.connect(`wss://127.0.0.1:${port}/game`, undefined, { tls: { ca: cert } });
+    await pumpUntil(trusting, () => trusting.of("connected").length === 1, "the connection over wss");
+    trusting.send({ action: "hi", over: "tls", from: "listener" });
+    await waitFor(() => received.length === 2, "the listener's message over wss");
+    expect(received[1]).toEqual({ action: "hi", over: "tls", from: "listener" });
   });
 
   it("leaves other paths to another upgrade listener on the same http.Server", async () => {

@@ -3,7 +3,7 @@ import { REFUSED_ACTION } from "../constants.js";
 import { ConnectionError } from "../errors.js";
 import { resolveLogger, type Logger } from "../logging.js";
 import { encode } from "../protocol/codec.js";
-import type { Connector, ConnectTarget, Transport } from "../transports/transport.js";
+import type { Connector, ConnectTarget, TlsOptions, Transport } from "../transports/transport.js";
 import type { ActionMap, Address, BuiltInActions, IncomingMessage, Message, UntypedActions } from "../types.js";
 import { Connection } from "./connection.js";
 import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "./connection-options.js";
@@ -13,6 +13,8 @@ import { backoffDelay, resolveReconnectPolicy, type ReconnectOptions, type Recon
 export interface ClientOptions extends ConnectionLimits {
   /** Reconnect after a lost connection; `true` for the defaults. Default off. */
   readonly reconnect?: ReconnectOptions | boolean;
+  /** For `wss://` from Node: a CA to trust, `servername`... Default: the system's CAs. */
+  readonly tls?: TlsOptions;
 }
 
 /**
@@ -49,6 +51,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   private readonly logger: Logger;
   private readonly limits: ResolvedLimits;
   private readonly policy: ReconnectPolicy | null;
+  private readonly tls: TlsOptions | undefined;
   private readonly subscription: Subscription;
   private connection: Connection | null = null;
   private closeRequested = false;
@@ -69,6 +72,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     this.logger = resolveLogger(options.logger);
     this.limits = resolveLimits(options);
     this.policy = resolveReconnectPolicy(options.reconnect);
+    this.tls = options.tls;
     const policy = this.policy;
     // One session per connection; `retry` opens the next one after a backoff delay and gives up
     // after maxAttempts failures in a row (a session that opened resets the count).
@@ -148,7 +152,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       let opened = false;
       let transport: Transport;
       try {
-        transport = this.connector(this.target, { maxPayload: this.limits.maxPayload });
+        transport = this.connector(this.target, { maxPayload: this.limits.maxPayload, tls: this.tls });
       } catch (cause) {
         // A connector that cannot even start (no WebSocket in this runtime...) fails like a refused connection.
         const error = cause instanceof Error ? cause : new Error(String(cause));
@@ -180,6 +184,9 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
           },
           rtt: (milliseconds) => this.rttSubject.next(milliseconds),
           close: (error) => {
+            // The state first, so that a live subscriber reacting to `disconnected` sees where the
+            // client is: a send() it makes while reconnecting is queued, not refused.
+            if (opened && !this.closeRequested) this.setState(this.policy !== null && this.policy.maxAttempts > 0 ? "reconnecting" : "closed");
             if (error) {
               this.logger.warn(opened ? "connection lost" : "connect failed", { server: this.describe(), reason: error.message });
               if (opened || this.policy === null) this.emit(errorMessage(error));

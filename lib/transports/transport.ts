@@ -53,4 +53,16 @@ export interface ConnectTarget {
 /** Limits a connector applies to the transport it opens. */
 export interface ConnectorOptions {
   readonly maxPayload: number;
+  /** TLS settings for `wss://` from Node (see `ClientOptions.tls`); ignored elsewhere. */
+  readonly tls?: TlsOptions;
+}
+
+/** What a Node client may need to trust a `wss://` server: a private CA, a test certificate. */
+export interface TlsOptions {
+  /** Certificates (PEM) to trust besides the system's, e.g. your own CA. */
+  readonly ca?: string | Buffer | readonly (string | Buffer)[];
+  /** Whether to refuse a server whose certificate does not verify. Default `true`; turn off only in tests. */
+  readonly rejectUnauthorized?: boolean;
+  /** The name to check the certificate against, when it differs from the URL's host. */
+  readonly servername?: string;
 }

@@ -3,7 +3,7 @@ import WebSocket from "ws";
 import { HEADER_SIZE } from "../constants.js";
 import { ConnectionError, ProtocolError } from "../errors.js";
 import type { Address } from "../types.js";
-import type { Transport, TransportEvents } from "./transport.js";
+import type { TlsOptions, Transport, TransportEvents } from "./transport.js";
 import { CloseCode, closeCodeError } from "./websocket-close.js";
 
 /** Options of a {@link WsTransport}. */
@@ -17,6 +17,8 @@ export interface WsTransportOptions {
   readonly closeTimeout?: number;
   /** The TCP socket under the WebSocket (the upgrade request's), corked to coalesce writes. */
   readonly rawSocket?: net.Socket;
+  /** TLS settings of a `wss://` client. */
+  readonly tls?: TlsOptions;
 }
 
 const DEFAULT_CLOSE_TIMEOUT = 5_000;
@@ -71,6 +73,7 @@ export class WsTransport implements Transport {
    */
   static connect(url: string, remote: Address, options: WsTransportOptions): WsTransport {
     const socket = new WebSocket(url, {
+      ...(options.tls as object | undefined),
       maxPayload: options.maxPayload,
       perMessageDeflate: false,
       // Text frames are dropped unread, so checking their UTF-8 would only turn a droppable
