@@ -294,6 +294,16 @@ describe("request–reply: cancellation", () => {
     expect(await ask(player, { action: "add", a: 1, b: 1 })).toEqual({ value: 2, completed: true });
   });
 
+  it("a listener's timeout, like a reply, reaches the requester inside pump()", async () => {
+    const player = await connectPlayer(cleanup, await dealerServer(), "tcp");
+    const request = observe(player.listener.request({ action: "silent" }, { timeout: 20 }));
+    await delay(80);
+    expect(request.done()).toBe(false);
+    player.listener.pump();
+    expect(request.done()).toBe(true);
+    expect(request.outcome.error).toMatchObject({ code: "ERR_REQUEST_TIMEOUT" });
+  });
+
   it("a reply to a request that timed out is dropped silently", async () => {
     const player = await connectPlayer(cleanup, await dealerServer(), "tcp");
     const unhandled: unknown[] = [];

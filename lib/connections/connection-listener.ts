@@ -109,7 +109,8 @@ export function listenerMixin<TBase extends Constructor>(
     connection: Client | null = null;
     readonly #messagesSubject = new Subject<IncomingMessage>();
     readonly messages$ = this.#messagesSubject.asObservable() as Observable<Message<BuiltInActions & UntypedActions>>;
-    readonly #requests = new PendingRequests();
+    // Timeouts, like replies, reach the requester inside pump().
+    readonly #requests = new PendingRequests((deliver) => this.scheduler.enqueue(callLater, deliver));
     readonly #runHandler = (message: IncomingMessage): void => {
       if (message.action === REPLY_ACTION) {
         this.#requests.settle(message);
@@ -196,4 +197,8 @@ export function listenerMixin<TBase extends Constructor>(
       void message;
     }
   };
+}
+
+function callLater(work: () => void): void {
+  work();
 }

@@ -32,6 +32,12 @@ export class PendingRequests {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
+  /**
+   * @param deferTimeout Runs the delivery of a timeout error; a listener passes one that queues it
+   *   for `pump()`, so a game loop sees timeouts at the same point as replies. Default: at once.
+   */
+  constructor(private readonly deferTimeout: (deliver: () => void) => void = (deliver) => deliver()) {}
+
   /** How many requests wait for a reply. */
   get size(): number {
     return this.pending.size;
@@ -69,9 +75,10 @@ export class PendingRequests {
         return;
       }
       const timer = setTimeout(() => {
+        // From now on a late reply is dropped, whenever the error itself is delivered.
         this.pending.delete(id);
-        subscriber.error(
-          new RepodError("ERR_REQUEST_TIMEOUT", `No reply to the request ${String(action)} within ${timeout} ms`),
+        this.deferTimeout(() =>
+          subscriber.error(new RepodError("ERR_REQUEST_TIMEOUT", `No reply to the request ${String(action)} within ${timeout} ms`)),
         );
       }, timeout);
       this.pending.set(id, { subscriber: subscriber as Subscriber<unknown>, timer });
