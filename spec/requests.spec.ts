@@ -1,5 +1,5 @@
 import * as net from "node:net";
-import { delay as rxDelay, EMPTY, firstValueFrom, NEVER, of, throwError, timer, map, type Observable } from "rxjs";
+import { delay as rxDelay, EMPTY, firstValueFrom, NEVER, of, throwError, timer, map, Observable } from "rxjs";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   Channel,
@@ -81,6 +81,12 @@ class Dealer extends Channel {
 
   Network_nothingEver(): Observable<never> {
     return NEVER;
+  }
+
+  /** An answer that never comes, and says when it is abandoned. */
+  abandoned = false;
+  Network_forever(): Observable<never> {
+    return new Observable<never>(() => () => (this.abandoned = true));
   }
 }
 
@@ -292,6 +298,21 @@ describe("request–reply: cancellation", () => {
     expect(networkReceived).toEqual([]);
     expect(channelErrors).toEqual([]);
     expect(await ask(player, { action: "add", a: 1, b: 1 })).toEqual({ value: 2, completed: true });
+  });
+
+  it("an answer Observable that never emits is abandoned when its channel closes", async () => {
+    const server = await dealerServer();
+    const player = await connectPlayer(cleanup, server, "tcp");
+    const request = observe(player.listener.request({ action: "forever" }, { timeout: 5_000 }));
+    const channel = server.channels[0]!;
+    await waitFor(() => server.channels.length === 1 && channel.calls.length >= 0, "the request to be handled");
+    await delay(30);
+    expect(channel.abandoned).toBe(false);
+    player.listener.close();
+    await waitFor(() => server.channels.length === 0, "the channel to close");
+    expect(channel.abandoned).toBe(true);
+    await pumpUntil(player.listener, request.done, "the request to fail");
+    expect(request.outcome.error).toMatchObject({ code: "ERR_CONNECTION_LOST" });
   });
 
   it("a listener's timeout, like a reply, reaches the requester inside pump()", async () => {

@@ -1,4 +1,4 @@
-import { Observable, Subject } from "rxjs";
+import { Observable, Subject, Subscription } from "rxjs";
 import { PendingRequests, type RequestOptions } from "../dispatch/requests.js";
 import { encode } from "../protocol/codec.js";
 import type { Server } from "../server/server.js";
@@ -45,6 +45,7 @@ export class Channel<
   #rtt: Subject<number> | null = null;
   #rooms: Set<string> | null = null;
   #requests: PendingRequests | null = null;
+  #answers: Subscription | null = null;
   #ended = false;
 
   constructor(init?: ChannelInit) {
@@ -170,6 +171,13 @@ export class Channel<
     this.#rtt?.next(milliseconds);
   }
 
+  /** @internal Holds the answers still being computed by Observables, ended with the channel. */
+  answers(): Subscription {
+    this.#answers ??= new Subscription();
+    if (this.#ended) this.#answers.unsubscribe();
+    return this.#answers;
+  }
+
   /** @internal Settles the request a reply answers. */
   settleReply(reply: IncomingMessage): void {
     this.#requests?.settle(reply);
@@ -183,9 +191,9 @@ export class Channel<
     this.#ended = true;
     this.#messages?.complete();
     this.#rtt?.complete();
+    this.#answers?.unsubscribe();
     this.#requests?.failAll(`The channel to ${this.addr.host}:${this.addr.port} closed before the reply`);
   }
-
 }
 
 /** A subject for a stream asked for now: already complete if its channel has ended. */

@@ -1,4 +1,4 @@
-import { filter, Observable, Subject, type Subscription } from "rxjs";
+import { filter, Observable, Subject, Subscription } from "rxjs";
 import { REPLY_ACTION } from "../constants.js";
 import { ConnectionError } from "../errors.js";
 import { dispatch } from "../dispatch/dispatch.js";
@@ -118,12 +118,17 @@ export function listenerMixin<TBase extends Constructor>(
       }
       const id = requestId(message);
       if (id === undefined) dispatch(this, message);
-      else answer((reply) => this.send(reply as Message), id, () => dispatch(this, message));
+      else answer((reply) => this.send(reply as Message), id, () => dispatch(this, message), this.#answers);
     };
     /** Fails the requests whose id is below `before`: the connection they went out on is gone. */
     readonly #failRequests = (before: number): void => {
       this.#requests.failAll("The connection ended before the reply", before);
+      // Answers still computed for the server that is gone have nobody to go to.
+      this.#answers.unsubscribe();
+      this.#answers = new Subscription();
     };
+    /** The answers to the server's requests that Observables are still computing. */
+    #answers = new Subscription();
     /** For each replaced connection, the id of the first request sent after it (on its successor). */
     readonly #requestsEnd = new WeakMap<Client, number>();
 

@@ -1,4 +1,4 @@
-import { isObservable, Observable, take, type Subscriber } from "rxjs";
+import { isObservable, Observable, take, type Subscriber, type Subscription } from "rxjs";
 import { REPLY_ACTION, REPLY_ID_KEY, REQUEST_ID_KEY } from "../constants.js";
 import { ConnectionError, RepodError } from "../errors.js";
 import type { IncomingMessage } from "../types.js";
@@ -139,9 +139,10 @@ export function requestId(message: IncomingMessage): unknown {
 /**
  * Sends the answer of a handler to a request: its return value, or what its Promise or Observable
  * gives first. A thrown error, a rejection or an erroring Observable sends an error reply.
- * `undefined` (a handler that returns nothing) sends no reply.
+ * `undefined` (a handler that returns nothing) sends no reply. An Observable's subscription is
+ * added to `pending`, which the caller ends with the connection.
  */
-export function answer(send: (message: object) => number, id: unknown, run: () => unknown): void {
+export function answer(send: (message: object) => number, id: unknown, run: () => unknown, pending?: Subscription): void {
   const reply = (result: unknown): void => {
     if (result === undefined) return;
     try {
@@ -166,7 +167,10 @@ export function answer(send: (message: object) => number, id: unknown, run: () =
     return;
   }
   if (isObservable(result)) {
-    result.pipe(take(1)).subscribe({ next: reply, error: fail });
+    // Held by `pending` (the connection's), so an Observable that never emits is dropped when
+    // the connection ends instead of being listened to forever.
+    const subscription = result.pipe(take(1)).subscribe({ next: reply, error: fail });
+    pending?.add(subscription);
   } else if (result instanceof Promise) {
     result.then(reply, fail);
   } else {

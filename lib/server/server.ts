@@ -397,7 +397,7 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     }
     const id = requestId(message);
     if (id !== undefined) {
-      answer((reply) => channel.send(reply as never), id, () => dispatch(channel, message));
+      answer((reply) => channel.send(reply as never), id, () => dispatch(channel, message), channel.answers());
       return;
     }
     try {
