@@ -120,6 +120,15 @@ describe("typed action maps", () => {
       expect(fields).toBeDefined();
     });
 
+    it("reads any field of messages$, on the listener and on its client", () => {
+      const listener = new ConnectionListener();
+      const xs = listener.messages$.pipe(map((m) => m.x));
+      expectTypeOf<ObservedValueOf<typeof xs>>().toBeAny();
+      const actions = listener.messages$.pipe(map((m) => m.action));
+      expectTypeOf<ObservedValueOf<typeof actions>>().toEqualTypeOf<string>();
+      expect([xs, actions].every(Boolean)).toBe(true);
+    });
+
     it("still requires an action when sending", () => {
       const channel = new Channel();
       // @ts-expect-error a message needs an action

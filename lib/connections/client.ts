@@ -4,7 +4,7 @@ import { ConnectionError } from "../errors.js";
 import { resolveLogger, type Logger } from "../logging.js";
 import { encode } from "../protocol/codec.js";
 import type { Connector, ConnectTarget, TlsOptions, Transport } from "../transports/transport.js";
-import type { ActionMap, Address, BuiltInActions, IncomingMessage, Message, UntypedActions } from "../types.js";
+import type { ActionMap, Address, IncomingMessage, Message, UntypedActions, Received } from "../types.js";
 import { Connection } from "./connection.js";
 import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "./connection-options.js";
 import { backoffDelay, resolveReconnectPolicy, type ReconnectOptions, type ReconnectPolicy } from "./reconnect-policy.js";
@@ -39,7 +39,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   /** Where this client connects, e.g. `{ host: "127.0.0.1", port: 5071 }`. */
   readonly address: Address;
   /** Every message, as it arrives; completes when the client is closed for good. */
-  readonly messages$: Observable<Message<In & BuiltInActions>>;
+  readonly messages$: Observable<Received<In>>;
   /** The client state, replaying the current one; completes when closed for good. */
   readonly state$: Observable<ClientState>;
   /** Heartbeat round-trip times in milliseconds (with the `heartbeat` option on). */
@@ -66,7 +66,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     options: ClientOptions = {},
   ) {
     this.address = { host: target.host, port: target.port };
-    this.messages$ = this.messagesSubject.asObservable() as Observable<Message<In & BuiltInActions>>;
+    this.messages$ = this.messagesSubject.asObservable() as Observable<Received<In>>;
     this.state$ = this.stateSubject.asObservable();
     this.rtt$ = this.rttSubject.asObservable();
     this.logger = resolveLogger(options.logger);

@@ -8,7 +8,7 @@ import { PumpScheduler } from "../scheduling/pump-scheduler.js";
 import { parseConnectTarget } from "../transports/connect-target.js";
 import { MemoryTransport } from "../transports/memory-transport.js";
 import type { Connector, ConnectorOptions, ConnectTarget, Transport } from "../transports/transport.js";
-import type { ActionMap, BuiltInActions, IncomingMessage, Message, UntypedActions } from "../types.js";
+import type { ActionMap, BuiltInActions, IncomingMessage, Message, UntypedActions, Received } from "../types.js";
 import { Client, type ClientOptions } from "./client.js";
 
 /** Options of `connect()`: the client's limits, heartbeat and reconnection policy. */
@@ -47,7 +47,7 @@ export interface ConnectionListenerApi<In extends ActionMap = UntypedActions, Ou
   /** The current connection, or `null` before `connect()`. */
   readonly connection: Client<In, Out> | null;
   /** Every message of every connection of this listener, live (not deferred to `pump()`). */
-  readonly messages$: Observable<Message<In & BuiltInActions>>;
+  readonly messages$: Observable<Received<In>>;
   /**
    * Connects to a server and returns at once; the outcome arrives through `pump()` as built-in
    * actions: `connected` and `socketConnect`, or one `error` if the connection cannot be made.
