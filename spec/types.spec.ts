@@ -171,6 +171,12 @@ describe("typed action maps", () => {
       expect(server.channelClass).toBe(GameChannel);
     });
 
+    it("lets a server of a channel subclass go wherever a plain Server is expected", () => {
+      const countPlayers = (server: Server): number => server.channels.length;
+      expect(countPlayers(new GameServer({ port: 0 }))).toBe(0);
+      expectTypeOf<GameServer>().toMatchTypeOf<Server>();
+    });
+
     it("rejects a channelClass option that does not make the server's channel type", () => {
       class OtherChannel extends Channel {
         other = true;

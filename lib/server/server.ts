@@ -24,6 +24,8 @@ type ServerState = "idle" | "starting" | "listening" | "stopping";
 
 let nextChannelId = 1;
 
+type AnyChannel = Channel<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
 const DEFAULT_MAX_CONNECTIONS = 10_000;
 
 /**
@@ -63,10 +65,12 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
   readonly #requestedPort: number;
   readonly #channels: C[] = [];
   readonly #connections = new Map<C, Connection>();
-  readonly #connectionsSubject = new Subject<C>();
-  readonly #disconnectionsSubject = new Subject<C>();
-  readonly #messagesSubject = new Subject<ChannelMessage<C>>();
-  readonly #rooms: RoomRegistry<C>;
+  // Typed with the base channel, not C: a subject's observers take C as a parameter, which would
+  // make Server<GameChannel> unassignable to Server. The public streams are typed with C.
+  readonly #connectionsSubject = new Subject<AnyChannel>();
+  readonly #disconnectionsSubject = new Subject<AnyChannel>();
+  readonly #messagesSubject = new Subject<ChannelMessage<AnyChannel>>();
+  readonly #rooms: RoomRegistry<AnyChannel>;
   #acceptor: TcpAcceptor | null = null;
   readonly #wsOptions: WebSocketOptions | null;
   #wsAcceptor: WsAcceptor | null = null;
@@ -86,15 +90,15 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     this.#wsOptions = options.ws ?? null;
     this.logger = resolveLogger(options.logger);
     this.adapter = options.adapter ?? null;
-    this.connections$ = this.#connectionsSubject.asObservable();
-    this.disconnections$ = this.#disconnectionsSubject.asObservable();
-    this.messages$ = this.#messagesSubject.asObservable();
-    this.#rooms = new RoomRegistry<C>({
+    this.connections$ = this.#connectionsSubject.asObservable() as Observable<C>;
+    this.disconnections$ = this.#disconnectionsSubject.asObservable() as Observable<C>;
+    this.messages$ = this.#messagesSubject.asObservable() as Observable<ChannelMessage<C>>;
+    this.#rooms = new RoomRegistry<AnyChannel>({
       created: (name) => this.adapter?.roomCreated(name),
       deleted: (name) => this.adapter?.roomDeleted(name),
     });
-    this.roomJoins$ = this.#rooms.joins$;
-    this.roomLeaves$ = this.#rooms.leaves$;
+    this.roomJoins$ = this.#rooms.joins$ as Observable<RoomEvent<C>>;
+    this.roomLeaves$ = this.#rooms.leaves$ as Observable<RoomEvent<C>>;
   }
 
   /** The TCP port: the bound one once started (useful with `port: 0`), else the requested one. */
@@ -270,7 +274,7 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
 
   /** @internal */
   roomMembers(name: string): ReadonlySet<C> | undefined {
-    return this.#rooms.members(name);
+    return this.#rooms.members(name) as ReadonlySet<C> | undefined;
   }
 
   /**
@@ -285,7 +289,7 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
 
   /** @internal A broadcast made on another server: framed once, written to the local channels. */
   deliverRemote(payload: Uint8Array, room: string | undefined): void {
-    const channels = room === undefined ? this.#connections.keys() : this.#rooms.members(room);
+    const channels = room === undefined ? this.#connections.keys() : this.roomMembers(room);
     if (channels === undefined) return;
     this.#writeToChannels(channels, frame(payload), null);
   }
@@ -387,7 +391,7 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     else this.scheduler.enqueue(this.#deliverQueued, { channel, message });
   }
 
-  readonly #deliverQueued = ({ channel, message }: ChannelMessage<C>): void => this.#deliver(channel, message);
+  readonly #deliverQueued = ({ channel, message }: ChannelMessage<AnyChannel>): void => this.#deliver(channel as C, message);
 
   #deliver(channel: C, message: IncomingMessage): void {
     if (isDebugEnabled(this.logger)) this.logger.debug("dispatched", { channel: channel.id, action: message.action });
