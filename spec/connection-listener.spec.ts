@@ -78,6 +78,25 @@ describe("ConnectionListener", () => {
       expect(order).toEqual(["move 1", "chat 2", "move 3", "other 4", "chat 5", "other 6", "move 7"]);
     });
 
+    it("lets an async handler's rejection leave the next pump(), like a synchronous exception", async () => {
+      const { listener, channel } = await connected();
+      const ran: number[] = [];
+      Object.assign(listener, {
+        Network_late: async () => {
+          await Promise.resolve();
+          throw new Error("failed after await");
+        },
+        Network_n: (m: IncomingMessage) => ran.push(m.n as number),
+      });
+      await deliver(listener, channel, [{ action: "late" }]);
+      expect(listener.pump()).toBe(1);
+      await delay(5);
+      await deliver(listener, channel, [{ action: "n", n: 1 }]);
+      expect(() => listener.pump()).toThrow("failed after await");
+      expect(listener.pump()).toBe(1);
+      expect(ran).toEqual([1]);
+    });
+
     it("keeps arrival order between messages that arrived in different frames", async () => {
       const { listener, channel } = await connected();
       const order: number[] = [];

@@ -117,8 +117,12 @@ export function listenerMixin<TBase extends Constructor>(
         return;
       }
       const id = requestId(message);
-      if (id === undefined) dispatch(this, message);
-      else answer((reply) => this.send(reply as Message), id, () => dispatch(this, message), this.#answers);
+      if (id === undefined) {
+        const result = dispatch(this, message);
+        // An async handler's rejection leaves the next pump() like a synchronous handler's
+        // exception, instead of becoming an unhandled rejection.
+        if (result instanceof Promise) result.catch((error: unknown) => this.scheduler.enqueue(rethrow, error));
+      } else answer((reply) => this.send(reply as Message), id, () => dispatch(this, message), this.#answers);
     };
     /** Fails the requests whose id is below `before`: the connection they went out on is gone. */
     readonly #failRequests = (before: number): void => {
@@ -206,4 +210,8 @@ export function listenerMixin<TBase extends Constructor>(
 
 function callLater(work: () => void): void {
   work();
+}
+
+function rethrow(error: unknown): never {
+  throw error;
 }
