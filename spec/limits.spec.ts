@@ -288,3 +288,26 @@ describe("limit options", () => {
     expect(server.maxConnections).toBe(10_000);
   });
 });
+
+describe("closeTimeout", () => {
+  it("cuts a peer that never closes its side after a graceful stop() has waited closeTimeout ms", async () => {
+    const server = cleanup.server(await startServer({ channelClass: RecordingChannel, closeTimeout: 100 }));
+    // allowHalfOpen: this peer reads our FIN and never sends its own, as a stuck client would.
+    const stubborn = net.connect({ host: "127.0.0.1", port: server.port, allowHalfOpen: true });
+    cleanup.socket(stubborn);
+    stubborn.on("data", () => {});
+    await waitFor(() => server.channels.length === 1, "the stubborn channel");
+    const channel = server.channels[0] as RecordingChannel;
+    const started = Date.now();
+    await server.stop();
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(90);
+    expect(waited).toBeLessThan(2_000);
+    expect(channel.closes).toBe(1);
+  });
+
+  it("is checked up front", () => {
+    expect(() => new Server({ closeTimeout: -1 })).toThrow(RangeError);
+    expect(() => new Server({ closeTimeout: 0.5 })).toThrow(TypeError);
+  });
+});

@@ -152,7 +152,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       let opened = false;
       let transport: Transport;
       try {
-        transport = this.connector(this.target, { maxPayload: this.limits.maxPayload, tls: this.tls });
+        transport = this.connector(this.target, { maxPayload: this.limits.maxPayload, closeTimeout: this.limits.closeTimeout, tls: this.tls });
       } catch (cause) {
         // A connector that cannot even start (no WebSocket in this runtime...) fails like a refused connection.
         const error = cause instanceof Error ? cause : new Error(String(cause));

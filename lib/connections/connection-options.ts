@@ -28,6 +28,11 @@ export interface ConnectionLimits {
    * nothing; turn it on (or use `heartbeat`) on servers open to the internet.
    */
   readonly idleTimeout?: number;
+  /**
+   * Milliseconds a graceful close (`close()`, `server.stop()`) waits for the peer to close its side
+   * after everything queued was sent, before the connection is cut. Default 5,000.
+   */
+  readonly closeTimeout?: number;
   /** Pings sent to the peer; `true` for the defaults. Default off (pings are always answered). */
   readonly heartbeat?: HeartbeatOptions | boolean;
   /** Where events go. Default: the logger set by `configureLogging` (silent unless set). */
@@ -39,6 +44,7 @@ export interface ResolvedLimits {
   readonly maxPayload: number;
   readonly maxQueuedBytes: number;
   readonly idleTimeout: number;
+  readonly closeTimeout: number;
   readonly heartbeat: Required<HeartbeatOptions> | null;
 }
 
@@ -50,10 +56,11 @@ const DEFAULT_HEARTBEAT: Required<HeartbeatOptions> = { interval: 5_000, timeout
  * @throws {RangeError} for a value out of range.
  */
 export function resolveLimits(options: ConnectionLimits): ResolvedLimits {
-  const { maxPayload, maxQueuedBytes, idleTimeout, heartbeat, logger } = options;
+  const { maxPayload, maxQueuedBytes, idleTimeout, closeTimeout, heartbeat, logger } = options;
   if (maxPayload !== undefined) checkInteger("maxPayload", maxPayload, 1, 0xffff_ffff);
   if (maxQueuedBytes !== undefined) checkInteger("maxQueuedBytes", maxQueuedBytes, 1, Number.MAX_SAFE_INTEGER);
   if (idleTimeout !== undefined) checkInteger("idleTimeout", idleTimeout, 0, 2 ** 31 - 1);
+  if (closeTimeout !== undefined) checkInteger("closeTimeout", closeTimeout, 0, 2 ** 31 - 1);
   let resolvedHeartbeat: Required<HeartbeatOptions> | null = null;
   if (heartbeat === true) resolvedHeartbeat = DEFAULT_HEARTBEAT;
   else if (typeof heartbeat === "object" && heartbeat !== null) {
@@ -76,6 +83,7 @@ export function resolveLimits(options: ConnectionLimits): ResolvedLimits {
     maxPayload: maxPayload ?? DEFAULT_MAX_PAYLOAD,
     maxQueuedBytes: maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
     idleTimeout: idleTimeout ?? 0,
+    closeTimeout: closeTimeout ?? 5_000,
     heartbeat: resolvedHeartbeat,
   };
 }

@@ -135,7 +135,7 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     // "idle", or "listening" for local clients only: what a failed start() returns to.
     const previous = this.#state;
     this.#state = "starting";
-    const acceptor = new TcpAcceptor({ host: this.host, port: this.#requestedPort, maxPayload: this.limits.maxPayload });
+    const acceptor = new TcpAcceptor({ host: this.host, port: this.#requestedPort, maxPayload: this.limits.maxPayload, closeTimeout: this.limits.closeTimeout });
     try {
       await acceptor.listen((transport) => this.#accept(transport));
       this.#wsAcceptor = await this.#listenWebSocket();
@@ -185,7 +185,7 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     const options = this.#wsOptions;
     if (options === null) return null;
     const host = options.host ?? this.host;
-    const acceptor = new WsAcceptor({ ...options, host, maxPayload: this.limits.maxPayload, logger: this.logger });
+    const acceptor = new WsAcceptor({ ...options, host, maxPayload: this.limits.maxPayload, closeTimeout: this.limits.closeTimeout, logger: this.logger });
     await acceptor.listen((transport) => this.#accept(transport));
     this.logger.info("listening", { protocol: "ws", ...(options.server ? {} : { host }), port: acceptor.port, path: options.path ?? "*" });
     return acceptor;

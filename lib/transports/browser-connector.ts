@@ -24,6 +24,7 @@ export function createBrowserConnector(WebSocketClass?: WebSocketConstructor): C
     assertBrowserTarget(target);
     return new BrowserWebSocketTransport(target.url, { host: target.host, port: target.port }, {
       maxPayload: options.maxPayload,
+      ...(options.closeTimeout === undefined ? {} : { closeTimeout: options.closeTimeout }),
       ...(WebSocketClass === undefined ? {} : { WebSocket: WebSocketClass }),
     });
   };

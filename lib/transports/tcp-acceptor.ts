@@ -7,6 +7,7 @@ export interface TcpAcceptorOptions {
   readonly host: string;
   readonly port: number;
   readonly maxPayload: number;
+  readonly closeTimeout: number;
 }
 
 /** Listens on a TCP port and hands every accepted socket, wrapped in a transport, to `onTransport`. */
@@ -26,9 +27,9 @@ export class TcpAcceptor {
    * @throws {Error} with the reason and what to do, e.g. when the port is already in use.
    */
   listen(onTransport: (transport: Transport) => void): Promise<void> {
-    const { host, port, maxPayload } = this.options;
+    const { host, port, maxPayload, closeTimeout } = this.options;
     const server = net.createServer({ noDelay: true }, (socket) => {
-      onTransport(new TcpTransport(socket, { maxPayload, connected: true }));
+      onTransport(new TcpTransport(socket, { maxPayload, closeTimeout, connected: true }));
     });
     this.server = server;
     return new Promise((resolve, reject) => {

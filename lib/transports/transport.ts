@@ -53,6 +53,8 @@ export interface ConnectTarget {
 /** Limits a connector applies to the transport it opens. */
 export interface ConnectorOptions {
   readonly maxPayload: number;
+  /** Milliseconds a graceful close waits for the server to close its side. */
+  readonly closeTimeout?: number;
   /** TLS settings for `wss://` from Node (see `ClientOptions.tls`); ignored elsewhere. */
   readonly tls?: TlsOptions;
 }

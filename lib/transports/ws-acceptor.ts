@@ -56,6 +56,8 @@ export interface WsAcceptorOptions extends WebSocketOptions {
   readonly host: string;
   /** Largest message accepted from a client, in bytes, as for TCP. */
   readonly maxPayload: number;
+  /** Milliseconds a graceful close waits for the client's close frame, as for TCP. */
+  readonly closeTimeout?: number;
   /** Where refused handshakes are reported. */
   readonly logger?: Logger;
 }
@@ -114,7 +116,7 @@ export class WsAcceptor {
         return;
       }
       wss.handleUpgrade(request, socket, head, (webSocket) => {
-        onTransport(new WsTransport(webSocket, remote, { maxPayload, rawSocket: socket as net.Socket }));
+        onTransport(new WsTransport(webSocket, remote, { maxPayload, closeTimeout: this.options.closeTimeout, rawSocket: socket as net.Socket }));
       });
     };
     server.on("upgrade", upgradeListener);
