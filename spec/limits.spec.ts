@@ -284,7 +284,7 @@ describe("limit options", () => {
 
   it("have finite defaults", () => {
     const server = new Server();
-    expect(server.limits).toEqual({ maxPayload: 4 * 1024 * 1024, maxQueuedBytes: 16 * 1024 * 1024, idleTimeout: 0, heartbeat: null });
+    expect(server.limits).toEqual({ maxPayload: 4 * 1024 * 1024, maxQueuedBytes: 16 * 1024 * 1024, idleTimeout: 0, closeTimeout: 5_000, heartbeat: null });
     expect(server.maxConnections).toBe(10_000);
   });
 });
