@@ -3,7 +3,17 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "coverage/", ".tmp/", "bench/results/", "demos/**/public/*.bundle.js", "spec/fixtures/*.bundle.js"] },
+  {
+    ignores: [
+      "dist/",
+      "node_modules/",
+      "coverage/",
+      ".tmp/",
+      "bench/results/",
+      "demos/**/public/*.bundle.js",
+      "spec/fixtures/*.bundle.js",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -39,7 +39,11 @@ async function answer(request: Request): Promise<void> {
     if (handler === undefined) throw new Error(`unknown command ${request.cmd} for the ${role} role`);
     reply = { id: request.id, ok: true, result: (await handler(request.args)) ?? null };
   } catch (error) {
-    reply = { id: request.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) };
+    reply = {
+      id: request.id,
+      ok: false,
+      error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    };
   }
   if (process.connected) send(reply);
   if (request.cmd === "exit") setImmediate(() => process.exit(0));

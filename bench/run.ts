@@ -38,10 +38,13 @@ function plan(config: BenchConfig): Plan[] {
     const titles = { echo: "1. Pipelined echo", reactive: "6. Reactive path" };
     plans.push({ ids: echoIds, weight: 0.3, titles, run: (ctx) => runEcho(ctx, echoIds) });
   }
-  if (wanted("latency")) plans.push({ ids: ["latency"], weight: 0.14, titles: { latency: "2. Ping-pong latency" }, run: runLatency });
-  if (wanted("fanout")) plans.push({ ids: ["fanout"], weight: 0.24, titles: { fanout: "3. Broadcast fan-out" }, run: runFanout });
+  if (wanted("latency"))
+    plans.push({ ids: ["latency"], weight: 0.14, titles: { latency: "2. Ping-pong latency" }, run: runLatency });
+  if (wanted("fanout"))
+    plans.push({ ids: ["fanout"], weight: 0.24, titles: { fanout: "3. Broadcast fan-out" }, run: runFanout });
   if (wanted("pump")) plans.push({ ids: ["pump"], weight: 0.04, titles: { pump: "4. Pump cost" }, run: runPump });
-  if (wanted("memory")) plans.push({ ids: ["memory"], weight: 0.28, titles: { memory: "5. Memory per idle connection" }, run: runMemory });
+  if (wanted("memory"))
+    plans.push({ ids: ["memory"], weight: 0.28, titles: { memory: "5. Memory per idle connection" }, run: runMemory });
   return plans;
 }
 
@@ -61,7 +64,11 @@ async function runPlan(config: BenchConfig, item: Plan, budgetMs: number): Promi
   body.catch(() => {});
   try {
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`abandoned after ${Math.round(timeoutMs / 1000)} s, well over its time budget (--budget)`)), timeoutMs);
+      timer = setTimeout(
+        () =>
+          reject(new Error(`abandoned after ${Math.round(timeoutMs / 1000)} s, well over its time budget (--budget)`)),
+        timeoutMs,
+      );
     });
     return await Promise.race([body, timeout]);
   } catch (error) {
@@ -137,7 +144,9 @@ async function main(): Promise<number> {
   await writeFile(path.join(config.outDir, "results.json"), JSON.stringify(results, null, 2) + "\n");
   await writeFile(path.join(config.outDir, "results.svg"), renderSvg(results));
   process.stdout.write(renderTable(results));
-  process.stderr.write(`wrote ${path.join(config.outDir, "results.json")} and results.svg in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  process.stderr.write(
+    `wrote ${path.join(config.outDir, "results.json")} and results.svg in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+  );
   return scenarios.some((scenario) => scenario.status === "error") ? 1 : 0;
 }
 

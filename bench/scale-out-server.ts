@@ -28,7 +28,11 @@ function cpuMs(): number {
  * number and the wall-clock time it was sent (`performance.timeOrigin + now()`, comparable across
  * processes of one machine) so that clients measure delivery latency.
  */
-function tick(hz: number, durationMs: number, bytes: number): Promise<{ ticks: number; cpuMs: number; elapsedMs: number }> {
+function tick(
+  hz: number,
+  durationMs: number,
+  bytes: number,
+): Promise<{ ticks: number; cpuMs: number; elapsedMs: number }> {
   const ticks = Math.max(1, Math.round((hz * durationMs) / 1000));
   const pad = "x".repeat(Math.max(0, bytes - 40));
   const period = 1000 / hz;
@@ -53,7 +57,12 @@ function tick(hz: number, durationMs: number, bytes: number): Promise<{ ticks: n
 async function run(command: Command): Promise<unknown> {
   switch (command.cmd) {
     case "status":
-      return { port: server.port, channels: server.channels.length, state: adapter?.state ?? "alone", dropped: adapter?.dropped ?? 0 };
+      return {
+        port: server.port,
+        channels: server.channels.length,
+        state: adapter?.state ?? "alone",
+        dropped: adapter?.dropped ?? 0,
+      };
     case "cpu":
       return cpuMs();
     case "tick":

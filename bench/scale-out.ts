@@ -94,7 +94,11 @@ class ServerProcess {
   }
 
   static async start(env: Record<string, string>): Promise<ServerProcess> {
-    const child = fork(path.join(HERE, "scale-out-server.ts"), [], { execArgv: ["--import", "tsx"], env: { ...process.env, ...env }, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = fork(path.join(HERE, "scale-out-server.ts"), [], {
+      execArgv: ["--import", "tsx"],
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
     children.push(child);
     const server = new ServerProcess(child);
     await until(() => server.port !== 0 || child.exitCode !== null, "a server process to start", 60_000);
@@ -147,7 +151,10 @@ class ClientGroup {
         });
         return listener;
       });
-      await until(() => batch.every((listener) => listener.connection!.state === "open"), `${this.label} clients to connect`);
+      await until(
+        () => batch.every((listener) => listener.connection!.state === "open"),
+        `${this.label} clients to connect`,
+      );
     }
   }
 }
@@ -201,14 +208,23 @@ async function runRound(row: Row): Promise<Round> {
   for (const group of row.groups) group.reset(expected);
   const cpuBefore = await Promise.all(row.servers.map((server) => server.request<number>("cpu")));
   const redisBefore = row.redisUrl ? await redisCpuMs(row.redisUrl) : 0;
-  const outcome = await row.origin.request<{ ticks: number; cpuMs: number; elapsedMs: number }>("tick", { hz: config.hz, durationMs: config.seconds * 1000, bytes: config.bytes });
+  const outcome = await row.origin.request<{ ticks: number; cpuMs: number; elapsedMs: number }>("tick", {
+    hz: config.hz,
+    durationMs: config.seconds * 1000,
+    bytes: config.bytes,
+  });
   const delivered = (): number => row.groups.reduce((sum, group) => sum + group.received, 0);
   await until(() => delivered() >= expected, "delivery", config.drainMs).catch(() => {});
   await delay(50); // anything beyond the expected count would show up here
   const cpuAfter = await Promise.all(row.servers.map((server) => server.request<number>("cpu")));
   const redisAfter = row.redisUrl ? await redisCpuMs(row.redisUrl) : 0;
-  const totalCpu = cpuAfter.reduce((sum, value, index) => sum + value - cpuBefore[index]!, 0) + (redisAfter - redisBefore);
-  const latencies = Float64Array.from(row.groups.flatMap((group) => Array.from(group.latencies.subarray(0, Math.min(group.received, group.latencies.length))))).sort();
+  const totalCpu =
+    cpuAfter.reduce((sum, value, index) => sum + value - cpuBefore[index]!, 0) + (redisAfter - redisBefore);
+  const latencies = Float64Array.from(
+    row.groups.flatMap((group) =>
+      Array.from(group.latencies.subarray(0, Math.min(group.received, group.latencies.length))),
+    ),
+  ).sort();
   return {
     delivered: delivered(),
     expected,
@@ -226,7 +242,9 @@ async function main(): Promise<void> {
   const redisPort = await freePort();
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
   await startRedis(redisPort);
-  console.error(`scale-out: redis-server on ${redisUrl}; starting 3 server processes and ${config.clients * 2} clients`);
+  console.error(
+    `scale-out: redis-server on ${redisUrl}; starting 3 server processes and ${config.clients * 2} clients`,
+  );
   const prefix = `bench-${process.pid}`;
   const [alone, first, second] = await Promise.all([
     ServerProcess.start({}),
@@ -240,13 +258,26 @@ async function main(): Promise<void> {
   await single.connect(config.clients, alone!.port);
   await near.connect(half, first!.port);
   await far.connect(config.clients - half, second!.port);
-  await until(async () => (await alone!.request<{ channels: number }>("status")).channels === config.clients, "1-process clients");
+  await until(
+    async () => (await alone!.request<{ channels: number }>("status")).channels === config.clients,
+    "1-process clients",
+  );
   await until(async () => (await first!.request<{ channels: number }>("status")).channels === half, "origin clients");
-  await until(async () => (await second!.request<{ channels: number }>("status")).channels === config.clients - half, "relay clients");
+  await until(
+    async () => (await second!.request<{ channels: number }>("status")).channels === config.clients - half,
+    "relay clients",
+  );
 
   const rows: Row[] = [
     { id: "single", label: "1 process", origin: alone!, servers: [alone!], groups: [single] },
-    { id: "redis-2", label: "2 processes + Redis", origin: first!, servers: [first!, second!], groups: [near, far], redisUrl },
+    {
+      id: "redis-2",
+      label: "2 processes + Redis",
+      origin: first!,
+      servers: [first!, second!],
+      groups: [near, far],
+      redisUrl,
+    },
   ];
   const rounds = new Map<string, Round[]>(rows.map((row) => [row.id, []]));
   for (let round = 0; round < config.rounds; round++) {
@@ -268,7 +299,9 @@ async function main(): Promise<void> {
       id: row.id,
       label: row.label,
       serverProcesses: row.servers.length,
-      clientsPerServer: row.groups.map((group) => (group === single ? config.clients : group === near ? half : config.clients - half)),
+      clientsPerServer: row.groups.map((group) =>
+        group === single ? config.clients : group === near ? half : config.clients - half,
+      ),
       delivered,
       expected,
       deliveredPercent: (100 * delivered) / expected,
@@ -285,7 +318,17 @@ async function main(): Promise<void> {
   });
 
   const f = (value: number, digits = 2): string => (Number.isFinite(value) ? value.toFixed(digits) : "n/a");
-  const header = ["row", "servers", "clients", "delivered/expected", "p50 ms", "p99 ms", "max ms", "CPU ms/tick origin", "CPU ms/tick all (+redis)"];
+  const header = [
+    "row",
+    "servers",
+    "clients",
+    "delivered/expected",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+    "CPU ms/tick origin",
+    "CPU ms/tick all (+redis)",
+  ];
   const lines = results.map((row) => [
     row.label,
     String(row.serverProcesses),
@@ -298,8 +341,11 @@ async function main(): Promise<void> {
     f(row.metrics.totalCpuMsPerTick.median, 3),
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => line[column]!.length)));
-  const print = (cells: string[]): void => console.log(cells.map((cell, column) => cell.padEnd(widths[column]!)).join("  "));
-  console.log(`\nScale-out fan-out: ${config.clients} clients, ${config.hz} Hz for ${config.seconds} s, ${config.bytes}-byte state, ${config.rounds} round(s), medians; TCP on 127.0.0.1`);
+  const print = (cells: string[]): void =>
+    console.log(cells.map((cell, column) => cell.padEnd(widths[column]!)).join("  "));
+  console.log(
+    `\nScale-out fan-out: ${config.clients} clients, ${config.hz} Hz for ${config.seconds} s, ${config.bytes}-byte state, ${config.rounds} round(s), medians; TCP on 127.0.0.1`,
+  );
   print(header);
   print(widths.map((width) => "-".repeat(width)));
   for (const line of lines) print(line);
@@ -314,7 +360,8 @@ async function main(): Promise<void> {
     config,
     durationMs: Date.now() - started,
     childPids: children.map((child) => child.pid),
-    notes: "Clients run in the benchmark's own process. Latency is wall-clock from the origin's sendToAll to the client's decode.",
+    notes:
+      "Clients run in the benchmark's own process. Latency is wall-clock from the origin's sendToAll to the client's decode.",
   };
   writeFileSync(RESULTS, `${JSON.stringify({ meta, rows: results }, null, 2)}\n`);
   console.log(`\nwritten ${path.relative(process.cwd(), RESULTS)}`);

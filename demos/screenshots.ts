@@ -27,14 +27,26 @@ const browser = await chromium.launchPersistentContext(userDataDir, {
   executablePath: CHROMIUM,
   headless: true,
   viewport: { width: 1200, height: 720 },
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
 });
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Draws a polyline through board points with the mouse. */
 async function draw(page: Page, points: [number, number][]): Promise<void> {
   const box = (await page.locator("#board-canvas").boundingBox())!;
-  const screen = ([x, y]: [number, number]): [number, number] => [box.x + (x / BOARD_WIDTH) * box.width, box.y + (y / BOARD_HEIGHT) * box.height];
+  const screen = ([x, y]: [number, number]): [number, number] => [
+    box.x + (x / BOARD_WIDTH) * box.width,
+    box.y + (y / BOARD_HEIGHT) * box.height,
+  ];
   const [first, ...rest] = points;
   if (first === undefined) return;
   await page.mouse.move(...screen(first));
@@ -58,11 +70,29 @@ try {
       pages.push(page);
     }
     const [ann, ben, cat] = pages as [Page, Page, Page];
-    await draw(ann, curve(80, (t) => [480 + Math.cos(t * Math.PI * 6) * (40 + 180 * t), 300 + Math.sin(t * Math.PI * 6) * (40 + 180 * t)]));
-    await draw(ben, curve(60, (t) => [60 + t * 840, 520 + Math.sin(t * Math.PI * 4) * 40]));
-    await draw(ben, curve(60, (t) => [60 + t * 840, 80 + Math.sin(t * Math.PI * 4 + Math.PI) * 40]));
-    await draw(cat, curve(40, (t) => [130 + Math.cos(t * Math.PI * 2) * 60, 300 + Math.sin(t * Math.PI * 2) * 60]));
-    await draw(cat, curve(40, (t) => [830 + Math.cos(t * Math.PI * 2) * 60, 300 + Math.sin(t * Math.PI * 2) * 60]));
+    await draw(
+      ann,
+      curve(80, (t) => [
+        480 + Math.cos(t * Math.PI * 6) * (40 + 180 * t),
+        300 + Math.sin(t * Math.PI * 6) * (40 + 180 * t),
+      ]),
+    );
+    await draw(
+      ben,
+      curve(60, (t) => [60 + t * 840, 520 + Math.sin(t * Math.PI * 4) * 40]),
+    );
+    await draw(
+      ben,
+      curve(60, (t) => [60 + t * 840, 80 + Math.sin(t * Math.PI * 4 + Math.PI) * 40]),
+    );
+    await draw(
+      cat,
+      curve(40, (t) => [130 + Math.cos(t * Math.PI * 2) * 60, 300 + Math.sin(t * Math.PI * 2) * 60]),
+    );
+    await draw(
+      cat,
+      curve(40, (t) => [830 + Math.cos(t * Math.PI * 2) * 60, 300 + Math.sin(t * Math.PI * 2) * 60]),
+    );
     await sleep(300);
     await ann.screenshot({ path: join(OUT, "whiteboard.png") });
     console.log(`wrote ${join(OUT, "whiteboard.png")}`);

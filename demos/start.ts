@@ -32,14 +32,18 @@ try {
   console.log("repod-rx demos are running. Open each address in two browser tabs:");
   console.log("");
   console.log(`  whiteboard  ${whiteboard.url}   draw with the mouse (TCP clients: ${host}:${whiteboard.server.port})`);
-  console.log(`  tag         ${tag.url}   arrow keys or WASD (TCP bots: npx tsx demos/tag/bot.ts --port ${tag.server.port})`);
+  console.log(
+    `  tag         ${tag.url}   arrow keys or WASD (TCP bots: npx tsx demos/tag/bot.ts --port ${tag.server.port})`,
+  );
   console.log("");
   console.log("Ctrl+C to stop.");
   await untilSignal();
   console.log("\nstopping…");
 } catch (error) {
   console.error(`Could not start the demos: ${(error as Error).message}`);
-  console.error("Choose other ports with WHITEBOARD_WEB_PORT, WHITEBOARD_TCP_PORT, TAG_WEB_PORT and TAG_TCP_PORT (0 picks a free one).");
+  console.error(
+    "Choose other ports with WHITEBOARD_WEB_PORT, WHITEBOARD_TCP_PORT, TAG_WEB_PORT and TAG_TCP_PORT (0 picks a free one).",
+  );
   process.exitCode = 1;
 } finally {
   for (const demo of running.reverse()) await demo.stop();

@@ -14,12 +14,7 @@ export const DEFAULT_MAX_PAYLOAD = 4 * 1024 * 1024;
  * Actions that only the transport may produce. A peer that sends one of these cannot fake a
  * lifecycle event: such messages are dropped and logged (the server's greeting excepted).
  */
-export const LIFECYCLE_ACTIONS: ReadonlySet<string> = new Set([
-  "connected",
-  "socketConnect",
-  "disconnected",
-  "error",
-]);
+export const LIFECYCLE_ACTIONS: ReadonlySet<string> = new Set(["connected", "socketConnect", "disconnected", "error"]);
 
 /**
  * Every action starting with this character is reserved for the library's own control messages.

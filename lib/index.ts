@@ -54,4 +54,12 @@ export { configureLogging, consoleLogger, silentLogger } from "./logging.js";
 export type { Logger, LogLevel } from "./logging.js";
 
 // Types
-export type { ActionMap, Address, BuiltInActions, IncomingMessage, Message, NetworkHandlers, UntypedActions } from "./types.js";
+export type {
+  ActionMap,
+  Address,
+  BuiltInActions,
+  IncomingMessage,
+  Message,
+  NetworkHandlers,
+  UntypedActions,
+} from "./types.js";

@@ -49,9 +49,7 @@ export function formatLogLine(level: string, message: string, fields?: Record<st
 export function consoleLogger(level: LogLevel): Logger {
   const threshold = LEVELS.indexOf(level);
   const at = (name: Exclude<LogLevel, "silent">): Logger["info"] =>
-    LEVELS.indexOf(name) >= threshold
-      ? (message, fields) => console.error(formatLogLine(name, message, fields))
-      : noop;
+    LEVELS.indexOf(name) >= threshold ? (message, fields) => console.error(formatLogLine(name, message, fields)) : noop;
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }
 

@@ -28,7 +28,9 @@ export type Message<M extends ActionMap = UntypedActions, K extends keyof M = ke
  * Every message a receiver of protocol `In` may get: `In`'s messages and the built-in actions.
  * Untyped (`In` with a string index), any message with an `action`, any fields.
  */
-export type Received<In extends ActionMap> = string extends keyof In ? Message<UntypedActions> : Message<In & BuiltInActions>;
+export type Received<In extends ActionMap> = string extends keyof In
+  ? Message<UntypedActions>
+  : Message<In & BuiltInActions>;
 
 /** A decoded message as it arrives from the network before its action has been looked at. */
 export type IncomingMessage = { action?: unknown; [key: string]: unknown };

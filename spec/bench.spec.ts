@@ -91,7 +91,8 @@ describe("npm run bench -- --quick (smoke run of the benchmark harness)", () => 
         const tcpEcho = results.scenarios.find((s) => s.id === "echo")!.rows.find((r) => r.id === "repod-tcp")!;
         expect(tcpEcho.ratios.map((r) => r.against)).toEqual(["raw-net-coalesced", "socket.io", "raw-net-coalesced"]);
         const fanout = results.scenarios.find((s) => s.id === "fanout")!;
-        for (const row of fanout.rows.filter((r) => r.status === "ok")) expect(row.metrics.deliveredPercent!.median).toBe(100);
+        for (const row of fanout.rows.filter((r) => r.status === "ok"))
+          expect(row.metrics.deliveredPercent!.median).toBe(100);
         expect(results.targets.length).toBeGreaterThan(0);
 
         const svg = await readFile(path.join(out, "results.svg"), "utf8");

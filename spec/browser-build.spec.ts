@@ -17,7 +17,9 @@ describe("the browser build (repod-rx/client)", () => {
 
   it("stays small: reports its minified and gzipped size", async () => {
     const bundle = await bundleForBrowser({ file: "lib/browser.ts" });
-    console.info(`repod-rx/client: ${formatKiB(bundle.bytes)} minified, ${formatKiB(bundle.gzipBytes)} minified+gzipped`);
+    console.info(
+      `repod-rx/client: ${formatKiB(bundle.bytes)} minified, ${formatKiB(bundle.gzipBytes)} minified+gzipped`,
+    );
 
     // The size the docs report (the README, "Browsers: repod-rx/client"); raise it there too if this has to grow.
     expect(bundle.gzipBytes).toBeLessThan(24 * 1024);

@@ -49,7 +49,13 @@ describe("BrowserWebSocketTransport", () => {
     await server.stop();
     await pumpUntil(client, () => client.of("disconnected").length === 1, "disconnected");
 
-    expect(client.log.map((message) => message.action)).toEqual(["connected", "socketConnect", "echo", "echo", "disconnected"]);
+    expect(client.log.map((message) => message.action)).toEqual([
+      "connected",
+      "socketConnect",
+      "echo",
+      "echo",
+      "disconnected",
+    ]);
     expect(client.of("echo").map((message) => message.of)).toEqual([1, 2]);
     expect(echoes).toEqual([
       { action: "move", n: 1 },
@@ -98,7 +104,11 @@ describe("BrowserWebSocketTransport", () => {
     client.pump();
 
     expect(client.log).toEqual([
-      { action: "error", error: `Cannot connect to ws://127.0.0.1:${port}/: the WebSocket connection failed`, code: "ERR_CONNECT_FAILED" },
+      {
+        action: "error",
+        error: `Cannot connect to ws://127.0.0.1:${port}/: the WebSocket connection failed`,
+        code: "ERR_CONNECT_FAILED",
+      },
     ]);
   });
 
@@ -116,7 +126,8 @@ describe("BrowserWebSocketTransport", () => {
     expect(client.log).toEqual([
       {
         action: "error",
-        error: "Cannot open a WebSocket to ws://127.0.0.1:1/: An insecure WebSocket connection may not be initiated from a page loaded over HTTPS",
+        error:
+          "Cannot open a WebSocket to ws://127.0.0.1:1/: An insecure WebSocket connection may not be initiated from a page loaded over HTTPS",
         code: "ERR_CONNECT_FAILED",
       },
     ]);

@@ -36,7 +36,8 @@ async function launch(): Promise<BrowserEnvironment> {
   const browser = await launchChromium({ purpose: "the browser tests", profilePrefix: "repod-rx-chromium-" });
   try {
     const bundle = await bundleForBrowser({ file: "spec/fixtures/browser-game.ts" });
-    const html = '<!doctype html><meta charset="utf-8"><title>repod-rx</title><script type="module" src="/game.js"></script>';
+    const html =
+      '<!doctype html><meta charset="utf-8"><title>repod-rx</title><script type="module" src="/game.js"></script>';
     const pageServer = http.createServer((request, response) => {
       if (request.url === "/game.js") {
         response.writeHead(200, { "Content-Type": "text/javascript" }).end(bundle.code);
@@ -84,11 +85,16 @@ function seen(page: Page): Promise<{ handled: SeenMessage[]; live: SeenMessage[]
   });
 }
 
-async function waitForHandled(page: Page, what: string, count: (handled: SeenMessage[]) => boolean): Promise<SeenMessage[]> {
+async function waitForHandled(
+  page: Page,
+  what: string,
+  count: (handled: SeenMessage[]) => boolean,
+): Promise<SeenMessage[]> {
   let handled: SeenMessage[] = [];
   const deadline = Date.now() + 10_000;
   while (!count(handled)) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what} in the page; it saw ${JSON.stringify(handled)}`);
+    if (Date.now() > deadline)
+      throw new Error(`Timed out waiting for ${what} in the page; it saw ${JSON.stringify(handled)}`);
     handled = (await seen(page)).handled;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -105,52 +111,75 @@ class ChatChannel extends Channel {
 }
 
 describe("repod-rx/client in a real Chromium", () => {
-  it("plays with a TCP client in one server, running its handlers in autoPump(animationFrames())", { timeout: 60_000 }, async () => {
-    await browserEnvironment();
-    const server = cleanup.server(await startServer({ channelClass: ChatChannel, ws: { port: 0 } }));
-    const tcp = cleanup.listener(new Recorder());
-    tcp.connect("127.0.0.1", server.port);
-    await pumpUntil(tcp, () => tcp.of("connected").length === 1, "the TCP player");
+  it(
+    "plays with a TCP client in one server, running its handlers in autoPump(animationFrames())",
+    { timeout: 60_000 },
+    async () => {
+      await browserEnvironment();
+      const server = cleanup.server(await startServer({ channelClass: ChatChannel, ws: { port: 0 } }));
+      const tcp = cleanup.listener(new Recorder());
+      tcp.connect("127.0.0.1", server.port);
+      await pumpUntil(tcp, () => tcp.of("connected").length === 1, "the TCP player");
 
-    const page = await openGame(`ws://127.0.0.1:${server.wsPort}/`, 5);
-    await waitFor(() => server.channels.length === 2, "the browser player");
-    for (let n = 0; n < 5; n++) tcp.send({ action: "chat", from: "tcp", n });
-    await pumpUntil(tcp, () => tcp.of("chat").length === 10, "ten broadcasts on the TCP side");
-    const handled = await waitForHandled(page, "ten broadcasts", (entries) => actionsOf(entries, "chat").length === 10);
+      const page = await openGame(`ws://127.0.0.1:${server.wsPort}/`, 5);
+      await waitFor(() => server.channels.length === 2, "the browser player");
+      for (let n = 0; n < 5; n++) tcp.send({ action: "chat", from: "tcp", n });
+      await pumpUntil(tcp, () => tcp.of("chat").length === 10, "ten broadcasts on the TCP side");
+      const handled = await waitForHandled(
+        page,
+        "ten broadcasts",
+        (entries) => actionsOf(entries, "chat").length === 10,
+      );
 
-    // Both players saw every chat, the other's included, in the server's order.
-    expect(actionsOf(handled, "chat")).toEqual(tcp.of("chat"));
-    expect(actionsOf(handled, "chat").filter((message) => message.from === "browser").map((message) => message.n)).toEqual([0, 1, 2, 3, 4]);
-    expect(handled.slice(0, 2).map((entry) => entry.message)).toEqual([{ action: "connected" }, { action: "socketConnect" }]);
-    // Handlers ran inside pump(), on animation frames; messages$ emitted live, outside it.
-    expect(handled.every((entry) => entry.inPump && entry.frame > 0)).toBe(true);
-    const { live } = await seen(page);
-    expect(live.length).toBeGreaterThanOrEqual(handled.length);
-    expect(live.every((entry) => !entry.inPump)).toBe(true);
+      // Both players saw every chat, the other's included, in the server's order.
+      expect(actionsOf(handled, "chat")).toEqual(tcp.of("chat"));
+      expect(
+        actionsOf(handled, "chat")
+          .filter((message) => message.from === "browser")
+          .map((message) => message.n),
+      ).toEqual([0, 1, 2, 3, 4]);
+      expect(handled.slice(0, 2).map((entry) => entry.message)).toEqual([
+        { action: "connected" },
+        { action: "socketConnect" },
+      ]);
+      // Handlers ran inside pump(), on animation frames; messages$ emitted live, outside it.
+      expect(handled.every((entry) => entry.inPump && entry.frame > 0)).toBe(true);
+      const { live } = await seen(page);
+      expect(live.length).toBeGreaterThanOrEqual(handled.length);
+      expect(live.every((entry) => !entry.inPump)).toBe(true);
 
-    await server.stop();
-    const final = await waitForHandled(page, "disconnected", (entries) => actionsOf(entries, "disconnected").length === 1);
-    expect(actionsOf(final, "error")).toEqual([]);
-  });
+      await server.stop();
+      const final = await waitForHandled(
+        page,
+        "disconnected",
+        (entries) => actionsOf(entries, "disconnected").length === 1,
+      );
+      expect(actionsOf(final, "error")).toEqual([]);
+    },
+  );
 
-  it("is refused by a server whose ws.origins does not list the page's origin, and accepted by one that does", { timeout: 60_000 }, async () => {
-    const { origin: pageOrigin } = await browserEnvironment();
-    const strict = cleanup.server(await startServer({ ws: { port: 0, origins: ["https://game.example"] } }));
-    const friendly = cleanup.server(await startServer({ ws: { port: 0, origins: [pageOrigin] } }));
+  it(
+    "is refused by a server whose ws.origins does not list the page's origin, and accepted by one that does",
+    { timeout: 60_000 },
+    async () => {
+      const { origin: pageOrigin } = await browserEnvironment();
+      const strict = cleanup.server(await startServer({ ws: { port: 0, origins: ["https://game.example"] } }));
+      const friendly = cleanup.server(await startServer({ ws: { port: 0, origins: [pageOrigin] } }));
 
-    const refused = await openGame(`ws://127.0.0.1:${strict.wsPort}/`);
-    const handled = await waitForHandled(refused, "the error", (entries) => actionsOf(entries, "error").length === 1);
-    expect(handled.map((entry) => entry.message)).toEqual([
-      {
-        action: "error",
-        error: `Cannot connect to ws://127.0.0.1:${strict.wsPort}/: the WebSocket connection failed`,
-        code: "ERR_CONNECT_FAILED",
-      },
-    ]);
-    expect(strict.channels).toHaveLength(0);
+      const refused = await openGame(`ws://127.0.0.1:${strict.wsPort}/`);
+      const handled = await waitForHandled(refused, "the error", (entries) => actionsOf(entries, "error").length === 1);
+      expect(handled.map((entry) => entry.message)).toEqual([
+        {
+          action: "error",
+          error: `Cannot connect to ws://127.0.0.1:${strict.wsPort}/: the WebSocket connection failed`,
+          code: "ERR_CONNECT_FAILED",
+        },
+      ]);
+      expect(strict.channels).toHaveLength(0);
 
-    const accepted = await openGame(`ws://127.0.0.1:${friendly.wsPort}/`);
-    await waitForHandled(accepted, "connected", (entries) => actionsOf(entries, "connected").length === 1);
-    expect(friendly.channels).toHaveLength(1);
-  });
+      const accepted = await openGame(`ws://127.0.0.1:${friendly.wsPort}/`);
+      await waitForHandled(accepted, "connected", (entries) => actionsOf(entries, "connected").length === 1);
+      expect(friendly.channels).toHaveLength(1);
+    },
+  );
 });

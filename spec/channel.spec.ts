@@ -30,14 +30,21 @@ class RecordingChannel extends recordingHandlers(Channel) {
 
 async function recordingServer(maxPayload?: number): Promise<Server<RecordingChannel>> {
   const server = cleanup.server(
-    new Server<RecordingChannel>({ host: "127.0.0.1", port: 0, channelClass: RecordingChannel, ...(maxPayload ? { maxPayload } : {}) }),
+    new Server<RecordingChannel>({
+      host: "127.0.0.1",
+      port: 0,
+      channelClass: RecordingChannel,
+      ...(maxPayload ? { maxPayload } : {}),
+    }),
   );
   await server.start();
   return server;
 }
 
 /** A raw socket to `server` and its channel, with the frames the socket receives. */
-async function rawPeer(server: Server<RecordingChannel>): Promise<{ socket: net.Socket; channel: RecordingChannel; received: unknown[] }> {
+async function rawPeer(
+  server: Server<RecordingChannel>,
+): Promise<{ socket: net.Socket; channel: RecordingChannel; received: unknown[] }> {
   const accepted = first(server.connections$);
   const socket = cleanup.socket(await rawSocket(server.port));
   const received = receivedBy(socket);
@@ -124,7 +131,9 @@ describe("Channel", () => {
       const server = await recordingServer();
       const { channel } = await rawPeer(server);
       const notPlain = new TypeError('A message must be a plain object such as { action: "chat" }, got an array');
-      const unencodable = new TypeError("The message cannot be encoded as msgpack: Unrecognized object: [object Function]");
+      const unencodable = new TypeError(
+        "The message cannot be encoded as msgpack: Unrecognized object: [object Function]",
+      );
       expect(() => channel.send([] as never)).toThrow(notPlain);
       expect(() => channel.send({ action: "f", f: () => 0 })).toThrow(unencodable);
       channel.close();
@@ -154,7 +163,10 @@ describe("Channel", () => {
       const { socket, channel } = await rawPeer(server);
       const messages = [{ action: "unknown" }, { x: 1 }, { action: 7 }, { action: ["a"] }];
       await sendThenGood(socket, channel, Buffer.concat(messages.map((m) => encode(m))));
-      expect(channel.calls).toEqual([...messages.map((m) => ["networkReceived", m]), ["Network_good", { action: "good" }]]);
+      expect(channel.calls).toEqual([
+        ...messages.map((m) => ["networkReceived", m]),
+        ["Network_good", { action: "good" }],
+      ]);
     });
 
     it("routes player.move to Network_player_move when Network_player.move is absent", async () => {
@@ -205,7 +217,11 @@ describe("Channel", () => {
     it("drops an unreadable msgpack payload in a well-formed frame and delivers the next message", async () => {
       const server = await recordingServer();
       const { socket, channel, received } = await rawPeer(server);
-      await sendThenGood(socket, channel, Buffer.concat([frameOf("c1"), frameOf("81a1"), frameOf(""), frameOf("0102")]));
+      await sendThenGood(
+        socket,
+        channel,
+        Buffer.concat([frameOf("c1"), frameOf("81a1"), frameOf(""), frameOf("0102")]),
+      );
       expect(channel.calls).toEqual([["Network_good", { action: "good" }]]);
       expect(channel.errors).toEqual([]);
       channel.send({ action: "still here" });

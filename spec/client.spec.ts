@@ -138,7 +138,8 @@ describe("Client", () => {
       });
       const client = clientTo(port);
       expect(client.state).toBe("connecting");
-      for (let n = 0; n < 50; n++) expect(client.send({ action: "early", n })).toBe(encode({ action: "early", n }).byteLength);
+      for (let n = 0; n < 50; n++)
+        expect(client.send({ action: "early", n })).toBe(encode({ action: "early", n }).byteLength);
       await waitFor(() => received[0]?.length === 50, "50 messages");
       expect(received[0]).toEqual(Array.from({ length: 50 }, (_, n) => ({ action: "early", n })));
     });

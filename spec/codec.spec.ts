@@ -95,7 +95,9 @@ describe("encode", () => {
   it("throws a TypeError for a message that contains itself", () => {
     const message: Record<string, unknown> = { action: "loop" };
     message.self = message;
-    expect(() => encode(message)).toThrow(new TypeError("The message cannot be encoded as msgpack: Too deep objects in depth 101"));
+    expect(() => encode(message)).toThrow(
+      new TypeError("The message cannot be encoded as msgpack: Too deep objects in depth 101"),
+    );
   });
 });
 

@@ -1,13 +1,7 @@
 import { filter, interval, map, observeOn, take, toArray } from "rxjs";
 import { TestScheduler } from "rxjs/testing";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import {
-  Channel,
-  ConnectionListener,
-  encode,
-  withConnectionListener,
-  type IncomingMessage,
-} from "../lib/index.js";
+import { Channel, ConnectionListener, encode, withConnectionListener, type IncomingMessage } from "../lib/index.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { connectTo, RecordingListener } from "./helpers/listeners.js";
 import { closedPort, collect, delay, pumpUntil, startServer, waitFor } from "./helpers/net.js";
@@ -104,8 +98,14 @@ describe("ConnectionListener", () => {
         Network_a: (m: IncomingMessage) => order.push(m.n as number),
         Network_b: (m: IncomingMessage) => order.push(m.n as number),
       });
-      await deliver(listener, channel, [{ action: "a", n: 1 }, { action: "b", n: 2 }]);
-      await deliver(listener, channel, [{ action: "b", n: 3 }, { action: "a", n: 4 }]);
+      await deliver(listener, channel, [
+        { action: "a", n: 1 },
+        { action: "b", n: 2 },
+      ]);
+      await deliver(listener, channel, [
+        { action: "b", n: 3 },
+        { action: "a", n: 4 },
+      ]);
       expect(listener.pump()).toBe(4);
       expect(order).toEqual([1, 2, 3, 4]);
     });
@@ -193,7 +193,10 @@ describe("ConnectionListener", () => {
       await delay(50);
       listener.pump();
       expect(listener.calls).toEqual([
-        ["Network_error", { action: "error", error: `connect ECONNREFUSED 127.0.0.1:${port}`, code: "ERR_CONNECT_FAILED" }],
+        [
+          "Network_error",
+          { action: "error", error: `connect ECONNREFUSED 127.0.0.1:${port}`, code: "ERR_CONNECT_FAILED" },
+        ],
       ]);
       expect(listener.connection?.state).toBe("closed");
     });
@@ -327,7 +330,9 @@ describe("ConnectionListener", () => {
     it("returns the bytes queued, header included, while connected", async () => {
       const { listener, server: srv } = await connected();
       const received = collect(srv.messages$, 1);
-      expect(listener.send({ action: "chat", text: "héllo" })).toBe(encode({ action: "chat", text: "héllo" }).byteLength);
+      expect(listener.send({ action: "chat", text: "héllo" })).toBe(
+        encode({ action: "chat", text: "héllo" }).byteLength,
+      );
       expect((await received)[0]?.message).toEqual({ action: "chat", text: "héllo" });
     });
 
@@ -353,7 +358,9 @@ describe("ConnectionListener", () => {
 
     it("throws a TypeError synchronously for a value that is not a plain object, in every state", async () => {
       const notPlain = new Date(0) as unknown as { action: string };
-      const error = new TypeError('A message must be a plain object such as { action: "chat" }, got an instance of Date');
+      const error = new TypeError(
+        'A message must be a plain object such as { action: "chat" }, got an instance of Date',
+      );
       const idle = new ConnectionListener();
       expect(() => idle.send(notPlain)).toThrow(error);
       const { listener } = await connected();
@@ -405,12 +412,36 @@ describe("ConnectionListener", () => {
     });
 
     it.each([
-      ["a port over 65535", () => new ConnectionListener().connect("127.0.0.1", 70_000), new RangeError("A port is an integer from 0 to 65535, got 70000")],
-      ["a fractional port", () => new ConnectionListener().connect("127.0.0.1", 1.5), new RangeError("A port is an integer from 0 to 65535, got 1.5")],
-      ["a host that is not a string", () => new ConnectionListener().connect(5071 as unknown as string), new TypeError("connect() takes a host name or a URL string, got number")],
-      ["an unsupported URL scheme", () => new ConnectionListener().connect("http://127.0.0.1:5071"), new TypeError("connect() supports tcp://, ws:// and wss:// URLs, got http://")],
-      ["a maxPayload of 0", () => new ConnectionListener().connect("127.0.0.1", 1, { maxPayload: 0 }), new RangeError("options.maxPayload must be between 1 and 4294967295, got 0")],
-      ["a logger without methods", () => new ConnectionListener().connect("127.0.0.1", 1, { logger: {} as never }), new TypeError("options.logger must have debug, info, warn and error methods; debug is missing")],
+      [
+        "a port over 65535",
+        () => new ConnectionListener().connect("127.0.0.1", 70_000),
+        new RangeError("A port is an integer from 0 to 65535, got 70000"),
+      ],
+      [
+        "a fractional port",
+        () => new ConnectionListener().connect("127.0.0.1", 1.5),
+        new RangeError("A port is an integer from 0 to 65535, got 1.5"),
+      ],
+      [
+        "a host that is not a string",
+        () => new ConnectionListener().connect(5071 as unknown as string),
+        new TypeError("connect() takes a host name or a URL string, got number"),
+      ],
+      [
+        "an unsupported URL scheme",
+        () => new ConnectionListener().connect("http://127.0.0.1:5071"),
+        new TypeError("connect() supports tcp://, ws:// and wss:// URLs, got http://"),
+      ],
+      [
+        "a maxPayload of 0",
+        () => new ConnectionListener().connect("127.0.0.1", 1, { maxPayload: 0 }),
+        new RangeError("options.maxPayload must be between 1 and 4294967295, got 0"),
+      ],
+      [
+        "a logger without methods",
+        () => new ConnectionListener().connect("127.0.0.1", 1, { logger: {} as never }),
+        new TypeError("options.logger must have debug, info, warn and error methods; debug is missing"),
+      ],
     ])("throws for %s", (_name, call, error) => {
       expect(call).toThrow(error);
     });
@@ -486,22 +517,24 @@ describe("ConnectionListener", () => {
     });
 
     it("pumps once per tick and passes each exception to onError (marbles)", () => {
-      new TestScheduler((actual, expected) => expect(actual).toEqual(expected)).run(({ cold, expectObservable, flush }) => {
-        const listener = new ConnectionListener();
-        const ran: string[] = [];
-        const errors: string[] = [];
-        listener.scheduler.schedule(() => ran.push("a"));
-        listener.scheduler.schedule(() => {
-          throw new Error("b failed");
-        });
-        listener.scheduler.schedule(() => ran.push("c"));
-        const ticks = cold("-t--t--t|");
-        const frames = ticks.pipe(map(() => `${ran.join("")}/${errors.join(",")}`));
-        listener.autoPump(ticks, (error) => errors.push((error as Error).message));
-        // Observed after autoPump's own subscription, so each frame shows the state after that tick's pump.
-        expectObservable(frames).toBe("-x--y--y|", { x: "a/b failed", y: "ac/b failed" });
-        flush();
-      });
+      new TestScheduler((actual, expected) => expect(actual).toEqual(expected)).run(
+        ({ cold, expectObservable, flush }) => {
+          const listener = new ConnectionListener();
+          const ran: string[] = [];
+          const errors: string[] = [];
+          listener.scheduler.schedule(() => ran.push("a"));
+          listener.scheduler.schedule(() => {
+            throw new Error("b failed");
+          });
+          listener.scheduler.schedule(() => ran.push("c"));
+          const ticks = cold("-t--t--t|");
+          const frames = ticks.pipe(map(() => `${ran.join("")}/${errors.join(",")}`));
+          listener.autoPump(ticks, (error) => errors.push((error as Error).message));
+          // Observed after autoPump's own subscription, so each frame shows the state after that tick's pump.
+          expectObservable(frames).toBe("-x--y--y|", { x: "a/b failed", y: "ac/b failed" });
+          flush();
+        },
+      );
     });
   });
 
@@ -516,7 +549,10 @@ describe("ConnectionListener", () => {
           .pipe(observeOn(listener.scheduler))
           .subscribe((m) => order.push(`stream ${String(m.n)}`)),
       );
-      await deliver(listener, channel, [{ action: "tick", n: 1 }, { action: "tick", n: 2 }]);
+      await deliver(listener, channel, [
+        { action: "tick", n: 1 },
+        { action: "tick", n: 2 },
+      ]);
       expect(order).toEqual([]);
       listener.pump();
       expect(order).toEqual(["handler 1", "stream 1", "handler 2", "stream 2"]);

@@ -34,13 +34,19 @@ describe("the chat demo", () => {
     const alice = user("alice", server.port);
     await waitFor(() => alice.lines.includes("* alice joined #lobby"), "alice to join");
     const bob = user("bob", server.port);
-    await waitFor(() => alice.lines.includes("* bob joined #lobby") && bob.lines.includes("* bob joined #lobby"), "bob's join to be announced");
+    await waitFor(
+      () => alice.lines.includes("* bob joined #lobby") && bob.lines.includes("* bob joined #lobby"),
+      "bob's join to be announced",
+    );
     await waitFor(() => alice.client.players.length === 2, "the player list");
     expect(alice.client.players).toEqual(["alice", "bob"]);
 
     alice.client.say("hello bob");
     bob.client.say("hi alice");
-    await waitFor(() => bob.lines.includes("alice: hello bob") && alice.lines.includes("bob: hi alice"), "the lines to cross");
+    await waitFor(
+      () => bob.lines.includes("alice: hello bob") && alice.lines.includes("bob: hi alice"),
+      "the lines to cross",
+    );
     // Everyone sees every line once, in the server's order, the sender's own echo included.
     const chat = (lines: string[]): string[] => lines.filter((line) => /^(alice|bob): /.test(line));
     await waitFor(() => chat(alice.lines).length === 2 && chat(bob.lines).length === 2, "both echoes");
@@ -48,7 +54,10 @@ describe("the chat demo", () => {
 
     // A room of its own: bob's lines there do not reach the lobby.
     bob.client.say("/join games");
-    await waitFor(() => alice.lines.includes("* bob went to #games") && bob.lines.includes("* bob joined #games"), "bob to move");
+    await waitFor(
+      () => alice.lines.includes("* bob went to #games") && bob.lines.includes("* bob joined #games"),
+      "bob to move",
+    );
     bob.client.say("anyone here?");
     await waitFor(() => bob.lines.includes("bob: anyone here?"), "bob's echo in #games");
     bob.client.say("/join lobby");
@@ -59,7 +68,13 @@ describe("the chat demo", () => {
     await waitFor(() => bob.ended(), "bob to leave");
     await waitFor(() => alice.lines.includes("* bob left the chat"), "bob's leave to be announced");
     expect(bob.lines.at(-1)).toBe("disconnected");
-    expect(log).toEqual(expect.arrayContaining(["[#lobby] alice: hello bob", "[#games] bob: anyone here?", "[#lobby] * bob left the chat"]));
+    expect(log).toEqual(
+      expect.arrayContaining([
+        "[#lobby] alice: hello bob",
+        "[#games] bob: anyone here?",
+        "[#lobby] * bob left the chat",
+      ]),
+    );
   });
 
   it("runs as commands: a server and two terminal clients typing lines, then Ctrl+D and Ctrl+C", async () => {
@@ -90,7 +105,9 @@ describe("the chat demo", () => {
     server.child.kill("SIGINT");
     expect(await server.exited).toBe(0);
     expect(await alice.exited).toBe(0);
-    expect(server.lines).toEqual(expect.arrayContaining(["[#lobby] alice: hello from the terminal", "chat server stopped"]));
+    expect(server.lines).toEqual(
+      expect.arrayContaining(["[#lobby] alice: hello from the terminal", "chat server stopped"]),
+    );
     expect(alice.lines.at(-1)).toBe("disconnected");
   }, 60_000);
 

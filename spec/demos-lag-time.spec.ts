@@ -55,16 +55,20 @@ describe("the lag-time demo", () => {
     // Connected, then statistics every 10 round trips, and once more when the client leaves.
     for (const { channel } of finals) {
       const lines = log.filter((line) => line.startsWith(`client ${channel.id} `));
-      expect(lines.map((line) => /^client \d+ (so far|disconnected): count=(\d+)/.exec(line)?.slice(1).join(" ") ?? line.replace(/\(.*\) /, ""))).toEqual([
-        `client ${channel.id} connected`,
-        "so far 10",
-        "so far 20",
-        "so far 30",
-        "disconnected 30",
-      ]);
-      expect(lines.at(-1)).toMatch(/^client \d+ disconnected: count=30 p50=\d+\.\d\dms p99=\d+\.\d\dms \(min \d+\.\d\dms, max \d+\.\d\dms\)$/);
+      expect(
+        lines.map(
+          (line) =>
+            /^client \d+ (so far|disconnected): count=(\d+)/.exec(line)?.slice(1).join(" ") ??
+            line.replace(/\(.*\) /, ""),
+        ),
+      ).toEqual([`client ${channel.id} connected`, "so far 10", "so far 20", "so far 30", "disconnected 30"]);
+      expect(lines.at(-1)).toMatch(
+        /^client \d+ disconnected: count=30 p50=\d+\.\d\dms p99=\d+\.\d\dms \(min \d+\.\d\dms, max \d+\.\d\dms\)$/,
+      );
     }
-    console.log(`lag-time statistics over TCP on 127.0.0.1:\n  ${log.filter((line) => line.includes("disconnected:")).join("\n  ")}`);
+    console.log(
+      `lag-time statistics over TCP on 127.0.0.1:\n  ${log.filter((line) => line.includes("disconnected:")).join("\n  ")}`,
+    );
   });
 
   it("runs as commands: the server prints the statistics of a client that answers 20 pings", async () => {

@@ -64,28 +64,42 @@ async function tag(roomSize: number): Promise<TagDemo> {
 
 /** The RGBA of one pixel of the whiteboard, in board coordinates. */
 function pixel(page: Page, [x, y]: readonly [number, number]): Promise<number[]> {
-  return page.evaluate(([px, py]) => {
-    const canvas = document.getElementById("board-canvas") as HTMLCanvasElement;
-    return Array.from(canvas.getContext("2d")!.getImageData(px, py, 1, 1).data);
-  }, [x, y] as const);
+  return page.evaluate(
+    ([px, py]) => {
+      const canvas = document.getElementById("board-canvas") as HTMLCanvasElement;
+      return Array.from(canvas.getContext("2d")!.getImageData(px, py, 1, 1).data);
+    },
+    [x, y] as const,
+  );
 }
 
 const WHITE = [255, 255, 255, 255];
 
 /** Waits until the pixel at `point` is no longer white on `page`, and returns it. */
 async function inkAt(page: Page, point: readonly [number, number]): Promise<number[]> {
-  await page.waitForFunction(([px, py]) => {
-    const canvas = document.getElementById("board-canvas") as HTMLCanvasElement;
-    const [r, g, b] = canvas.getContext("2d")!.getImageData(px, py, 1, 1).data;
-    return !(r === 255 && g === 255 && b === 255);
-  }, point, { timeout: 10_000 });
+  await page.waitForFunction(
+    ([px, py]) => {
+      const canvas = document.getElementById("board-canvas") as HTMLCanvasElement;
+      const [r, g, b] = canvas.getContext("2d")!.getImageData(px, py, 1, 1).data;
+      return !(r === 255 && g === 255 && b === 255);
+    },
+    point,
+    { timeout: 10_000 },
+  );
   return pixel(page, point);
 }
 
 /** Draws a straight stroke with the mouse between two board points; returns the points it went through. */
-async function drawStroke(page: Page, from: readonly [number, number], to: readonly [number, number]): Promise<[number, number][]> {
+async function drawStroke(
+  page: Page,
+  from: readonly [number, number],
+  to: readonly [number, number],
+): Promise<[number, number][]> {
   const box = (await page.locator("#board-canvas").boundingBox())!;
-  const toScreen = ([x, y]: readonly [number, number]): [number, number] => [box.x + (x / BOARD_WIDTH) * box.width, box.y + (y / BOARD_HEIGHT) * box.height];
+  const toScreen = ([x, y]: readonly [number, number]): [number, number] => [
+    box.x + (x / BOARD_WIDTH) * box.width,
+    box.y + (y / BOARD_HEIGHT) * box.height,
+  ];
   const steps = 10;
   await page.mouse.move(...toScreen(from));
   await page.mouse.down();
@@ -107,8 +121,11 @@ describe("the whiteboard demo in Chromium", () => {
     const demo = await whiteboard();
     const alice = await open(demo.url);
     const bob = await open(demo.url);
-    for (const page of [alice, bob]) await page.waitForFunction(() => document.getElementById("status")?.textContent === "connected");
-    const colors = await Promise.all([alice, bob].map((page) => page.evaluate(() => document.getElementById("me")!.style.background)));
+    for (const page of [alice, bob])
+      await page.waitForFunction(() => document.getElementById("status")?.textContent === "connected");
+    const colors = await Promise.all(
+      [alice, bob].map((page) => page.evaluate(() => document.getElementById("me")!.style.background)),
+    );
     expect(colors[0]).not.toBe(colors[1]);
 
     const points = await drawStroke(alice, [120, 150], [520, 350]);
@@ -153,7 +170,10 @@ describe("the tag demo in Chromium", () => {
     const bob = await open(demo.url);
     const me = (await welcomed(alice)).me;
     await welcomed(bob);
-    await bob.waitForFunction((id) => (window as unknown as { tagDemo: TagPageView }).tagDemo.players.some((player) => player.id === id), me);
+    await bob.waitForFunction(
+      (id) => (window as unknown as { tagDemo: TagPageView }).tagDemo.players.some((player) => player.id === id),
+      me,
+    );
     const before = (await view(bob)).players.find((player) => player.id === me)!;
     const key = before.x < 400 ? "ArrowRight" : "ArrowLeft";
     const sign = key === "ArrowRight" ? 1 : -1;
@@ -162,7 +182,9 @@ describe("the tag demo in Chromium", () => {
     await alice.keyboard.down(key);
     await bob.waitForFunction(
       ({ id, x, sign }) => {
-        const player = (window as unknown as { tagDemo: TagPageView }).tagDemo.players.find((candidate) => candidate.id === id);
+        const player = (window as unknown as { tagDemo: TagPageView }).tagDemo.players.find(
+          (candidate) => candidate.id === id,
+        );
         return player !== undefined && (player.x - x) * sign > 60;
       },
       { id: me, x: before.x, sign },

@@ -29,7 +29,9 @@ class EchoChannel extends Channel {
 }
 
 /** A well-behaved client that checks the server still answers, numbering its messages. */
-async function goodClient(server: { readonly port: number }): Promise<{ roundTrip: () => Promise<void>; echoes: unknown[] }> {
+async function goodClient(server: {
+  readonly port: number;
+}): Promise<{ roundTrip: () => Promise<void>; echoes: unknown[] }> {
   const listener = cleanup.listener(new ConnectionListener());
   const echoes: unknown[] = [];
   cleanup.subscription(listener.on("echo").subscribe((message) => echoes.push(message.n)));
@@ -100,7 +102,9 @@ describe("a peer killed with SIGKILL in the middle of a frame", () => {
     expect(error).toBeInstanceOf(ConnectionError);
     expect(error.code).toBe("ERR_CONNECTION_LOST");
     if (reads) {
-      expect(error.message).toBe("The peer closed the connection in the middle of a frame; dropped the 50 bytes received of it");
+      expect(error.message).toBe(
+        "The peer closed the connection in the middle of a frame; dropped the 50 bytes received of it",
+      );
     } else {
       expect((error.cause as NodeJS.ErrnoException).code).toBe("ECONNRESET");
     }
@@ -153,7 +157,9 @@ describe("a peer that connects and sends nothing", () => {
   });
 
   it("is cut off by idleTimeout, which frees its slot for a real player", async () => {
-    const server = cleanup.server(await startServer({ channelClass: EchoChannel, idleTimeout: 200, maxConnections: 1 }));
+    const server = cleanup.server(
+      await startServer({ channelClass: EchoChannel, idleTimeout: 200, maxConnections: 1 }),
+    );
     const silent = cleanup.socket(await rawSocket(server.port));
     silent.resume();
     await waitFor(() => server.channels.length === 1, "the silent channel");
@@ -232,14 +238,19 @@ describe("1,000 connections opened and closed in churn", () => {
           client.messages$.subscribe({ complete: () => clientStreamsCompleted++ });
           batch.push(
             new Promise<void>((resolve) => {
-              client.state$.subscribe({ next: (state) => state === "open" && setTimeout(() => listener.close(), 10), complete: resolve });
+              client.state$.subscribe({
+                next: (state) => state === "open" && setTimeout(() => listener.close(), 10),
+                complete: resolve,
+              });
             }),
           );
         } else {
           // An abrupt peer: connects, then resets the connection.
           batch.push(
             new Promise<void>((resolve, reject) => {
-              const socket = net.connect({ host: "127.0.0.1", port: server.port }, () => setTimeout(() => socket.resetAndDestroy(), 10));
+              const socket = net.connect({ host: "127.0.0.1", port: server.port }, () =>
+                setTimeout(() => socket.resetAndDestroy(), 10),
+              );
               socket.on("error", reject);
               socket.on("close", () => resolve());
             }),
@@ -257,14 +268,14 @@ describe("1,000 connections opened and closed in churn", () => {
     expect(clientStreamsCompleted).toBe(listeners);
     expect(channelErrors).toBeLessThanOrEqual(TOTAL / 2);
     // Polled with setImmediate: a polling timer would count itself.
-    for (let deadline = Date.now() + 5_000; live.size > 0 && Date.now() < deadline; ) await nextTurn();
+    for (let deadline = Date.now() + 5_000; live.size > 0 && Date.now() < deadline;) await nextTurn();
     expect([...live.values()], "timers and sockets left behind").toEqual([]);
     // What keeps the process alive (ref'ed timers, sockets, servers) is back to what it was.
     const beyondBaseline = (): string[] => {
       const now = process.getActiveResourcesInfo();
       return now.filter((type) => count(now, type) > count(baseline, type));
     };
-    for (let deadline = Date.now() + 2_000; beyondBaseline().length > 0 && Date.now() < deadline; ) await nextTurn();
+    for (let deadline = Date.now() + 2_000; beyondBaseline().length > 0 && Date.now() < deadline;) await nextTurn();
     expect(beyondBaseline()).toEqual([]);
   });
 });

@@ -88,7 +88,10 @@ describe("FrameDecoder", () => {
   });
 
   it("yields msgpack payloads produced by encode()", () => {
-    const messages = [{ action: "a", n: 1 }, { action: "b", s: "é" }];
+    const messages = [
+      { action: "a", n: 1 },
+      { action: "b", s: "é" },
+    ];
     const payloads = feed(new FrameDecoder(), [concat(...messages.map((m) => encode(m)))]);
     expect(payloads).toEqual(messages.map((m) => encode(m).subarray(4)));
   });

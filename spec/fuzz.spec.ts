@@ -111,27 +111,35 @@ const hostilePayload: fc.Arbitrary<Uint8Array> = fc.oneof(
   fc.integer({ min: 1, max: 5_000 }).map((depth) => mapWith("echo", "deep", nestedMaps(depth))),
   fc.integer({ min: 1, max: 5_000 }).map((depth) => actionOf(nestedArrays(depth))),
   // __proto__ and friends as keys, at the top and nested.
-  fc.constantFrom("__proto__", "constructor", "prototype", "toString", "hasOwnProperty").chain((key) =>
-    fc.constantFrom(
-      mapWith("echo", key, [0x81, ...str("polluted"), 0xc3]),
-      mapWith("echo", "nested", [0x81, ...str(key), 0x81, ...str("polluted"), 0xc3]),
-      actionOf(str(key)),
+  fc
+    .constantFrom("__proto__", "constructor", "prototype", "toString", "hasOwnProperty")
+    .chain((key) =>
+      fc.constantFrom(
+        mapWith("echo", key, [0x81, ...str("polluted"), 0xc3]),
+        mapWith("echo", "nested", [0x81, ...str(key), 0x81, ...str("polluted"), 0xc3]),
+        actionOf(str(key)),
+      ),
     ),
-  ),
   // Actions that are not strings.
   wireValue.filter((value) => typeof value !== "string").map((value) => encode({ action: value }).subarray(4)),
   // Lifecycle and reserved actions, with odd fields.
   fc
-    .tuple(fc.constantFrom("connected", "socketConnect", "disconnected", "error", "@ping", "@pong", "@reply", "@refused"), wireValue)
+    .tuple(
+      fc.constantFrom("connected", "socketConnect", "disconnected", "error", "@ping", "@pong", "@reply", "@refused"),
+      wireValue,
+    )
     .map(([action, value]) => encode({ action, id: value, "@re": value, reason: value }).subarray(4)),
   // Requests whose id cannot be echoed (nested deeper than the encoder goes), or can.
   fc
-    .tuple(fc.constantFrom("ask", "askLater", "askStream", "echo"), fc.oneof(fc.integer({ min: 101, max: 2_000 }), fc.constant(1)))
+    .tuple(
+      fc.constantFrom("ask", "askLater", "askStream", "echo"),
+      fc.oneof(fc.integer({ min: 101, max: 2_000 }), fc.constant(1)),
+    )
     .map(([action, depth]) => mapWith(action, "@req", nestedArrays(depth))),
   // Extension types, valid and not.
-  fc.tuple(fc.integer({ min: -128, max: 127 }), fc.uint8Array({ minLength: 1, maxLength: 1 })).map(([type, data]) =>
-    mapWith("echo", "ext", [0xd4, type & 0xff, ...data]),
-  ),
+  fc
+    .tuple(fc.integer({ min: -128, max: 127 }), fc.uint8Array({ minLength: 1, maxLength: 1 }))
+    .map(([type, data]) => mapWith("echo", "ext", [0xd4, type & 0xff, ...data])),
   // A valid message.
   wireMessage.map((message) => encode(message).subarray(4)),
 );
@@ -145,9 +153,9 @@ const hostileBytes: fc.Arbitrary<Uint8Array> = fc.oneof(
     return whole.subarray(0, cut % whole.byteLength);
   }),
   // A header announcing more than maxPayload, up to 4 GiB.
-  fc.tuple(fc.integer({ min: MAX_PAYLOAD + 1, max: 0xffff_ffff }), fc.uint8Array({ maxLength: 64 })).map(([length, rest]) =>
-    Uint8Array.from([...header(length), ...rest]),
-  ),
+  fc
+    .tuple(fc.integer({ min: MAX_PAYLOAD + 1, max: 0xffff_ffff }), fc.uint8Array({ maxLength: 64 }))
+    .map(([length, rest]) => Uint8Array.from([...header(length), ...rest])),
   // Raw random bytes, no framing at all.
   fc.uint8Array({ minLength: 1, maxLength: 512 }),
 );
@@ -190,7 +198,9 @@ class TargetChannel extends Channel {
 }
 
 /** A well-behaved client that sends numbered messages and checks they all come back, in order. */
-async function goodClient(server: Server<TargetChannel>): Promise<{ send: (n: number) => void; received: unknown[]; log: IncomingMessage[] }> {
+async function goodClient(
+  server: Server<TargetChannel>,
+): Promise<{ send: (n: number) => void; received: unknown[]; log: IncomingMessage[] }> {
   const listener = cleanup.listener(new ConnectionListener());
   const log: IncomingMessage[] = [];
   cleanup.subscription(listener.messages$.subscribe((message) => log.push(message)));
@@ -217,7 +227,9 @@ describe.each<DispatchMode>(["live", "pump"])("a %s-dispatch server under attack
       logLines += formatLogLine(level, message, fields).length > 0 ? 1 : 0;
     };
     const logger = { debug: format("debug"), info: format("info"), warn: format("warn"), error: format("error") };
-    const server = cleanup.server(await startServer({ channelClass: TargetChannel, maxPayload: MAX_PAYLOAD, dispatch, logger }));
+    const server = cleanup.server(
+      await startServer({ channelClass: TargetChannel, maxPayload: MAX_PAYLOAD, dispatch, logger }),
+    );
     const channels: TargetChannel[] = [];
     cleanup.subscription(server.connections$.subscribe((channel) => channels.push(channel)));
     const pumpFailures: unknown[] = [];
@@ -268,7 +280,10 @@ describe.each<DispatchMode>(["live", "pump"])("a %s-dispatch server under attack
 
     await waitFor(() => good.received.length === sent, "every echo");
     expect(good.received).toEqual(Array.from({ length: sent }, (_, n) => n));
-    expect(good.log.map((message) => message.action).filter((action) => action !== "seq")).toEqual(["connected", "socketConnect"]);
+    expect(good.log.map((message) => message.action).filter((action) => action !== "seq")).toEqual([
+      "connected",
+      "socketConnect",
+    ]);
     const [goodChannel, ...hostileChannels] = channels;
     expect(goodChannel!.errors).toEqual([]);
     expect(server.channels[0]).toBe(goodChannel);

@@ -54,7 +54,11 @@ describe("server.stop()", () => {
 
     await waitFor(() => log.at(-1)?.action === "disconnected", "the client to see the end", 10_000);
     expect(sequence(log)).toEqual(expected);
-    expect(log.map((message) => message.action).filter((action) => action !== "seq")).toEqual(["connected", "socketConnect", "disconnected"]);
+    expect(log.map((message) => message.action).filter((action) => action !== "seq")).toEqual([
+      "connected",
+      "socketConnect",
+      "disconnected",
+    ]);
   });
 
   it("delivers every broadcast to every client", async () => {

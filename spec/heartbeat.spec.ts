@@ -40,7 +40,10 @@ class RecordingChannel extends Channel {
   }
 }
 
-function connectListener(port: number, options?: ConnectOptions): { listener: ConnectionListener; log: IncomingMessage[] } {
+function connectListener(
+  port: number,
+  options?: ConnectOptions,
+): { listener: ConnectionListener; log: IncomingMessage[] } {
   const { listener, log } = loggedListener(cleanup);
   listener.connect("127.0.0.1", port, options);
   return { listener, log };
@@ -50,7 +53,9 @@ function connectListener(port: number, options?: ConnectOptions): { listener: Co
 function swallow(socket: net.Socket): IncomingMessage[] {
   const received: IncomingMessage[] = [];
   const decoder = new FrameDecoder();
-  socket.on("data", (chunk: Buffer) => decoder.push(chunk, (payload) => received.push(decode(payload) as IncomingMessage)));
+  socket.on("data", (chunk: Buffer) =>
+    decoder.push(chunk, (payload) => received.push(decode(payload) as IncomingMessage)),
+  );
   return received;
 }
 
@@ -125,7 +130,11 @@ describe("a vanished peer", () => {
 
     const frozenAt = Date.now();
     peer.child.kill("SIGSTOP");
-    await waitFor(() => log.some((message) => message.action === "disconnected"), "the frozen server to be detected", 5_000);
+    await waitFor(
+      () => log.some((message) => message.action === "disconnected"),
+      "the frozen server to be detected",
+      5_000,
+    );
     expect(Date.now() - frozenAt).toBeLessThan(DETECTION_BOUND);
     expect(log).toEqual([
       { action: "connected" },

@@ -38,7 +38,10 @@ class RecordingChannel extends Channel {
 }
 
 /** A connected listener and every message it got, recorded live. */
-async function connectListener(port: number, options?: ConnectOptions): Promise<{ listener: ConnectionListener; log: IncomingMessage[] }> {
+async function connectListener(
+  port: number,
+  options?: ConnectOptions,
+): Promise<{ listener: ConnectionListener; log: IncomingMessage[] }> {
   const { listener, log } = loggedListener(cleanup);
   listener.connect("127.0.0.1", port, options);
   await waitFor(() => log.length > 0, "the connection outcome");
@@ -92,7 +95,8 @@ describe("maxQueuedBytes: a peer that stops reading", () => {
     expect(error.message).toMatch(/not reading.*maxQueuedBytes limit of 262144/);
     expect(server.channels).toHaveLength(1);
 
-    const ticks = (): number[] => good.log.filter((message) => message.action === "tick").map((message) => message.n as number);
+    const ticks = (): number[] =>
+      good.log.filter((message) => message.action === "tick").map((message) => message.n as number);
     await waitFor(() => ticks().length === sent, `all ${sent} ticks`, 10_000);
     expect(ticks()).toEqual(Array.from({ length: sent }, (_, n) => n));
     expect(actions(good.log)).not.toContain("error");
@@ -119,7 +123,11 @@ describe("maxConnections", () => {
     const extra = await connectListener(server.port);
     await waitFor(() => actions(extra.log).includes("disconnected"), "the refused client to be disconnected");
     const error = extra.log.find((message) => message.action === "error");
-    expect(error).toEqual({ action: "error", code: "ERR_SERVER_FULL", error: expect.stringMatching(/full.*maxConnections/) });
+    expect(error).toEqual({
+      action: "error",
+      code: "ERR_SERVER_FULL",
+      error: expect.stringMatching(/full.*maxConnections/),
+    });
     expect(actions(extra.log).slice(-2)).toEqual(["error", "disconnected"]);
     expect(accepted).toBe(2);
 
@@ -127,7 +135,10 @@ describe("maxConnections", () => {
     server.sendToAll({ action: "hello" });
     first.listener.send({ action: "still-here" });
     await waitFor(() => [first, second].every(({ log }) => actions(log).includes("hello")), "the broadcast");
-    await waitFor(() => server.channels.some((channel) => (channel as RecordingChannel).received.length === 1), "the message");
+    await waitFor(
+      () => server.channels.some((channel) => (channel as RecordingChannel).received.length === 1),
+      "the message",
+    );
     for (const { log } of [first, second]) expect(actions(log)).toEqual(["connected", "socketConnect", "hello"]);
     expect(server.channels.every((channel) => (channel as RecordingChannel).errors.length === 0)).toBe(true);
 
@@ -284,7 +295,13 @@ describe("limit options", () => {
 
   it("have finite defaults", () => {
     const server = new Server();
-    expect(server.limits).toEqual({ maxPayload: 4 * 1024 * 1024, maxQueuedBytes: 16 * 1024 * 1024, idleTimeout: 0, closeTimeout: 5_000, heartbeat: null });
+    expect(server.limits).toEqual({
+      maxPayload: 4 * 1024 * 1024,
+      maxQueuedBytes: 16 * 1024 * 1024,
+      idleTimeout: 0,
+      closeTimeout: 5_000,
+      heartbeat: null,
+    });
     expect(server.maxConnections).toBe(10_000);
   });
 });

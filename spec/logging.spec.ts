@@ -24,7 +24,8 @@ afterEach(async () => {
 /** A logger that records `[level, message, fields]`. */
 function recordingLogger(): Logger & { events: [string, string, Record<string, unknown> | undefined][] } {
   const events: [string, string, Record<string, unknown> | undefined][] = [];
-  const at = (level: string) => (message: string, fields?: Record<string, unknown>) => void events.push([level, message, fields]);
+  const at = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+    void events.push([level, message, fields]);
   return { events, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }
 
@@ -151,7 +152,10 @@ describe("logging", () => {
       const peer = `127.0.0.1:${socket.localPort}`;
       socket.write(frameOf("c1"));
       socket.write(encode({ action: "disconnected" }));
-      await waitFor(() => logger.events.filter(([, message]) => message === "dropped").length === 2, "2 dropped events");
+      await waitFor(
+        () => logger.events.filter(([, message]) => message === "dropped").length === 2,
+        "2 dropped events",
+      );
       socket.end();
       socket.resume();
       await waitFor(() => logger.events.some(([, message]) => message === "disconnected"), "the disconnection");
@@ -159,11 +163,19 @@ describe("logging", () => {
       expect(logger.events).toEqual([
         ["info", "listening", { host: "127.0.0.1", port: server.port }],
         ["info", "connected", { channel: channelId, peer }],
-        ["warn", "dropped", { peer, code: "ERR_INVALID_PAYLOAD", reason: "Dropped an unreadable msgpack payload of 1 bytes" }],
         [
           "warn",
           "dropped",
-          { peer, code: "ERR_FORGED_LIFECYCLE", reason: 'Dropped a "disconnected" message sent by the peer: only the transport produces it' },
+          { peer, code: "ERR_INVALID_PAYLOAD", reason: "Dropped an unreadable msgpack payload of 1 bytes" },
+        ],
+        [
+          "warn",
+          "dropped",
+          {
+            peer,
+            code: "ERR_FORGED_LIFECYCLE",
+            reason: 'Dropped a "disconnected" message sent by the peer: only the transport produces it',
+          },
         ],
         ["info", "disconnected", { channel: channelId, peer }],
       ]);
@@ -187,7 +199,11 @@ describe("logging", () => {
         [
           "warn",
           "dropped",
-          { peer: server$, code: "ERR_FORGED_LIFECYCLE", reason: 'Dropped a "error" message sent by the peer: only the transport produces it' },
+          {
+            peer: server$,
+            code: "ERR_FORGED_LIFECYCLE",
+            reason: 'Dropped a "error" message sent by the peer: only the transport produces it',
+          },
         ],
         ["info", "disconnected", { server: server$ }],
       ]);

@@ -117,7 +117,10 @@ describe("in-memory transport: connection and greeting", () => {
     const remote = await connectPlayer(cleanup, server, "tcp");
     expect(server.channels).toEqual([local.channel, remote.channel]);
     await server.stop();
-    await waitFor(() => local.of("disconnected").length === 1 && remote.of("disconnected").length === 1, "both disconnected");
+    await waitFor(
+      () => local.of("disconnected").length === 1 && remote.of("disconnected").length === 1,
+      "both disconnected",
+    );
   });
 
   it("connect(server) to a server that accepts no local clients reports one error, ERR_CONNECT_FAILED", async () => {
@@ -230,7 +233,11 @@ describe("in-memory transport: pump semantics", () => {
     const b = await connectPlayer(cleanup, server, "local");
     // Each message arrives before the next is sent (sent in one turn, each client's frames would
     // arrive together, as over TCP).
-    for (const [player, text] of [[a, "1"], [b, "2"], [a, "3"]] as const) {
+    for (const [player, text] of [
+      [a, "1"],
+      [b, "2"],
+      [a, "3"],
+    ] as const) {
       const queued = server.scheduler.size;
       player.listener.send({ action: "say", text });
       await waitFor(() => server.scheduler.size === queued + 1, `message ${text}`);
@@ -298,7 +305,10 @@ describe("in-memory transport: limits", () => {
     await waitFor(() => server.channels.length === 0, "the channel to close");
     expect(errors).toHaveLength(1);
     expect(errors[0]).toBeInstanceOf(ProtocolError);
-    expect(errors[0]).toMatchObject({ code: "ERR_PAYLOAD_TOO_LARGE", message: `Frame header announces a ${size}-byte payload, over the 64-byte maxPayload limit` });
+    expect(errors[0]).toMatchObject({
+      code: "ERR_PAYLOAD_TOO_LARGE",
+      message: `Frame header announces a ${size}-byte payload, over the 64-byte maxPayload limit`,
+    });
     await waitFor(() => player.of("disconnected").length === 1, "the client to see it");
   });
 
@@ -312,7 +322,11 @@ describe("in-memory transport: limits", () => {
     const size = encode(big).byteLength - HEADER_SIZE;
     await waitFor(() => received.some((message) => message.action === "disconnected"), "disconnected");
     expect(received.slice(2)).toEqual([
-      { action: "error", error: `Frame header announces a ${size}-byte payload, over the 64-byte maxPayload limit`, code: "ERR_PAYLOAD_TOO_LARGE" },
+      {
+        action: "error",
+        error: `Frame header announces a ${size}-byte payload, over the 64-byte maxPayload limit`,
+        code: "ERR_PAYLOAD_TOO_LARGE",
+      },
       { action: "disconnected" },
     ]);
   });
@@ -392,7 +406,9 @@ describe("in-memory transport: messages go through the codec", () => {
     const server = localServer();
     const player = await connectPlayer(cleanup, server, "local");
     expect(() => player.listener.send({ action: "bad", f: () => 1 })).toThrow(TypeError);
-    expect(() => player.channel.send({ action: "bad", s: Symbol("s") })).toThrow(/^The message cannot be encoded as msgpack/);
+    expect(() => player.channel.send({ action: "bad", s: Symbol("s") })).toThrow(
+      /^The message cannot be encoded as msgpack/,
+    );
     expect(() => player.channel.send(new Map() as never)).toThrow(
       new TypeError('A message must be a plain object such as { action: "chat" }, got an instance of Map'),
     );
@@ -447,7 +463,9 @@ describe("in-memory transport: messages go through the codec", () => {
     player.listener.send({ action: "disconnected" });
     player.listener.send({ action: "other" });
     let sum: number | undefined;
-    cleanup.subscription(player.listener.request<number>({ action: "add", a: 2, b: 3 }).subscribe((value) => (sum = value)));
+    cleanup.subscription(
+      player.listener.request<number>({ action: "add", a: 2, b: 3 }).subscribe((value) => (sum = value)),
+    );
     await pumpUntil(player.listener, () => sum !== undefined, "the reply");
     expect(sum).toBe(5);
     expect(seen).toEqual([{ action: "other" }]);
@@ -572,7 +590,9 @@ describe("a whole game: two local players and one TCP player at one table", () =
   }
 
   it("plays every turn over the in-memory transport and TCP together, the server pumped by a fixed-tick loop", async () => {
-    const server = cleanup.server(new TableServer({ host: "127.0.0.1", port: 0, dispatch: "pump", channelClass: Seat }));
+    const server = cleanup.server(
+      new TableServer({ host: "127.0.0.1", port: 0, dispatch: "pump", channelClass: Seat }),
+    );
     await server.start();
     const ana = new Gamer("table-1");
     const bo = new Gamer("table-1");
@@ -595,18 +615,33 @@ describe("a whole game: two local players and one TCP player at one table", () =
     await waitFor(() => bo.seat !== undefined, "bo's seat");
     cy.connect(server);
     bystander.connect(server);
-    await waitFor(() => [ana, bo, cy].every((player) => player.over) && bystander.seat !== undefined, "the game to end", 10_000);
+    await waitFor(
+      () => [ana, bo, cy].every((player) => player.over) && bystander.seat !== undefined,
+      "the game to end",
+      10_000,
+    );
 
     expect([ana.seat, bo.seat, cy.seat, bystander.seat]).toEqual([0, 1, 2, -1]);
     const [idA, idB, idC] = server.order.map((channel) => channel.id);
     expect(server.order.map((channel) => channel.addr.host)).toEqual(["local", "127.0.0.1", "local"]);
     expect(server.tableLog).toEqual([
-      `${idA}:0`, `${idB}:11`, `${idC}:22`,
-      `${idA}:30`, `${idB}:41`, `${idC}:52`,
-      `${idA}:60`, `${idB}:71`, `${idC}:82`,
+      `${idA}:0`,
+      `${idB}:11`,
+      `${idC}:22`,
+      `${idA}:30`,
+      `${idB}:41`,
+      `${idC}:52`,
+      `${idA}:60`,
+      `${idB}:71`,
+      `${idC}:82`,
     ]);
     // Every player saw every move but its own, in order, and played exactly its own turns.
-    const moves = server.tableLog.map((entry, turn) => ({ action: "moved", by: Number(entry.split(":")[0]), n: Number(entry.split(":")[1]), turn }));
+    const moves = server.tableLog.map((entry, turn) => ({
+      action: "moved",
+      by: Number(entry.split(":")[0]),
+      n: Number(entry.split(":")[1]),
+      turn,
+    }));
     expect(ana.movesSeen).toEqual(moves.filter((move) => move.by !== idA));
     expect(bo.movesSeen).toEqual(moves.filter((move) => move.by !== idB));
     expect(cy.movesSeen).toEqual(moves.filter((move) => move.by !== idC));

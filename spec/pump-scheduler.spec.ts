@@ -225,7 +225,9 @@ describe("PumpScheduler", () => {
     it("subscribeOn(scheduler) defers the subscription to the next flush", () => {
       const scheduler = new PumpScheduler();
       const seen: number[] = [];
-      const subscription = of(7).pipe(subscribeOn(scheduler)).subscribe((v) => seen.push(v));
+      const subscription = of(7)
+        .pipe(subscribeOn(scheduler))
+        .subscribe((v) => seen.push(v));
       expect(seen).toEqual([]);
       scheduler.flush();
       expect(seen).toEqual([7]);

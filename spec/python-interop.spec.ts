@@ -36,7 +36,9 @@ describe("a Python msgpack peer", () => {
     const received: Record<string, unknown>[] = [];
     let stderr = "";
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    createInterface({ input: child.stdout }).on("line", (line) => received.push(JSON.parse(line) as Record<string, unknown>));
+    createInterface({ input: child.stdout }).on("line", (line) =>
+      received.push(JSON.parse(line) as Record<string, unknown>),
+    );
 
     await waitFor(() => received.length >= 1 || child.exitCode !== null, "the greeting");
     expect(received[0], `python peer stderr: ${stderr}`).toEqual({ action: "connected" });
@@ -46,9 +48,21 @@ describe("a Python msgpack peer", () => {
     expect(received[1]).toEqual({ action: "chat", text: "echo: héllo 🎮", blob: { $bytes: "00ff10" } });
 
     const channel = server.channels[0]!;
-    channel.send({ action: "state", ints: [0, -1, 127, 128, -33, 65535, 2 ** 32, -(2 ** 40)], f: 0.25, ok: true, none: null });
+    channel.send({
+      action: "state",
+      ints: [0, -1, 127, 128, -33, 65535, 2 ** 32, -(2 ** 40)],
+      f: 0.25,
+      ok: true,
+      none: null,
+    });
     await waitFor(() => received.length >= 3, "the state");
-    expect(received[2]).toEqual({ action: "state", ints: [0, -1, 127, 128, -33, 65535, 2 ** 32, -(2 ** 40)], f: 0.25, ok: true, none: null });
+    expect(received[2]).toEqual({
+      action: "state",
+      ints: [0, -1, 127, 128, -33, 65535, 2 ** 32, -(2 ** 40)],
+      f: 0.25,
+      ok: true,
+      none: null,
+    });
 
     const exited = new Promise((resolve) => child.once("exit", resolve));
     await server.stop();

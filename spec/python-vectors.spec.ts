@@ -10,7 +10,9 @@ interface Vector {
 
 // Frames written by Python's msgpack.packb(obj, use_bin_type=True) behind a 4-byte length, as
 // Python repod sends them (spec/fixtures/make-python-vectors.py made them).
-const vectors = JSON.parse(readFileSync(new URL("./fixtures/python-vectors.json", import.meta.url), "utf8")) as Vector[];
+const vectors = JSON.parse(
+  readFileSync(new URL("./fixtures/python-vectors.json", import.meta.url), "utf8"),
+) as Vector[];
 
 /** Turns the JSON description of a vector back into the value Python packed. */
 function expected(value: unknown): unknown {
@@ -34,7 +36,18 @@ function payloadOf(frame: Uint8Array): Uint8Array {
 describe("Python repod test vectors", () => {
   it("covers at least the message shapes the core issue names", () => {
     const names = vectors.map((vector) => vector.name);
-    for (const name of ["connected", "move", "chat-unicode", "bin8", "nested", "bool-nil", "uint64", "int64", "float64", "non-map-nil"]) {
+    for (const name of [
+      "connected",
+      "move",
+      "chat-unicode",
+      "bin8",
+      "nested",
+      "bool-nil",
+      "uint64",
+      "int64",
+      "float64",
+      "non-map-nil",
+    ]) {
       expect(names).toContain(name);
     }
   });

@@ -15,7 +15,10 @@ function block(file: string): string {
 }
 
 /** Runs a TypeScript file with tsx and collects its output. */
-function run(file: string, env: Record<string, string>): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
+function run(
+  file: string,
+  env: Record<string, string>,
+): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
   const child = spawn(process.execPath, ["--import", "tsx", file], { cwd: root, env: { ...process.env, ...env } });
   let output = "";
   child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -40,13 +43,21 @@ describe("the README quick start", () => {
 
     const server = run(`${dir}/server.ts`, { PORT: "0" });
     children.push(server.child);
-    await waitFor(() => /listening on port \d+/.test(server.output()), `the server to listen; output: ${server.output()}`, 15_000);
+    await waitFor(
+      () => /listening on port \d+/.test(server.output()),
+      `the server to listen; output: ${server.output()}`,
+      15_000,
+    );
     const port = /listening on port (\d+)/.exec(server.output())![1]!;
 
     const client = run(`${dir}/client.ts`, { PORT: port });
     children.push(client.child);
     expect(await client.exit).toBe(0);
-    expect(client.output().trim().split("\n")).toEqual(["connected", "player 1: hello from TypeScript", "disconnected"]);
+    expect(client.output().trim().split("\n")).toEqual([
+      "connected",
+      "player 1: hello from TypeScript",
+      "disconnected",
+    ]);
     expect(server.output()).toMatch(/player 1 joined from 127\.0\.0\.1/);
     expect(server.output()).toMatch(/player 1 says hello from TypeScript/);
 

@@ -1,6 +1,13 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { Channel, ConnectionListener, Server, type ClientState, type IncomingMessage, type ReconnectOptions } from "../lib/index.js";
+import {
+  Channel,
+  ConnectionListener,
+  Server,
+  type ClientState,
+  type IncomingMessage,
+  type ReconnectOptions,
+} from "../lib/index.js";
 import { backoffDelay, resolveReconnectPolicy } from "../lib/connections/reconnect-policy.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { closedPort, delay, pumpUntil, waitFor } from "./helpers/net.js";
@@ -68,12 +75,17 @@ class Player extends ConnectionListener {
   }
 }
 
-function connectPlayer(port: number, reconnect: ReconnectOptions | boolean): { player: Player; states: ClientState[]; completed: () => boolean } {
+function connectPlayer(
+  port: number,
+  reconnect: ReconnectOptions | boolean,
+): { player: Player; states: ClientState[]; completed: () => boolean } {
   const player = cleanup.listener(new Player());
   player.connect("127.0.0.1", port, { reconnect });
   const states: ClientState[] = [];
   let completed = false;
-  cleanup.subscription(player.connection!.state$.subscribe({ next: (state) => states.push(state), complete: () => (completed = true) }));
+  cleanup.subscription(
+    player.connection!.state$.subscribe({ next: (state) => states.push(state), complete: () => (completed = true) }),
+  );
   return { player, states, completed: () => completed };
 }
 
@@ -155,7 +167,10 @@ describe("reconnection", () => {
     await waitFor(() => [bounded, refusing].every(({ states }) => states.at(-1) === "open"), "both open");
 
     await game.stop();
-    await waitFor(() => [bounded, refusing].every(({ states }) => states.at(-1) === "reconnecting"), "both reconnecting");
+    await waitFor(
+      () => [bounded, refusing].every(({ states }) => states.at(-1) === "reconnecting"),
+      "both reconnecting",
+    );
     const sizes: number[] = [];
     for (let n = 0; n < 10; n++) sizes.push(bounded.player.send({ action: "seq", n, pad: "abcdefghij" }));
     const accepted = sizes.filter((size) => size > 0);
@@ -176,7 +191,12 @@ describe("reconnection", () => {
 
   it("gives up after maxAttempts with one error ERR_RECONNECT_FAILED and state closed", async () => {
     const game = await restartableServer();
-    const { player, states, completed } = connectPlayer(game.port, { initialDelay: 5, factor: 1, jitter: 0, maxAttempts: 3 });
+    const { player, states, completed } = connectPlayer(game.port, {
+      initialDelay: 5,
+      factor: 1,
+      jitter: 0,
+      maxAttempts: 3,
+    });
     await pumpUntil(player, () => player.calls.length === 1, "connected");
 
     await game.stop();
@@ -239,7 +259,9 @@ describe("backoffDelay", () => {
 
   it("grows exponentially up to maxDelay", () => {
     const noJitter = (): number => 0;
-    expect([1, 2, 3, 4, 5, 6, 50].map((attempt) => backoffDelay(policy, attempt, noJitter))).toEqual([100, 200, 400, 800, 1_000, 1_000, 1_000]);
+    expect([1, 2, 3, 4, 5, 6, 50].map((attempt) => backoffDelay(policy, attempt, noJitter))).toEqual([
+      100, 200, 400, 800, 1_000, 1_000, 1_000,
+    ]);
   });
 
   it("takes a jitter share of each delay off at random", () => {
@@ -272,6 +294,13 @@ describe("backoffDelay", () => {
     expect(() => resolveReconnectPolicy({ maxAttempts: -1 })).toThrow(RangeError);
     expect(() => resolveReconnectPolicy("always" as unknown as boolean)).toThrow(TypeError);
     expect(resolveReconnectPolicy(false)).toBeNull();
-    expect(resolveReconnectPolicy(true)).toEqual({ maxAttempts: 10, initialDelay: 250, maxDelay: 10_000, factor: 2, jitter: 0.5, maxQueuedBytes: 1_048_576 });
+    expect(resolveReconnectPolicy(true)).toEqual({
+      maxAttempts: 10,
+      initialDelay: 250,
+      maxDelay: 10_000,
+      factor: 2,
+      jitter: 0.5,
+      maxQueuedBytes: 1_048_576,
+    });
   });
 });

@@ -62,7 +62,20 @@ class RedisServer {
   }
 
   async start(): Promise<void> {
-    const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", this.dir, "--daemonize", "no"];
+    const args = [
+      "--port",
+      String(this.port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      this.dir,
+      "--daemonize",
+      "no",
+    ];
     const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
     spawned.push(child);
     this.#child = child;
@@ -153,7 +166,11 @@ class GameServerProcess {
     });
     spawned.push(child);
     const server = new GameServerProcess(name, child);
-    await until(() => server.events.some((event) => event.event === "ready") || child.exitCode !== null, `${name} to start`, 40_000);
+    await until(
+      () => server.events.some((event) => event.event === "ready") || child.exitCode !== null,
+      `${name} to start`,
+      40_000,
+    );
     const ready = server.events.find((event) => event.event === "ready");
     if (ready === undefined) throw new Error(`${name} did not start:\n${server.#stderr}`);
     server.port = ready.port;
@@ -232,7 +249,9 @@ class Player {
 
   /** The `seq` numbers of the ticks tagged `tag` that came from `from`, in arrival order. */
   ticks(tag: string, from: string): number[] {
-    return this.received.filter((message) => message.action === "tick" && message.tag === tag && message.from === from).map((message) => message.seq as number);
+    return this.received
+      .filter((message) => message.action === "tick" && message.tag === tag && message.from === from)
+      .map((message) => message.seq as number);
   }
 
   count(tag: string): number {
@@ -242,13 +261,19 @@ class Player {
   async join(room: string): Promise<void> {
     const before = this.received.length;
     this.listener.send({ action: "join", room });
-    await until(() => this.received.slice(before).some((message) => message.action === "joined" && message.room === room), `${this.label} to join ${room}`);
+    await until(
+      () => this.received.slice(before).some((message) => message.action === "joined" && message.room === room),
+      `${this.label} to join ${room}`,
+    );
   }
 
   async leave(room: string): Promise<void> {
     const before = this.received.length;
     this.listener.send({ action: "leave", room });
-    await until(() => this.received.slice(before).some((message) => message.action === "left" && message.room === room), `${this.label} to leave ${room}`);
+    await until(
+      () => this.received.slice(before).some((message) => message.action === "left" && message.room === room),
+      `${this.label} to leave ${room}`,
+    );
   }
 
   close(): void {
@@ -269,13 +294,22 @@ describe("redisAdapter: one game over three server processes and a real redis-se
 
   /** Waits until every player of `servers` got `count` ticks tagged `tag` from each origin in `origins`. */
   async function delivered(tag: string, targets: Player[], origins: GameServerProcess[], count: number): Promise<void> {
-    const complete = (): boolean => targets.every((target) => origins.every((origin) => target.ticks(tag, origin.name).length >= count));
-    await until(complete, `${count} "${tag}" ticks from ${origins.map((origin) => origin.name).join(", ")} at ${targets.length} players`, 10_000).catch((error: Error) => {
-      const got = targets.map((target) => `${target.label}: ${origins.map((origin) => `${origin.name}=${target.ticks(tag, origin.name).length}`).join(" ")}`);
+    const complete = (): boolean =>
+      targets.every((target) => origins.every((origin) => target.ticks(tag, origin.name).length >= count));
+    await until(
+      complete,
+      `${count} "${tag}" ticks from ${origins.map((origin) => origin.name).join(", ")} at ${targets.length} players`,
+      10_000,
+    ).catch((error: Error) => {
+      const got = targets.map(
+        (target) =>
+          `${target.label}: ${origins.map((origin) => `${origin.name}=${target.ticks(tag, origin.name).length}`).join(" ")}`,
+      );
       throw new Error(`${error.message}; received ${got.join(", ")}`);
     });
     for (const target of targets) {
-      for (const origin of origins) expect(target.ticks(tag, origin.name), `${target.label} from ${origin.name}`).toEqual(range(count));
+      for (const origin of origins)
+        expect(target.ticks(tag, origin.name), `${target.label} from ${origin.name}`).toEqual(range(count));
     }
   }
 
@@ -286,7 +320,9 @@ describe("redisAdapter: one game over three server processes and a real redis-se
     await redis.start();
     servers = await Promise.all(["A", "B", "C"].map((name) => GameServerProcess.start(name, redis.url)));
     [A, B, C] = servers as [GameServerProcess, GameServerProcess, GameServerProcess];
-    players = servers.flatMap((server) => range(3).map((index) => new Player(`${server.name.toLowerCase()}${index}`, server)));
+    players = servers.flatMap((server) =>
+      range(3).map((index) => new Player(`${server.name.toLowerCase()}${index}`, server)),
+    );
     await Promise.all(players.map((candidate) => candidate.connect()));
   }, 60_000);
 
@@ -307,20 +343,33 @@ describe("redisAdapter: one game over three server processes and a real redis-se
   it("routes room messages only to the servers that have members, and to every member on them", async () => {
     const members = [player("a0"), player("a1"), player("b0")];
     for (const member of members) await member.join("table");
-    await until(async () => (await redis.numsub(`${PREFIX}#room#table`)) === 2, "A and B (not C) to subscribe to the room");
+    await until(
+      async () => (await redis.numsub(`${PREFIX}#room#table`)) === 2,
+      "A and B (not C) to subscribe to the room",
+    );
     expect(await redis.query((client) => client.pubSubChannels(`${PREFIX}#room#*`))).toEqual([`${PREFIX}#room#table`]);
 
     // C has no member: its room broadcast still reaches the members on A and B.
-    await Promise.all([C.request("broadcast", { count: 100, room: "table", tag: "room" }), A.request("broadcast", { count: 100, room: "table", tag: "room" })]);
+    await Promise.all([
+      C.request("broadcast", { count: 100, room: "table", tag: "room" }),
+      A.request("broadcast", { count: 100, room: "table", tag: "room" }),
+    ]);
     await delivered("room", members, [A, C], 100);
     // A fence after the room traffic from both origins: whoever has the fence would have had the room messages.
-    await Promise.all([A.request("broadcast", { count: 1, tag: "fence-1" }), C.request("broadcast", { count: 1, tag: "fence-1" })]);
+    await Promise.all([
+      A.request("broadcast", { count: 1, tag: "fence-1" }),
+      C.request("broadcast", { count: 1, tag: "fence-1" }),
+    ]);
     await delivered("fence-1", players, [A, C], 1);
-    for (const other of players.filter((candidate) => !members.includes(candidate))) expect(other.count("room"), other.label).toBe(0);
+    for (const other of players.filter((candidate) => !members.includes(candidate)))
+      expect(other.count("room"), other.label).toBe(0);
 
     // The last member on B leaves: B unsubscribes.
     await player("b0").leave("table");
-    await until(async () => (await redis.numsub(`${PREFIX}#room#table`)) === 1, "B to unsubscribe from the emptied room");
+    await until(
+      async () => (await redis.numsub(`${PREFIX}#room#table`)) === 1,
+      "B to unsubscribe from the emptied room",
+    );
   });
 
   it("counts a room's channels across servers with roomSize()", async () => {
@@ -336,7 +385,10 @@ describe("redisAdapter: one game over three server processes and a real redis-se
   it("leaves out only the sender with except: players on other servers still get it", async () => {
     player("a0").listener.send({ action: "shout", text: "hi" });
     const others = players.filter((candidate) => candidate.label !== "a0");
-    await until(() => others.every((other) => other.received.some((message) => message.action === "shout")), "the shout everywhere");
+    await until(
+      () => others.every((other) => other.received.some((message) => message.action === "shout")),
+      "the shout everywhere",
+    );
     await A.request("broadcast", { count: 1, tag: "fence-2" });
     await delivered("fence-2", [player("a0")], [A], 1);
     expect(player("a0").received.some((message) => message.action === "shout")).toBe(false);
@@ -346,8 +398,14 @@ describe("redisAdapter: one game over three server processes and a real redis-se
     expect(await A.request("sendToServers", { message: { action: "match", room: "table", seats: 2 } })).toBe(true);
     expect(await B.request("sendToServer", { to: C.serverId, message: { action: "seat", for: "a0" } })).toBe(true);
     await until(() => B.serverMessages().length === 1 && C.serverMessages().length === 2, "the server messages");
-    expect(B.serverMessages()).toEqual([{ event: "serverMessage", from: A.serverId, message: { action: "match", room: "table", seats: 2 } }]);
-    expect(C.serverMessages()).toContainEqual({ event: "serverMessage", from: B.serverId, message: { action: "seat", for: "a0" } });
+    expect(B.serverMessages()).toEqual([
+      { event: "serverMessage", from: A.serverId, message: { action: "match", room: "table", seats: 2 } },
+    ]);
+    expect(C.serverMessages()).toContainEqual({
+      event: "serverMessage",
+      from: B.serverId,
+      message: { action: "seat", for: "a0" },
+    });
     expect(await A.request("serverCount")).toBe(3);
     await delay(50);
     expect(A.serverMessages()).toEqual([]); // a server does not hear its own sendToServers
@@ -369,7 +427,10 @@ describe("redisAdapter: one game over three server processes and a real redis-se
       });
       await until(() => relay.channels.length === 5, "5 channels on the relay");
       for (let seq = 0; seq < 10; seq++) origin.sendToAll({ action: "once", seq });
-      await until(() => received.every((messages) => messages.filter((message) => message.action === "once").length === 10), "10 relayed messages at 5 clients");
+      await until(
+        () => received.every((messages) => messages.filter((message) => message.action === "once").length === 10),
+        "10 relayed messages at 5 clients",
+      );
       expect(deliveries).toHaveBeenCalledTimes(10);
     } finally {
       for (const listener of listeners) listener.close();
@@ -381,10 +442,19 @@ describe("redisAdapter: one game over three server processes and a real redis-se
   it("carries on when a server process is killed with SIGKILL", async () => {
     C.child.kill("SIGKILL");
     await C.exited;
-    await until(() => on(C).every((lost) => lost.received.some((message) => message.action === "disconnected" || message.action === "error")), "C's players to notice");
+    await until(
+      () =>
+        on(C).every((lost) =>
+          lost.received.some((message) => message.action === "disconnected" || message.action === "error"),
+        ),
+      "C's players to notice",
+    );
     await until(async () => (await A.request("serverCount")) === 2, "Redis to drop C's subscriptions");
 
-    await Promise.all([A.request("broadcast", { count: 200, tag: "after-kill" }), B.request("broadcast", { count: 200, tag: "after-kill" })]);
+    await Promise.all([
+      A.request("broadcast", { count: 200, tag: "after-kill" }),
+      B.request("broadcast", { count: 200, tag: "after-kill" }),
+    ]);
     await delivered("after-kill", [...on(A), ...on(B)], [A, B], 200);
     expect(await B.request("roomSize", { room: "table" })).toBe(3);
     expect(A.alive && B.alive).toBe(true);
@@ -393,8 +463,16 @@ describe("redisAdapter: one game over three server processes and a real redis-se
   it("keeps local delivery through a Redis outage and resumes cross-server delivery after it", async () => {
     const survivors = [A, B];
     await redis.stop();
-    await until(() => survivors.every((server) => server.state === "reconnecting"), "A and B to notice the outage");
-    for (const server of survivors) expect(server.logs("warn").some((log) => log.message.startsWith("redis connection lost")), server.name).toBe(true);
+    // The state and the log line travel separately from each child process: wait for both.
+    const noticed = (server: (typeof survivors)[number]): boolean =>
+      server.state === "reconnecting" &&
+      server.logs("warn").some((log) => log.message.startsWith("redis connection lost"));
+    await until(() => survivors.every(noticed), "A and B to notice the outage");
+    for (const server of survivors)
+      expect(
+        server.logs("warn").some((log) => log.message.startsWith("redis connection lost")),
+        server.name,
+      ).toBe(true);
 
     // During the outage: A's own players get A's broadcasts, in order; nothing crosses over.
     await A.request("broadcast", { count: 100, tag: "outage" });
@@ -407,10 +485,17 @@ describe("redisAdapter: one game over three server processes and a real redis-se
 
     await redis.start();
     await until(() => survivors.every((server) => server.state === "connected"), "A and B to reconnect", 10_000);
-    for (const server of survivors) expect(server.logs("info").some((log) => log.message.startsWith("redis reconnected")), server.name).toBe(true);
+    for (const server of survivors)
+      expect(
+        server.logs("info").some((log) => log.message.startsWith("redis reconnected")),
+        server.name,
+      ).toBe(true);
     expect(((await A.request("status")) as { dropped: number }).dropped).toBeGreaterThanOrEqual(101);
 
-    await Promise.all([A.request("broadcast", { count: 100, tag: "resumed" }), B.request("broadcast", { count: 100, tag: "resumed" })]);
+    await Promise.all([
+      A.request("broadcast", { count: 100, tag: "resumed" }),
+      B.request("broadcast", { count: 100, tag: "resumed" }),
+    ]);
     await delivered("resumed", [...on(A), ...on(B)], [A, B], 100);
     await A.request("broadcast", { count: 50, room: "late-room", tag: "late" });
     await delivered("late", [player("b1")], [A], 50);
@@ -421,20 +506,37 @@ describe("redisAdapter: one game over three server processes and a real redis-se
 
 describe("redisAdapter in one process", () => {
   it("checks its options with the right error class", () => {
-    expect(() => redisAdapter({ url: "http://x" })).toThrow(new TypeError('options.url must be a redis:// or rediss:// URL, got "http://x"'));
-    expect(() => redisAdapter({ prefix: "" })).toThrow(new TypeError('options.prefix must be a non-empty string, got ""'));
-    expect(() => redisAdapter({ requestTimeout: 0 })).toThrow(new RangeError("options.requestTimeout must be between 1 and 2147483647, got 0"));
-    expect(() => redisAdapter({ reconnect: { maxDelay: 1.5 } })).toThrow(new TypeError("options.reconnect.maxDelay must be an integer, got 1.5"));
+    expect(() => redisAdapter({ url: "http://x" })).toThrow(
+      new TypeError('options.url must be a redis:// or rediss:// URL, got "http://x"'),
+    );
+    expect(() => redisAdapter({ prefix: "" })).toThrow(
+      new TypeError('options.prefix must be a non-empty string, got ""'),
+    );
+    expect(() => redisAdapter({ requestTimeout: 0 })).toThrow(
+      new RangeError("options.requestTimeout must be between 1 and 2147483647, got 0"),
+    );
+    expect(() => redisAdapter({ reconnect: { maxDelay: 1.5 } })).toThrow(
+      new TypeError("options.reconnect.maxDelay must be an integer, got 1.5"),
+    );
     expect(() => redisAdapter({ createClient: 3 as never })).toThrow(TypeError);
   });
 
   it("fails server.start() with ERR_CONNECT_FAILED when Redis cannot be reached, leaving the server stopped", async () => {
     const port = await closedPort();
-    const server = new Server({ port: 0, adapter: redisAdapter({ url: `redis://127.0.0.1:${port}`, connectTimeout: 300, reconnect: { initialDelay: 20, maxDelay: 50 } }) });
+    const server = new Server({
+      port: 0,
+      adapter: redisAdapter({
+        url: `redis://127.0.0.1:${port}`,
+        connectTimeout: 300,
+        reconnect: { initialDelay: 20, maxDelay: 50 },
+      }),
+    });
     const failure = await server.start().catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(RepodError);
     expect(failure).toMatchObject({ code: "ERR_CONNECT_FAILED" });
-    expect((failure as Error).message).toMatch(new RegExp(`^Cannot reach Redis at redis://127\\.0\\.0\\.1:${port} within 300 ms`));
+    expect((failure as Error).message).toMatch(
+      new RegExp(`^Cannot reach Redis at redis://127\\.0\\.0\\.1:${port} within 300 ms`),
+    );
     expect(server.isListening).toBe(false);
     expect((server.adapter as ReturnType<typeof redisAdapter>).state).toBe("idle");
   });
@@ -460,7 +562,9 @@ describe("redisAdapter in one process", () => {
     const server = new Server({ port: 0, adapter });
     await server.start();
     try {
-      await expect(adapter.roomSize("table", { timeout: 50 })).rejects.toThrow(new RepodError("ERR_REQUEST_TIMEOUT", 'roomSize("table"): 0 of 2 servers answered within 50 ms'));
+      await expect(adapter.roomSize("table", { timeout: 50 })).rejects.toThrow(
+        new RepodError("ERR_REQUEST_TIMEOUT", 'roomSize("table"): 0 of 2 servers answered within 50 ms'),
+      );
       await expect(adapter.roomSize("")).rejects.toThrow(TypeError);
     } finally {
       await server.stop();
@@ -468,8 +572,19 @@ describe("redisAdapter in one process", () => {
   });
 
   it("keeps the Redis client out of the core entry point", async () => {
-    const result = await build({ entryPoints: [path.join(ROOT, "lib/index.ts")], bundle: true, platform: "node", format: "esm", write: false, metafile: true, packages: "external", logLevel: "silent" });
-    const imports = Object.values(result.metafile.inputs).flatMap((input) => input.imports.map((imported) => imported.path));
+    const result = await build({
+      entryPoints: [path.join(ROOT, "lib/index.ts")],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      write: false,
+      metafile: true,
+      packages: "external",
+      logLevel: "silent",
+    });
+    const imports = Object.values(result.metafile.inputs).flatMap((input) =>
+      input.imports.map((imported) => imported.path),
+    );
     expect(imports.filter((imported) => /(^|\/)(redis|@redis\/)/.test(imported))).toEqual([]);
     expect(Object.keys(result.metafile.inputs).some((input) => input.includes("adapters/"))).toBe(false);
   });

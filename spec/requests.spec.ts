@@ -102,11 +102,19 @@ function observe<T>(source: Observable<T>): { outcome: Outcome; done: () => bool
       complete: () => (outcome.completed = true),
     }),
   );
-  return { outcome, done: () => "error" in outcome || outcome.completed === true, unsubscribe: () => subscription.unsubscribe() };
+  return {
+    outcome,
+    done: () => "error" in outcome || outcome.completed === true,
+    unsubscribe: () => subscription.unsubscribe(),
+  };
 }
 
 /** Sends a request from `player`, pumps its listener until the Observable ends, returns what it did. */
-async function ask(player: Player<Dealer>, message: { action: string; [key: string]: unknown }, timeout?: number): Promise<Outcome> {
+async function ask(
+  player: Player<Dealer>,
+  message: { action: string; [key: string]: unknown },
+  timeout?: number,
+): Promise<Outcome> {
   const request = observe(player.listener.request(message, timeout === undefined ? undefined : { timeout }));
   await pumpUntil(player.listener, request.done, `the reply to ${message.action}`);
   return request.outcome;
@@ -185,7 +193,10 @@ describe("request–reply: errors", () => {
     const { error } = await ask(player, { action: "silent" }, 60);
     expect(Date.now() - started).toBeGreaterThanOrEqual(55);
     expect(error).toBeInstanceOf(RepodError);
-    expect(error).toMatchObject({ code: "ERR_REQUEST_TIMEOUT", message: "No reply to the request silent within 60 ms" });
+    expect(error).toMatchObject({
+      code: "ERR_REQUEST_TIMEOUT",
+      message: "No reply to the request silent within 60 ms",
+    });
     expect(server.channels[0]!.calls).toEqual(["silent"]);
     expect(DEFAULT_REQUEST_TIMEOUT).toBe(10_000);
   });
@@ -225,12 +236,17 @@ describe("request–reply: errors", () => {
     const listener = new ConnectionListener();
     const request = observe(listener.request({ action: "add", a: 1, b: 1 }));
     expect(request.outcome.error).toBeInstanceOf(ConnectionError);
-    expect(request.outcome.error).toMatchObject({ code: "ERR_NOT_CONNECTED", message: "Cannot send the request add: not connected" });
+    expect(request.outcome.error).toMatchObject({
+      code: "ERR_NOT_CONNECTED",
+      message: "Cannot send the request add: not connected",
+    });
   });
 
   it("bad arguments throw at once: a non-object message, a timeout that is not a positive integer", () => {
     const listener = new ConnectionListener();
-    expect(() => listener.request([] as never)).toThrow(new TypeError('A request must be a plain object such as { action: "getScore" }'));
+    expect(() => listener.request([] as never)).toThrow(
+      new TypeError('A request must be a plain object such as { action: "getScore" }'),
+    );
     expect(() => listener.request({ action: "x" }, { timeout: 0 })).toThrow(
       new RangeError("options.timeout must be a positive integer of milliseconds, got 0"),
     );
@@ -271,7 +287,10 @@ describe("request–reply: handlers that answer nothing", () => {
       { action: "unknown", [REQUEST_ID_KEY]: 9 },
       { action: "echo", [REQUEST_ID_KEY]: 10 },
     ]);
-    expect(peer.messages).toEqual([{ action: "connected" }, { action: REPLY_ACTION, [REPLY_ID_KEY]: 10, result: "echoed" }]);
+    expect(peer.messages).toEqual([
+      { action: "connected" },
+      { action: REPLY_ACTION, [REPLY_ID_KEY]: 10, result: "echoed" },
+    ]);
   });
 });
 
@@ -376,7 +395,9 @@ describe("request–reply under pump()", () => {
       }
     }
     const player = await connectPlayer(cleanup, server, "tcp", new Player());
-    cleanup.subscription(player.listener.request<number>({ action: "ask" }).subscribe((value) => log.push(`reply ${value}`)));
+    cleanup.subscription(
+      player.listener.request<number>({ action: "ask" }).subscribe((value) => log.push(`reply ${value}`)),
+    );
 
     await waitFor(() => player.of("note").length === 2, "both notes and the reply to arrive");
     expect(player.received.slice(-3).map((message) => message.action)).toEqual(["note", REPLY_ACTION, "note"]);
@@ -432,7 +453,10 @@ describe("request–reply: connection lost while waiting", () => {
     player.channel.close();
     await pumpUntil(player.listener, request.done, "the request to fail");
     expect(request.outcome.error).toBeInstanceOf(ConnectionError);
-    expect(request.outcome.error).toMatchObject({ code: "ERR_CONNECTION_LOST", message: "The connection ended before the reply" });
+    expect(request.outcome.error).toMatchObject({
+      code: "ERR_CONNECTION_LOST",
+      message: "The connection ended before the reply",
+    });
     const disconnected = player.received.findIndex((message) => message.action === "disconnected");
     expect(disconnected).toBeGreaterThan(0);
   });
@@ -440,7 +464,10 @@ describe("request–reply: connection lost while waiting", () => {
   it("the server stopping fails every waiting request", async () => {
     const server = await dealerServer();
     const player = await connectPlayer(cleanup, server, "tcp");
-    const requests = [observe(player.listener.request({ action: "nothingEver" })), observe(player.listener.request({ action: "silent" }))];
+    const requests = [
+      observe(player.listener.request({ action: "nothingEver" })),
+      observe(player.listener.request({ action: "silent" })),
+    ];
     await waitFor(() => server.channels[0]!.calls.length === 1, "the requests to arrive");
     await server.stop();
     await pumpUntil(player.listener, () => requests.every((request) => request.done()), "the requests to fail");
@@ -466,7 +493,10 @@ describe("request–reply: connection lost while waiting", () => {
     server.channels[0]!.close();
     await pumpUntil(listener, lost.done, "the request sent on the lost connection to fail", 2_000);
     expect(lost.outcome.error).toBeInstanceOf(ConnectionError);
-    expect(lost.outcome.error).toMatchObject({ code: "ERR_CONNECTION_LOST", message: "The connection ended before the reply" });
+    expect(lost.outcome.error).toMatchObject({
+      code: "ERR_CONNECTION_LOST",
+      message: "The connection ended before the reply",
+    });
 
     await pumpUntil(listener, () => listener.connection!.isConnected, "the reconnection");
     const next = observe(listener.request({ action: "add", a: 1, b: 1 }));
@@ -480,7 +510,11 @@ describe("request–reply: connection lost while waiting", () => {
     const listener = cleanup.listener(new ConnectionListener());
     listener.connect("127.0.0.1", first.port);
     const old = observe(listener.request({ action: "nothingEver" }));
-    await pumpUntil(listener, () => first.channels.length === 1 && first.channels[0]!.isConnected, "the first connection");
+    await pumpUntil(
+      listener,
+      () => first.channels.length === 1 && first.channels[0]!.isConnected,
+      "the first connection",
+    );
     listener.connect("127.0.0.1", second.port);
     const fresh = observe(listener.request({ action: "slow", ms: 30 }));
     await pumpUntil(listener, () => old.done() && fresh.done(), "both requests to end");
@@ -528,7 +562,9 @@ describe("the server asks a client", () => {
     const server = await dealerServer();
     const player = await pumpedPlayer(server);
     await expect(firstValueFrom(player.channel.request<string>({ action: "name" }))).resolves.toBe("ana");
-    await expect(firstValueFrom(player.channel.request<number>({ action: "pick", options: [3, 9, 4] }))).resolves.toBe(9);
+    await expect(firstValueFrom(player.channel.request<number>({ action: "pick", options: [3, 9, 4] }))).resolves.toBe(
+      9,
+    );
   });
 
   it("a listener handler that throws answers with an error reply", async () => {
@@ -556,7 +592,10 @@ describe("the server asks a client", () => {
     const player = await pumpedPlayer(server);
     const request = observe(player.channel.request({ action: "unknownToTheClient" }, { timeout: 30 }));
     await waitFor(request.done, "the timeout");
-    expect(request.outcome.error).toMatchObject({ code: "ERR_REQUEST_TIMEOUT", message: "No reply to the request unknownToTheClient within 30 ms" });
+    expect(request.outcome.error).toMatchObject({
+      code: "ERR_REQUEST_TIMEOUT",
+      message: "No reply to the request unknownToTheClient within 30 ms",
+    });
   });
 
   it("in pump mode the reply reaches the server's Observable inside server.pump()", async () => {
@@ -572,7 +611,9 @@ describe("the server asks a client", () => {
 
 describe("a Python repod peer answering by hand", () => {
   /** A Python repod server, in effect: greets, then answers getScore by hand with @msgpack/msgpack. */
-  async function pythonStyleServer(answer: (data: Record<string, unknown>) => object | null): Promise<{ port: number; peers: RawPeer[] }> {
+  async function pythonStyleServer(
+    answer: (data: Record<string, unknown>) => object | null,
+  ): Promise<{ port: number; peers: RawPeer[] }> {
     const peers: RawPeer[] = [];
     const accepted: net.Socket[] = [];
     const server = net.createServer((socket) => {
@@ -610,7 +651,11 @@ describe("a Python repod peer answering by hand", () => {
   });
 
   it("a hand-written error reply raises a RequestError with its text", async () => {
-    const { port } = await pythonStyleServer((data) => ({ action: "@reply", "@re": data["@req"], error: "unknown player" }));
+    const { port } = await pythonStyleServer((data) => ({
+      action: "@reply",
+      "@re": data["@req"],
+      error: "unknown player",
+    }));
     const listener = cleanup.listener(new ConnectionListener());
     listener.connect("127.0.0.1", port);
     const request = observe(listener.request({ action: "getScore" }));
@@ -620,7 +665,9 @@ describe("a Python repod peer answering by hand", () => {
   });
 
   it("a Python peer that ignores the reserved keys just never replies: the request times out and nothing else breaks", async () => {
-    const { port, peers } = await pythonStyleServer((data) => (data.action === "chat" ? { action: "chat", text: `echo ${String(data.text)}` } : null));
+    const { port, peers } = await pythonStyleServer((data) =>
+      data.action === "chat" ? { action: "chat", text: `echo ${String(data.text)}` } : null,
+    );
     const listener = cleanup.listener(new ConnectionListener());
     listener.connect("127.0.0.1", port);
     const request = observe(listener.request({ action: "getScore" }, { timeout: 40 }));

@@ -27,8 +27,15 @@ async function players<C extends Channel>(server: Server<C>, count: number): Pro
 }
 
 /** The messages of `action` each player received, after giving the network time to deliver them. */
-async function inboxes(all: readonly Player<Channel<any>>[], action: string, expected: number): Promise<IncomingMessage[][]> {
-  await waitFor(() => all.reduce((sum, player) => sum + player.of(action).length, 0) >= expected, `${expected} "${action}" messages`);
+async function inboxes(
+  all: readonly Player<Channel<any>>[],
+  action: string,
+  expected: number,
+): Promise<IncomingMessage[][]> {
+  await waitFor(
+    () => all.reduce((sum, player) => sum + player.of(action).length, 0) >= expected,
+    `${expected} "${action}" messages`,
+  );
   await delay(20); // anything that should not have arrived would have by now
   return all.map((player) => player.of(action));
 }
@@ -267,7 +274,9 @@ describe("room streams", () => {
     const server = cleanup.server(await startServer());
     const [a] = await players(server, 1);
     const seen: number[] = [];
-    cleanup.subscription(server.room("lobby").joins$.subscribe((channel) => seen.push(server.room("lobby").size, channel.rooms.size)));
+    cleanup.subscription(
+      server.room("lobby").joins$.subscribe((channel) => seen.push(server.room("lobby").size, channel.rooms.size)),
+    );
     a!.channel.join("lobby");
     expect(seen).toEqual([1, 1]);
   });
@@ -352,9 +361,18 @@ describe("a broadcast is encoded once", () => {
 
   it("every raw TCP peer receives byte for byte the same frame, the one encode() makes", async () => {
     const server = cleanup.server(await startServer());
-    const peers = [await connectRaw(cleanup, server), await connectRaw(cleanup, server), await connectRaw(cleanup, server)];
+    const peers = [
+      await connectRaw(cleanup, server),
+      await connectRaw(cleanup, server),
+      await connectRaw(cleanup, server),
+    ];
     for (const { channel } of peers) channel.join("table-1");
-    const message = { action: "state", players: [{ x: 1.5, y: -2 }], names: ["ana", "bo"], blob: new Uint8Array([0, 255]) };
+    const message = {
+      action: "state",
+      players: [{ x: 1.5, y: -2 }],
+      names: ["ana", "bo"],
+      blob: new Uint8Array([0, 255]),
+    };
 
     server.room("table-1").sendToAll(message);
     await waitFor(() => peers.every(({ peer }) => peer.frames.length === 2), "the broadcast");

@@ -124,7 +124,9 @@ describe("Server", () => {
 
     it("start() on a started server rejects", async () => {
       const server = await hookServer();
-      await expect(server.start()).rejects.toThrow(new Error("Server is already listening; call stop() before start()"));
+      await expect(server.start()).rejects.toThrow(
+        new Error("Server is already listening; call stop() before start()"),
+      );
     });
 
     it("stop() on a server that never started resolves at once, and stop() twice is harmless", async () => {
@@ -204,14 +206,20 @@ describe("Server", () => {
     it("runs channel.onConnect, then server.onConnect with the peer's address, then emits on connections$, once per client", async () => {
       const server = await hookServer();
       const emitted: HookChannel[] = [];
-      cleanup.subscription(server.connections$.subscribe((channel) => {
-        emitted.push(channel);
-        events.push(`connections$ ${channel.id}`);
-      }));
+      cleanup.subscription(
+        server.connections$.subscribe((channel) => {
+          emitted.push(channel);
+          events.push(`connections$ ${channel.id}`);
+        }),
+      );
       const socket = cleanup.socket(await rawSocket(server.port));
       await waitFor(() => emitted.length === 1, "the connection");
       const channel = emitted[0]!;
-      expect(events).toEqual([`channel.onConnect ${channel.id}`, `server.onConnect ${channel.id}`, `connections$ ${channel.id}`]);
+      expect(events).toEqual([
+        `channel.onConnect ${channel.id}`,
+        `server.onConnect ${channel.id}`,
+        `connections$ ${channel.id}`,
+      ]);
       expect(server.addresses).toEqual([{ host: "127.0.0.1", port: socket.localPort }]);
       expect(channel.addr).toEqual({ host: "127.0.0.1", port: socket.localPort });
       await delay(20);
@@ -222,7 +230,11 @@ describe("Server", () => {
   describe("each way a channel ends runs onClose, onDisconnect and disconnections$ exactly once", () => {
     const ways = [
       ["the peer closes its socket", "peer", (socket: import("node:net").Socket) => void socket.end()],
-      ["the peer vanishes (connection reset)", "peer", (socket: import("node:net").Socket) => void socket.resetAndDestroy()],
+      [
+        "the peer vanishes (connection reset)",
+        "peer",
+        (socket: import("node:net").Socket) => void socket.resetAndDestroy(),
+      ],
       ["the channel calls close()", "channel", undefined],
       ["the server stops", "server", undefined],
     ] as const;
@@ -255,7 +267,13 @@ describe("Server", () => {
       expect(server.channels).toEqual([]);
       expect(channel.isConnected).toBe(false);
       expect(await completed).toEqual([]);
-      if (reset) expect(channel.errors).toEqual([expect.objectContaining({ code: "ERR_CONNECTION_LOST", cause: expect.objectContaining({ code: "ECONNRESET" }) })]);
+      if (reset)
+        expect(channel.errors).toEqual([
+          expect.objectContaining({
+            code: "ERR_CONNECTION_LOST",
+            cause: expect.objectContaining({ code: "ECONNRESET" }),
+          }),
+        ]);
       else expect(channel.errors).toEqual([]);
     });
   });
@@ -277,7 +295,12 @@ describe("Server", () => {
       listener.send({ action: "fail", n: 2 });
       listener.send({ action: "step", n: 3 });
       await waitFor(() => events.length === 4, "4 events");
-      expect(events).toEqual([`step ${channel.id} 1`, `fail ${channel.id}`, `channel.onError ${channel.id}`, `step ${channel.id} 3`]);
+      expect(events).toEqual([
+        `step ${channel.id} 1`,
+        `fail ${channel.id}`,
+        `channel.onError ${channel.id}`,
+        `step ${channel.id} 3`,
+      ]);
       expect(channel.errors).toEqual([new Error("failed 2")]);
       expect(channel.isConnected).toBe(true);
     });
@@ -326,12 +349,24 @@ describe("Server", () => {
       await waitFor(() => a.connection?.isConnected === true && b.connection?.isConnected === true, "both open");
       expect(events).toEqual([]);
       expect(server.pump()).toBe(2);
-      expect(events).toEqual([`channel.onConnect ${ca}`, `server.onConnect ${ca}`, `channel.onConnect ${cb}`, `server.onConnect ${cb}`]);
+      expect(events).toEqual([
+        `channel.onConnect ${ca}`,
+        `server.onConnect ${ca}`,
+        `channel.onConnect ${cb}`,
+        `server.onConnect ${cb}`,
+      ]);
       events.length = 0;
 
       let arrived = 0;
       cleanup.subscription(server.messages$.subscribe(() => arrived++));
-      const sends: [ConnectionListener, number][] = [[a, 1], [b, 2], [b, 3], [a, 4], [b, 5], [a, 6]];
+      const sends: [ConnectionListener, number][] = [
+        [a, 1],
+        [b, 2],
+        [b, 3],
+        [a, 4],
+        [b, 5],
+        [a, 6],
+      ];
       for (const [listener, n] of sends) {
         listener.send({ action: "step", n });
         const expected = n;
@@ -426,7 +461,11 @@ describe("Server", () => {
   describe("sendToAll()", () => {
     it("reaches every connected channel and returns how many it was queued for", async () => {
       const server = cleanup.server(await startServer());
-      const listeners = [(await connect(server)).listener, (await connect(server)).listener, (await connect(server)).listener];
+      const listeners = [
+        (await connect(server)).listener,
+        (await connect(server)).listener,
+        (await connect(server)).listener,
+      ];
       const received = listeners.map((listener) => collect(listener.on("news"), 1));
       expect(server.sendToAll({ action: "news", text: "hello all" })).toBe(3);
       for (const got of await Promise.all(received)) expect(got).toEqual([{ action: "news", text: "hello all" }]);
@@ -470,7 +509,10 @@ describe("Server", () => {
       b.connect("127.0.0.1", server.port);
       b.send({ action: "hi", from: "b" });
       await waitFor(() => seen.length === 2, "b's message");
-      expect(seen.map(({ message }) => message)).toEqual([{ action: "hi", from: "a" }, { action: "hi", from: "b" }]);
+      expect(seen.map(({ message }) => message)).toEqual([
+        { action: "hi", from: "a" },
+        { action: "hi", from: "b" },
+      ]);
       expect(seen.map(({ channel }) => channel)).toEqual(server.channels);
       expect(server.channels).toHaveLength(2);
     });
@@ -486,16 +528,21 @@ describe("Server", () => {
       await waitFor(() => server.channels.length === 2, "both channels");
       await delay(20);
       channel.close();
-      expect(await received).toEqual([{ action: "mine", n: 1 }, { action: "mine", n: 2 }]);
+      expect(await received).toEqual([
+        { action: "mine", n: 1 },
+        { action: "mine", n: 2 },
+      ]);
     });
 
     it("disconnections$ emits each channel once, after its onClose", async () => {
       const server = await hookServer();
       const disconnected: string[] = [];
-      cleanup.subscription(server.disconnections$.subscribe((channel) => {
-        disconnected.push(`disconnections$ ${channel.id}`);
-        events.push(`disconnections$ ${channel.id}`);
-      }));
+      cleanup.subscription(
+        server.disconnections$.subscribe((channel) => {
+          disconnected.push(`disconnections$ ${channel.id}`);
+          events.push(`disconnections$ ${channel.id}`);
+        }),
+      );
       const { channel } = await connect(server);
       const { channel: other } = await connect(server);
       channel.close();
@@ -540,7 +587,9 @@ describe("Server", () => {
       await server.stop();
       for (const [index, received] of (await Promise.all(everything)).entries()) {
         expect(received).toHaveLength(2_001);
-        expect(received.filter((m) => m.action === "n").map((m) => m.i)).toEqual(Array.from({ length: 1_000 }, (_, i) => i));
+        expect(received.filter((m) => m.action === "n").map((m) => m.i)).toEqual(
+          Array.from({ length: 1_000 }, (_, i) => i),
+        );
         expect(received.filter((m) => m.action === "n").every((m) => m.to === pairs[index]!.channel.id)).toBe(true);
         expect(received.filter((m) => m.action === "all")).toHaveLength(1_000);
       }
@@ -554,12 +603,32 @@ describe("Server", () => {
       ["a port given as a string", { port: "5071" }, new TypeError('options.port must be an integer, got "5071"')],
       ["an empty host", { host: "" }, new TypeError('options.host must be a non-empty string, got ""')],
       ["a host that is not a string", { host: 127 }, new TypeError("options.host must be a non-empty string, got 127")],
-      ["an unknown dispatch mode", { dispatch: "sometimes" }, new TypeError('options.dispatch must be "live" or "pump", got "sometimes"')],
-      ["a channelClass that is not a class", { channelClass: 5 }, new TypeError("options.channelClass must be a class extending Channel")],
-      ["a maxPayload of 0", { maxPayload: 0 }, new RangeError("options.maxPayload must be between 1 and 4294967295, got 0")],
+      [
+        "an unknown dispatch mode",
+        { dispatch: "sometimes" },
+        new TypeError('options.dispatch must be "live" or "pump", got "sometimes"'),
+      ],
+      [
+        "a channelClass that is not a class",
+        { channelClass: 5 },
+        new TypeError("options.channelClass must be a class extending Channel"),
+      ],
+      [
+        "a maxPayload of 0",
+        { maxPayload: 0 },
+        new RangeError("options.maxPayload must be between 1 and 4294967295, got 0"),
+      ],
       ["a fractional maxPayload", { maxPayload: 1.5 }, new TypeError("options.maxPayload must be an integer, got 1.5")],
-      ["a maxConnections of 0", { maxConnections: 0 }, new RangeError("options.maxConnections must be between 1 and 9007199254740991, got 0")],
-      ["a logger without methods", { logger: { info() {} } }, new TypeError("options.logger must have debug, info, warn and error methods; debug is missing")],
+      [
+        "a maxConnections of 0",
+        { maxConnections: 0 },
+        new RangeError("options.maxConnections must be between 1 and 9007199254740991, got 0"),
+      ],
+      [
+        "a logger without methods",
+        { logger: { info() {} } },
+        new TypeError("options.logger must have debug, info, warn and error methods; debug is missing"),
+      ],
     ])("the constructor rejects %s", (_name, options, error) => {
       expect(() => new Server(options as never)).toThrow(error);
     });

@@ -71,7 +71,9 @@ describe("typed action maps", () => {
       expectTypeOf<ObservedValueOf<ReturnType<typeof listener.on<"move">>>["x"]>().toBeNumber();
       expectTypeOf(listener.on("move").pipe(map((m) => m.x + m.y))).toEqualTypeOf<Observable<number>>();
       expectTypeOf<ObservedValueOf<ReturnType<typeof listener.on<"error">>>["error"]>().toBeString();
-      expectTypeOf(listener.on("connected")).toEqualTypeOf<Observable<Message<ServerMessages & BuiltInActions, "connected">>>();
+      expectTypeOf(listener.on("connected")).toEqualTypeOf<
+        Observable<Message<ServerMessages & BuiltInActions, "connected">>
+      >();
       // @ts-expect-error an action the server does not send
       listener.on("say");
       expect(listener.on("move")).toBeDefined();
@@ -82,12 +84,17 @@ describe("typed action maps", () => {
       expectTypeOf<ObservedValueOf<Client<ServerMessages, ClientMessages>["messages$"]>>().toEqualTypeOf<
         Message<ServerMessages & BuiltInActions>
       >();
-      expectTypeOf<Parameters<Client<ServerMessages, ClientMessages>["send"]>[0]>().toEqualTypeOf<Message<ClientMessages>>();
+      expectTypeOf<Parameters<Client<ServerMessages, ClientMessages>["send"]>[0]>().toEqualTypeOf<
+        Message<ClientMessages>
+      >();
       expect(listener.connection).toBeNull();
     });
 
     it("NetworkHandlers<M> checks the payload of every Network_* handler a class implements", () => {
-      class Game extends ConnectionListener<ServerMessages, ClientMessages> implements NetworkHandlers<ServerMessages & BuiltInActions> {
+      class Game
+        extends ConnectionListener<ServerMessages, ClientMessages>
+        implements NetworkHandlers<ServerMessages & BuiltInActions>
+      {
         readonly texts: string[] = [];
         Network_chat(message: Message<ServerMessages, "chat">): void {
           expectTypeOf(message.from).toBeString();

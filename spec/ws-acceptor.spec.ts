@@ -16,10 +16,13 @@ afterEach(() => cleanup.run());
 async function pageServer(): Promise<{ http: http.Server; port: number }> {
   const server = http.createServer((_request, response) => response.end("the game page"));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  cleanup.add(() => new Promise<void>((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  }));
+  cleanup.add(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
   return { http: server, port: (server.address() as net.AddressInfo).port };
 }
 
@@ -40,10 +43,14 @@ describe("WsAcceptor", () => {
 
   it("rejects a handshake from an origin outside the allow-list with 403, before any channel exists", async () => {
     const logger = recordingLogger();
-    const server = cleanup.server(await startServer({ ws: { port: 0, origins: ["https://game.example", "http://localhost:5173/"] }, logger }));
+    const server = cleanup.server(
+      await startServer({ ws: { port: 0, origins: ["https://game.example", "http://localhost:5173/"] }, logger }),
+    );
     const url = `ws://127.0.0.1:${server.wsPort}`;
 
-    await expect(openRawWebSocket(url, { origin: "https://evil.example" })).rejects.toThrow("Unexpected server response: 403");
+    await expect(openRawWebSocket(url, { origin: "https://evil.example" })).rejects.toThrow(
+      "Unexpected server response: 403",
+    );
     expect(server.channels).toHaveLength(0);
     expect(logger.entries.find((entry) => entry.message === "refused")?.fields.reason).toBe(
       "Origin https://evil.example is not in the server's ws.origins allow-list",
@@ -67,7 +74,11 @@ describe("WsAcceptor", () => {
     const lost = cleanup.listener(new Recorder());
     player.connect(`ws://127.0.0.1:${server.wsPort}/game?room=7`);
     lost.connect(`ws://127.0.0.1:${server.wsPort}/lobby`);
-    await pumpUntil({ pump: () => player.pump() + lost.pump() }, () => player.of("connected").length === 1 && lost.of("error").length === 1, "both outcomes");
+    await pumpUntil(
+      { pump: () => player.pump() + lost.pump() },
+      () => player.of("connected").length === 1 && lost.of("error").length === 1,
+      "both outcomes",
+    );
 
     expect(lost.actions).toEqual(["error"]);
     expect(lost.of("error")[0]).toEqual({
@@ -101,10 +112,13 @@ describe("WsAcceptor", () => {
     const key = readFileSync(new URL("fixtures/tls-key.pem", import.meta.url));
     const secure = https.createServer({ key, cert }, (_request, response) => response.end("the secure page"));
     await new Promise<void>((resolve) => secure.listen(0, "127.0.0.1", resolve));
-    cleanup.add(() => new Promise<void>((resolve) => {
-      secure.closeAllConnections();
-      secure.close(() => resolve());
-    }));
+    cleanup.add(
+      () =>
+        new Promise<void>((resolve) => {
+          secure.closeAllConnections();
+          secure.close(() => resolve());
+        }),
+    );
     const port = (secure.address() as net.AddressInfo).port;
     const server = cleanup.server(await startServer({ ws: { server: secure, path: "/game" } }));
     const received: unknown[] = [];
@@ -125,7 +139,11 @@ describe("WsAcceptor", () => {
     const listener = cleanup.listener(new Recorder());
     listener.connect(`wss://127.0.0.1:${port}/game`);
     await pumpUntil(listener, () => listener.of("error").length === 1, "the certificate error");
-    expect(listener.of("error")[0]).toEqual({ action: "error", error: "self-signed certificate", code: "ERR_CONNECT_FAILED" });
+    expect(listener.of("error")[0]).toEqual({
+      action: "error",
+      error: "self-signed certificate",
+      code: "ERR_CONNECT_FAILED",
+    });
 
     // Given the certificate to trust (the tls option), the same listener plays over wss.
     const trusting = cleanup.listener(new Recorder());
@@ -180,7 +198,9 @@ describe("WsAcceptor", () => {
     cleanup.server(server);
 
     await expect(server.start()).rejects.toThrow(
-      new RegExp(`^Cannot listen for WebSocket clients on 127\\.0\\.0\\.1:${taken}: listen EADDRINUSE.*choose another ws\\.port \\(port 0 picks a free one\\)$`),
+      new RegExp(
+        `^Cannot listen for WebSocket clients on 127\\.0\\.0\\.1:${taken}: listen EADDRINUSE.*choose another ws\\.port \\(port 0 picks a free one\\)$`,
+      ),
     );
     expect(server.isListening).toBe(false);
     expect(server.wsPort).toBeNull();

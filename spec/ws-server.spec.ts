@@ -43,10 +43,14 @@ describe("Server with the ws option", () => {
     expect(tcp.of("chat")).toEqual(serverOrder);
     expect(web.of("chat")).toEqual(serverOrder);
     for (const from of ["tcp", "web"]) {
-      expect(serverOrder.filter((message) => message.from === from).map((message) => message.n)).toEqual([...Array(25).keys()]);
+      expect(serverOrder.filter((message) => message.from === from).map((message) => message.n)).toEqual([
+        ...Array(25).keys(),
+      ]);
     }
     expect(server.channels).toHaveLength(2);
-    expect(server.channels.every((channel) => channel instanceof ChatChannel && channel.addr.host === "127.0.0.1")).toBe(true);
+    expect(
+      server.channels.every((channel) => channel instanceof ChatChannel && channel.addr.host === "127.0.0.1"),
+    ).toBe(true);
   });
 
   it("greets a WebSocket client and runs the same hooks and built-in actions as for TCP", async () => {
@@ -125,16 +129,28 @@ describe("Server with the ws option", () => {
   });
 
   it("refuses invalid ws options at construction, saying what is allowed", () => {
-    expect(() => new Server({ ws: {} })).toThrow(new TypeError(
-      'options.ws needs exactly one of port (a WebSocket port of its own) and server (an existing http or https server), such as { port: 8080 } or { server: httpServer, path: "/game" }',
-    ));
+    expect(() => new Server({ ws: {} })).toThrow(
+      new TypeError(
+        'options.ws needs exactly one of port (a WebSocket port of its own) and server (an existing http or https server), such as { port: 8080 } or { server: httpServer, path: "/game" }',
+      ),
+    );
     expect(() => new Server({ ws: 8080 as never })).toThrow(TypeError);
-    expect(() => new Server({ ws: { port: 70_000 } })).toThrow(new RangeError("options.ws.port must be between 0 and 65535, got 70000"));
+    expect(() => new Server({ ws: { port: 70_000 } })).toThrow(
+      new RangeError("options.ws.port must be between 0 and 65535, got 70000"),
+    );
     expect(() => new Server({ ws: { port: 1.5 } })).toThrow(TypeError);
-    expect(() => new Server({ ws: { server: {} as never } })).toThrow(new TypeError("options.ws.server must be an http.Server or https.Server"));
-    expect(() => new Server({ ws: { port: 0, path: "game" } })).toThrow(/options\.ws\.path must be a string starting with "\/"/);
-    expect(() => new Server({ ws: { port: 0, origins: "https://a.example" as never } })).toThrow(/options\.ws\.origins must be an array/);
-    expect(() => new Server({ ws: { port: 0, perMessageDeflate: "yes" as never } })).toThrow(/perMessageDeflate must be true or false/);
+    expect(() => new Server({ ws: { server: {} as never } })).toThrow(
+      new TypeError("options.ws.server must be an http.Server or https.Server"),
+    );
+    expect(() => new Server({ ws: { port: 0, path: "game" } })).toThrow(
+      /options\.ws\.path must be a string starting with "\/"/,
+    );
+    expect(() => new Server({ ws: { port: 0, origins: "https://a.example" as never } })).toThrow(
+      /options\.ws\.origins must be an array/,
+    );
+    expect(() => new Server({ ws: { port: 0, perMessageDeflate: "yes" as never } })).toThrow(
+      /perMessageDeflate must be true or false/,
+    );
     expect(() => new Server({ ws: { port: 0, host: "" } })).toThrow(/options\.ws\.host must be a non-empty string/);
   });
 });

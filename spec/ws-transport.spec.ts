@@ -4,7 +4,14 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Channel, ConnectionError, decode, ProtocolError, type IncomingMessage } from "../lib/index.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { closedPort, pumpUntil, startServer, waitFor } from "./helpers/net.js";
-import { closeRawWebSocket, openRawWebSocket, payloadOf, rawWsServer, Recorder, recordingLogger } from "./helpers/ws.js";
+import {
+  closeRawWebSocket,
+  openRawWebSocket,
+  payloadOf,
+  rawWsServer,
+  Recorder,
+  recordingLogger,
+} from "./helpers/ws.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -35,7 +42,10 @@ describe("WsTransport", () => {
     client.send({ action: "second", list: [1, 2] });
     await pumpUntil(client, () => client.of("hello").length === 1 && frames.length === 2, "the exchange");
 
-    expect(frames.map((frame) => [...frame])).toEqual([[...payloadOf({ action: "first" })], [...payloadOf({ action: "second", list: [1, 2] })]]);
+    expect(frames.map((frame) => [...frame])).toEqual([
+      [...payloadOf({ action: "first" })],
+      [...payloadOf({ action: "second", list: [1, 2] })],
+    ]);
     expect(client.of("hello")).toEqual([{ action: "hello", n: 1 }]);
   });
 
@@ -45,10 +55,13 @@ describe("WsTransport", () => {
     const socket = await openRawWebSocket(`ws://127.0.0.1:${server.wsPort}`);
     cleanup.add(() => closeRawWebSocket(socket));
 
-    socket.send("{\"action\":\"chat\"}");
+    socket.send('{"action":"chat"}');
     socket.send(Buffer.from([0xff, 0xfe]).toString("latin1")); // not even UTF-8 once encoded: still only dropped
     socket.send(payloadOf({ action: "chat", text: "still here" }));
-    await waitFor(() => (server.channels[0] as RecordingChannel | undefined)?.received.length === 1, "the binary message");
+    await waitFor(
+      () => (server.channels[0] as RecordingChannel | undefined)?.received.length === 1,
+      "the binary message",
+    );
 
     const channel = server.channels[0] as RecordingChannel;
     expect(channel.received).toEqual([{ action: "chat", text: "still here" }]);
@@ -56,7 +69,9 @@ describe("WsTransport", () => {
     expect(socket.readyState).toBe(WebSocket.OPEN);
     const drops = logger.entries.filter((entry) => entry.message === "dropped");
     expect(drops.map((entry) => entry.fields.code)).toEqual(["ERR_TEXT_FRAME", "ERR_TEXT_FRAME"]);
-    expect(drops[0]!.fields.reason).toBe("Dropped a 17-byte WebSocket text message: only binary messages carry msgpack");
+    expect(drops[0]!.fields.reason).toBe(
+      "Dropped a 17-byte WebSocket text message: only binary messages carry msgpack",
+    );
   });
 
   it("drops a text message from the server on the Node client side and keeps the connection", async () => {
@@ -89,19 +104,18 @@ describe("WsTransport", () => {
     cleanup.subscription(server.disconnections$.subscribe((channel) => closed.push(channel as RecordingChannel)));
 
     big.send({ action: "upload", data: "x".repeat(2000) });
-    await pumpUntil(all, () => big.of("disconnected").length === 1 && closed.length === 1, "the oversized client's disconnection");
+    await pumpUntil(
+      all,
+      () => big.of("disconnected").length === 1 && closed.length === 1,
+      "the oversized client's disconnection",
+    );
 
     expect(closed[0]!.errors).toHaveLength(1);
     const error = closed[0]!.errors[0] as ProtocolError;
     expect(error).toBeInstanceOf(ProtocolError);
     expect(error.code).toBe("ERR_PAYLOAD_TOO_LARGE");
     expect(error.message).toBe("Received a WebSocket message over the 1024-byte maxPayload limit");
-    expect(big.actions).toEqual([
-      "connected",
-      "socketConnect",
-      "error",
-      "disconnected",
-    ]);
+    expect(big.actions).toEqual(["connected", "socketConnect", "error", "disconnected"]);
     expect(big.of("error")[0]).toEqual({
       action: "error",
       error: "The peer closed the WebSocket with code 1009 (Message Too Big)",
@@ -198,6 +212,9 @@ describe("WsTransport", () => {
     client.pump();
 
     expect(client.actions).toEqual(["error"]);
-    expect(client.of("error")[0]).toMatchObject({ error: `connect ECONNREFUSED 127.0.0.1:${port}`, code: "ERR_CONNECT_FAILED" });
+    expect(client.of("error")[0]).toMatchObject({
+      error: `connect ECONNREFUSED 127.0.0.1:${port}`,
+      code: "ERR_CONNECT_FAILED",
+    });
   });
 });

@@ -50,7 +50,19 @@ export const clientCommands: CommandTable = {
     await closeAll();
   },
 
-  async "latency.run"({ impl, port, count, warmup, timeoutMs }: { impl: ImplId; port: number; count: number; warmup: number; timeoutMs: number }) {
+  async "latency.run"({
+    impl,
+    port,
+    count,
+    warmup,
+    timeoutMs,
+  }: {
+    impl: ImplId;
+    port: number;
+    count: number;
+    warmup: number;
+    timeoutMs: number;
+  }) {
     await closeAll();
     const link = await openLink(impl, port);
     try {
@@ -61,7 +73,17 @@ export const clientCommands: CommandTable = {
   },
 
   /** Opens idle connections that count the `state` messages they receive. */
-  async "links.open"({ impl, port, count, concurrency }: { impl: ImplId; port: number; count: number; concurrency: number }) {
+  async "links.open"({
+    impl,
+    port,
+    count,
+    concurrency,
+  }: {
+    impl: ImplId;
+    port: number;
+    count: number;
+    concurrency: number;
+  }) {
     await closeAll();
     received = 0;
     links = await openMany(impl, port, count, concurrency);

@@ -117,7 +117,8 @@ export class PumpProbe {
       runPump();
       runSwitch();
     }
-    if (dispatched !== messages.length) throw new Error(`pump() ran ${dispatched} handlers for ${messages.length} queued messages`);
+    if (dispatched !== messages.length)
+      throw new Error(`pump() ran ${dispatched} handlers for ${messages.length} queued messages`);
     if (!Number.isFinite(this.listener.total - before)) throw new Error("handlers produced no finite total");
     this.captured = [];
     return { pumpNs, switchNs, dispatched };

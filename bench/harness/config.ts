@@ -94,7 +94,9 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ben
     }
     const value = Number(raw);
     if (!Number.isInteger(value) || value < 1) {
-      throw new RangeError(`--${kebab(name)} (${envName(name)}) must be a positive integer, got ${JSON.stringify(raw)}`);
+      throw new RangeError(
+        `--${kebab(name)} (${envName(name)}) must be a positive integer, got ${JSON.stringify(raw)}`,
+      );
     }
     values[name] = value;
   }
@@ -102,7 +104,8 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ben
   flags.delete("only");
   const only = onlyRaw === undefined || onlyRaw === "" ? SCENARIOS : onlyRaw.split(",").map((s) => s.trim());
   for (const id of only) {
-    if (!SCENARIOS.includes(id as ScenarioId)) throw new TypeError(`Unknown scenario ${JSON.stringify(id)}; known: ${SCENARIOS.join(", ")}`);
+    if (!SCENARIOS.includes(id as ScenarioId))
+      throw new TypeError(`Unknown scenario ${JSON.stringify(id)}; known: ${SCENARIOS.join(", ")}`);
   }
   const outDir = flags.get("out") ?? env.BENCH_OUT ?? DEFAULT_OUT_DIR;
   flags.delete("out");

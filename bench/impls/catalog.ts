@@ -15,7 +15,8 @@ export type ImplId =
   | "repod-tcp-rx"
   | "repod-ws-rx";
 
-export type ServerKey = "raw-net" | "raw-net-coalesced" | "raw-ws" | "raw-ws-coalesced" | "socket.io" | "repod-tcp" | "repod-ws";
+export type ServerKey =
+  "raw-net" | "raw-net-coalesced" | "raw-ws" | "raw-ws-coalesced" | "socket.io" | "repod-tcp" | "repod-ws";
 
 export type Transport = "tcp" | "ws";
 
@@ -28,9 +29,19 @@ export interface ImplInfo {
 
 export const IMPLS: Readonly<Record<ImplId, ImplInfo>> = {
   "raw-net": { id: "raw-net", label: "raw net, per-message writes", transport: "tcp", server: "raw-net" },
-  "raw-net-coalesced": { id: "raw-net-coalesced", label: "raw net, coalesced writes", transport: "tcp", server: "raw-net-coalesced" },
+  "raw-net-coalesced": {
+    id: "raw-net-coalesced",
+    label: "raw net, coalesced writes",
+    transport: "tcp",
+    server: "raw-net-coalesced",
+  },
   "raw-ws": { id: "raw-ws", label: "raw ws, per-message writes", transport: "ws", server: "raw-ws" },
-  "raw-ws-coalesced": { id: "raw-ws-coalesced", label: "raw ws, coalesced writes", transport: "ws", server: "raw-ws-coalesced" },
+  "raw-ws-coalesced": {
+    id: "raw-ws-coalesced",
+    label: "raw ws, coalesced writes",
+    transport: "ws",
+    server: "raw-ws-coalesced",
+  },
   "socket.io": { id: "socket.io", label: "socket.io (ws only, msgpack)", transport: "ws", server: "socket.io" },
   "repod-tcp": { id: "repod-tcp", label: "repod-rx TCP", transport: "tcp", server: "repod-tcp" },
   "repod-ws": { id: "repod-ws", label: "repod-rx WebSocket", transport: "ws", server: "repod-ws" },

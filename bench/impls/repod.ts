@@ -89,12 +89,19 @@ export function pumpOnArrival(listener: ConnectionListener): Subscription {
 }
 
 /** Connects `listener` and resolves once the server's greeting has arrived. */
-export async function connectListener(listener: ConnectionListener, transport: RepodTransport, port: number): Promise<void> {
-  const outcome = firstValueFrom(listener.messages$.pipe(filter((m) => m.action === "connected" || m.action === "error")));
+export async function connectListener(
+  listener: ConnectionListener,
+  transport: RepodTransport,
+  port: number,
+): Promise<void> {
+  const outcome = firstValueFrom(
+    listener.messages$.pipe(filter((m) => m.action === "connected" || m.action === "error")),
+  );
   if (transport === "ws") listener.connect(`ws://127.0.0.1:${port}`);
   else listener.connect("127.0.0.1", port);
   const first = await within(outcome, 10_000, `repod-rx ${transport} connect to 127.0.0.1:${port}`);
-  if (first.action === "error") throw new Error(`repod-rx could not connect: ${String((first as { error?: unknown }).error)}`);
+  if (first.action === "error")
+    throw new Error(`repod-rx could not connect: ${String((first as { error?: unknown }).error)}`);
 }
 
 /**

@@ -14,7 +14,12 @@ export async function startSocketIoServer(): Promise<BenchServer> {
   const { Server } = await import("socket.io");
   const parser = await loadParser();
   const httpServer = http.createServer();
-  const io = new Server(httpServer, { transports: ["websocket"], parser, serveClient: false, perMessageDeflate: false });
+  const io = new Server(httpServer, {
+    transports: ["websocket"],
+    parser,
+    serveClient: false,
+    perMessageDeflate: false,
+  });
   io.on("connection", (socket) => {
     socket.on("move", (message: AppMessage) => {
       socket.emit("move", message);

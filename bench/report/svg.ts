@@ -40,7 +40,11 @@ function sections(scenarios: readonly ScenarioResult[]): Section[] {
       if (bars.length === 0) continue;
       const better = scenario.metrics[column.metric]?.better === "higher" ? "higher is better" : "lower is better";
       const name = scenario.title.replace(/:.*$/, "");
-      result.push({ title: `${name} — ${column.header} (${better})`, bars, ...(column.target ? { target: column.target } : {}) });
+      result.push({
+        title: `${name} — ${column.header} (${better})`,
+        bars,
+        ...(column.target ? { target: column.target } : {}),
+      });
     }
   }
   return result;
@@ -61,7 +65,11 @@ function barFor(row: RowResult, column: RatioColumn): Bar | null {
  */
 export function renderSvg(results: BenchResults): string {
   const all = sections(results.scenarios);
-  const highest = Math.max(2, ...all.flatMap((s) => s.bars.map((b) => b.ratio.max)), ...all.map((s) => s.target?.bound ?? 0));
+  const highest = Math.max(
+    2,
+    ...all.flatMap((s) => s.bars.map((b) => b.ratio.max)),
+    ...all.map((s) => s.target?.bound ?? 0),
+  );
   const xMax = Math.min(8, Math.ceil(highest * 2) / 2);
   const step = xMax > 4 ? 1 : 0.5;
   const x = (ratio: number): number => PLOT_LEFT + (Math.max(0, Math.min(ratio, xMax)) / xMax) * PLOT_WIDTH;
@@ -90,7 +98,12 @@ export function renderSvg(results: BenchResults): string {
     for (const bar of section.bars) {
       const { median, min, max } = bar.ratio;
       const cy = y + ROW_HEIGHT / 2;
-      const met = section.target === undefined || !bar.subject ? null : section.target.op === "<=" ? median <= section.target.bound : median >= section.target.bound;
+      const met =
+        section.target === undefined || !bar.subject
+          ? null
+          : section.target.op === "<="
+            ? median <= section.target.bound
+            : median >= section.target.bound;
       const fill = !bar.subject ? "#a0aec0" : met === null ? "#3182ce" : met ? "#38a169" : "#dd6b20";
       out.push(
         `<text x="${LABEL_WIDTH}" y="${cy + 4}" text-anchor="end">${escape(bar.label)}</text>`,

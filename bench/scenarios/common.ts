@@ -40,9 +40,15 @@ export async function openLinks(
 ): Promise<void> {
   const counts = shares(total, clients.length);
   await Promise.all(
-    clients.map((client, i) => client.request("links.open", { impl: id, port, count: counts[i], concurrency }, 120_000)),
+    clients.map((client, i) =>
+      client.request("links.open", { impl: id, port, count: counts[i], concurrency }, 120_000),
+    ),
   );
-  const connected = await pollUntil(() => server.request<number>("connections", { server: IMPLS[id].server }), total, 10_000);
+  const connected = await pollUntil(
+    () => server.request<number>("connections", { server: IMPLS[id].server }),
+    total,
+    10_000,
+  );
   if (connected !== total) throw new Error(`${connected} of ${total} clients connected`);
 }
 
@@ -88,5 +94,15 @@ export function shares(total: number, parts: number): number[] {
 
 /** The result of a scenario that could not run. */
 export function failedScenario(id: ScenarioId, title: string, error: unknown, durationMs: number): ScenarioResult {
-  return { id, title, status: "error", error: errorMessage(error), params: {}, metrics: {}, ratioColumns: [], rows: [], durationMs };
+  return {
+    id,
+    title,
+    status: "error",
+    error: errorMessage(error),
+    params: {},
+    metrics: {},
+    ratioColumns: [],
+    rows: [],
+    durationMs,
+  };
 }

@@ -6,7 +6,15 @@ import { rotate } from "../harness/stats.js";
 import type { ImplId } from "../impls/catalog.js";
 import { errorMessage, implRows, portOrUnavailable, startServers, type ServerPorts } from "./common.js";
 
-const ECHO_ROWS: readonly ImplId[] = ["raw-net", "raw-net-coalesced", "raw-ws", "raw-ws-coalesced", "socket.io", "repod-tcp", "repod-ws"];
+const ECHO_ROWS: readonly ImplId[] = [
+  "raw-net",
+  "raw-net-coalesced",
+  "raw-ws",
+  "raw-ws-coalesced",
+  "socket.io",
+  "repod-tcp",
+  "repod-ws",
+];
 const REACTIVE_ROWS: readonly ImplId[] = ["repod-tcp-rx", "repod-ws-rx"];
 /** What the reactive rows need to be compared with. */
 const REACTIVE_BASELINES: readonly ImplId[] = ["raw-net-coalesced", "raw-ws-coalesced", "repod-tcp", "repod-ws"];
@@ -14,14 +22,31 @@ const REACTIVE_BASELINES: readonly ImplId[] = ["raw-net-coalesced", "raw-ws-coal
 const RAW_COALESCED = { tcp: "raw-net-coalesced", ws: "raw-ws-coalesced" } as const;
 
 const ECHO_COLUMNS: RatioColumn[] = [
-  { header: "throughput × raw coalesced", metric: "roundTripsPerSec", against: RAW_COALESCED, chart: true, target: { op: ">=", bound: 0.9 } },
-  { header: "throughput × socket.io", metric: "roundTripsPerSec", against: { tcp: "socket.io", ws: "socket.io" }, chart: false, target: { op: ">=", bound: 3 } },
+  {
+    header: "throughput × raw coalesced",
+    metric: "roundTripsPerSec",
+    against: RAW_COALESCED,
+    chart: true,
+    target: { op: ">=", bound: 0.9 },
+  },
+  {
+    header: "throughput × socket.io",
+    metric: "roundTripsPerSec",
+    against: { tcp: "socket.io", ws: "socket.io" },
+    chart: false,
+    target: { op: ">=", bound: 3 },
+  },
   { header: "server CPU × raw coalesced", metric: "serverCpuUsPerMsg", against: RAW_COALESCED, chart: false },
 ];
 
 const REACTIVE_COLUMNS: RatioColumn[] = [
   { header: "throughput × raw coalesced", metric: "roundTripsPerSec", against: RAW_COALESCED, chart: true },
-  { header: "throughput × Network_* handlers", metric: "roundTripsPerSec", against: { tcp: "repod-tcp", ws: "repod-ws" }, chart: false },
+  {
+    header: "throughput × Network_* handlers",
+    metric: "roundTripsPerSec",
+    against: { tcp: "repod-tcp", ws: "repod-ws" },
+    chart: false,
+  },
 ];
 
 const ECHO_METRICS = {
@@ -40,7 +65,9 @@ export async function runEcho(ctx: ScenarioContext, ids: readonly ScenarioId[]):
   const started = Date.now();
   const withEcho = ids.includes("echo");
   const withReactive = ids.includes("reactive");
-  const impls = [...new Set([...(withEcho ? ECHO_ROWS : []), ...(withReactive ? [...REACTIVE_BASELINES, ...REACTIVE_ROWS] : [])])];
+  const impls = [
+    ...new Set([...(withEcho ? ECHO_ROWS : []), ...(withReactive ? [...REACTIVE_BASELINES, ...REACTIVE_ROWS] : [])]),
+  ];
   const [server, client] = await Promise.all([ctx.spawn("server"), ctx.spawn("client")]);
   const ports = await startServers(server, impls);
   const recorder = new RoundRecorder();

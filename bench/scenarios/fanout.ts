@@ -10,8 +10,20 @@ import { closeLinks, errorMessage, implRows, openLinks, pollUntil, portOrUnavail
 const ROWS: readonly ImplId[] = ["raw-net", "raw-ws", "socket.io", "repod-tcp", "repod-ws"];
 
 const COLUMNS: RatioColumn[] = [
-  { header: "CPU/tick × raw", metric: "cpuMsPerTick", against: { tcp: "raw-net", ws: "raw-ws" }, chart: true, target: { op: "<=", bound: 1.15 } },
-  { header: "CPU/tick × socket.io", metric: "cpuMsPerTick", against: { tcp: "socket.io", ws: "socket.io" }, chart: false, target: { op: "<=", bound: 0.6 } },
+  {
+    header: "CPU/tick × raw",
+    metric: "cpuMsPerTick",
+    against: { tcp: "raw-net", ws: "raw-ws" },
+    chart: true,
+    target: { op: "<=", bound: 1.15 },
+  },
+  {
+    header: "CPU/tick × socket.io",
+    metric: "cpuMsPerTick",
+    against: { tcp: "socket.io", ws: "socket.io" },
+    chart: false,
+    target: { op: "<=", bound: 0.6 },
+  },
 ];
 
 /**

@@ -5,7 +5,13 @@ import type { PumpSample } from "../client/pump-probe.js";
 import { startServers } from "./common.js";
 
 const COLUMNS: RatioColumn[] = [
-  { header: "× switch loop", metric: "nsPerMsg", against: { "in-process": "switch" }, chart: true, target: { op: "<=", bound: 2 } },
+  {
+    header: "× switch loop",
+    metric: "nsPerMsg",
+    against: { "in-process": "switch" },
+    chart: true,
+    target: { op: "<=", bound: 2 },
+  },
 ];
 
 /**
@@ -25,7 +31,11 @@ export async function runPump(ctx: ScenarioContext): Promise<ScenarioResult[]> {
     if (burst >= config.pumpWarmup && !ctx.startRound(burst - config.pumpWarmup, config.pumpRounds, "pump")) break;
     await client.request("pump.arm");
     await server.request("burst", { server: "repod-tcp", count: config.pumpMessages }, 20_000);
-    const sample = await client.request<PumpSample>("pump.measure", { count: config.pumpMessages, switchFirst: burst % 2 === 1 }, 20_000);
+    const sample = await client.request<PumpSample>(
+      "pump.measure",
+      { count: config.pumpMessages, switchFirst: burst % 2 === 1 },
+      20_000,
+    );
     const round = burst - config.pumpWarmup;
     if (round < 0) continue;
     recorder.record("pump", round, { nsPerMsg: sample.pumpNs / sample.dispatched });

@@ -133,6 +133,11 @@ export class ChatServer extends Server<ChatChannel> {
 /** A value as one line of text: a string, control characters removed, trimmed, at most `max` long. */
 function cleanLine(value: unknown, max: number): string {
   if (typeof value !== "string") return "";
-  // eslint-disable-next-line no-control-regex
-  return value.replace(/[\u0000-\u001f\u007f]/g, "").trim().slice(0, max);
+  return (
+    value
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u001f\u007f]/g, "")
+      .trim()
+      .slice(0, max)
+  );
 }

@@ -18,7 +18,11 @@ if (values.answer !== "pump" && values.answer !== "live") {
 }
 
 const count = toNumber(values.count, "count");
-const client = new LagTimeClient({ answer: values.answer, maxPings: count === 0 ? Infinity : count, print: console.log });
+const client = new LagTimeClient({
+  answer: values.answer,
+  maxPings: count === 0 ? Infinity : count,
+  print: console.log,
+});
 client.connect(values.host, toPort(values.port, "port"));
 const frame = 1000 / Math.max(1, toNumber(values.fps, "fps"));
 // The game loop runs until the client's handlers have seen the end of the connection.

@@ -74,10 +74,18 @@ export class LagTimeServer extends Server<LagTimeChannel> {
   private readonly log: (line: string) => void;
 
   constructor(options: LagTimeServerOptions = {}) {
-    const { interval = 100, reportEvery = 10, log = console.log, now = () => performance.now(), ...serverOptions } = options;
+    const {
+      interval = 100,
+      reportEvery = 10,
+      log = console.log,
+      now = () => performance.now(),
+      ...serverOptions
+    } = options;
     super(serverOptions);
-    if (!Number.isInteger(reportEvery) || reportEvery < 1) throw new RangeError(`reportEvery must be an integer of at least 1, got ${reportEvery}`);
-    if (!(interval >= 0)) throw new RangeError(`interval must be a number of milliseconds of at least 0, got ${interval}`);
+    if (!Number.isInteger(reportEvery) || reportEvery < 1)
+      throw new RangeError(`reportEvery must be an integer of at least 1, got ${reportEvery}`);
+    if (!(interval >= 0))
+      throw new RangeError(`interval must be a number of milliseconds of at least 0, got ${interval}`);
     this.interval = interval;
     this.reportEvery = reportEvery;
     this.now = now;

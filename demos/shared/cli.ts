@@ -24,7 +24,11 @@ export interface Settings<K extends string> {
  * Reads `--name value` flags (the flag wins over its environment variable, which wins over the
  * default). Prints a usage text and exits on `--help`; exits with status 2 on an unknown flag.
  */
-export function readSettings<K extends string>(usage: string, specs: Record<K, SettingSpec>, argv = process.argv.slice(2)): Settings<K> {
+export function readSettings<K extends string>(
+  usage: string,
+  specs: Record<K, SettingSpec>,
+  argv = process.argv.slice(2),
+): Settings<K> {
   const options: Record<string, { type: "string" } | { type: "boolean" }> = { help: { type: "boolean" } };
   for (const name of Object.keys(specs)) options[name] = { type: "string" };
   let parsed: ReturnType<typeof parseArgs>;

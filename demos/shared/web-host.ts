@@ -53,7 +53,8 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) => {
-      const hint = error.code === "EADDRINUSE" ? "; another process uses it: pick another port (0 picks a free one)" : "";
+      const hint =
+        error.code === "EADDRINUSE" ? "; another process uses it: pick another port (0 picks a free one)" : "";
       reject(new Error(`Cannot serve the page on ${host}:${port}: ${error.message}${hint}`, { cause: error }));
     });
     server.listen(port, host, () => resolve());
@@ -133,6 +134,10 @@ async function bundle(entry: URL): Promise<string> {
 }
 
 function reply(response: http.ServerResponse, status: number, type: string, body: string): void {
-  response.writeHead(status, { "Content-Type": type, "Content-Length": Buffer.byteLength(body), "Cache-Control": "no-store" });
+  response.writeHead(status, {
+    "Content-Type": type,
+    "Content-Length": Buffer.byteLength(body),
+    "Cache-Control": "no-store",
+  });
   response.end(body);
 }

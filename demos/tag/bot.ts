@@ -12,7 +12,10 @@ const { values } = readSettings("npx tsx demos/tag/bot.ts [options]", {
 });
 
 const port = toPort(values.port, "port");
-const bots = Array.from({ length: Math.max(1, Math.round(toNumber(values.count, "count"))) }, () => new TagBot(console.log));
+const bots = Array.from(
+  { length: Math.max(1, Math.round(toNumber(values.count, "count"))) },
+  () => new TagBot(console.log),
+);
 for (const bot of bots) {
   bot.connect(values.host, port);
   // Each bot's game loop; it ends once the bot's handlers have seen its connection end.

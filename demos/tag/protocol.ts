@@ -31,7 +31,15 @@ export type TagClientMessages = {
 /** What the server sends. */
 export type TagServerMessages = {
   /** Sent once on joining: this player's id and game (room), and the arena. */
-  welcome: { id: number; room: string; roomSize: number; width: number; height: number; radius: number; tickRate: number };
+  welcome: {
+    id: number;
+    room: string;
+    roomSize: number;
+    width: number;
+    height: number;
+    radius: number;
+    tickRate: number;
+  };
   /** The whole game, every tick, to every player of the room; `frozen`: seconds "it" still waits after a tag. */
   state: { tick: number; it: number | null; frozen: number; players: PlayerState[] };
   /** `tagger` tagged `tagged`, who is "it" now. */

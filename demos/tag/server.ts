@@ -9,8 +9,16 @@ import { startTagDemo } from "./tag-demo.js";
 const { values } = readSettings("npx tsx demos/tag/server.ts [options]", {
   host: { env: "DEMO_HOST", default: "127.0.0.1", help: "interface to listen on" },
   "web-port": { env: "TAG_WEB_PORT", default: "8081", help: "port of the page and its WebSocket (0 picks a free one)" },
-  port: { env: "TAG_TCP_PORT", default: "5072", help: "TCP port for bots and other native clients (0 picks a free one)" },
-  "room-size": { env: "TAG_ROOM_SIZE", default: "4", help: "players per game; more players start more games side by side" },
+  port: {
+    env: "TAG_TCP_PORT",
+    default: "5072",
+    help: "TCP port for bots and other native clients (0 picks a free one)",
+  },
+  "room-size": {
+    env: "TAG_ROOM_SIZE",
+    default: "4",
+    help: "players per game; more players start more games side by side",
+  },
   "tick-rate": { env: "TAG_TICK_RATE", default: "30", help: "simulation ticks per second" },
 });
 

@@ -28,7 +28,12 @@ export type TagDemo = WebDemo<TagServer>;
 export function startTagDemo(options: TagDemoOptions = {}): Promise<TagDemo> {
   const { host = "127.0.0.1", webPort = 8081, tcpPort = 5072, ...game } = options;
   return startWebDemo(
-    { host, port: webPort, page: new URL("./page/index.html", import.meta.url), script: new URL("./page/tag-page.ts", import.meta.url) },
+    {
+      host,
+      port: webPort,
+      page: new URL("./page/index.html", import.meta.url),
+      script: new URL("./page/tag-page.ts", import.meta.url),
+    },
     (ws) => new TagServer({ host, port: tcpPort, ws, ...game }),
   );
 }

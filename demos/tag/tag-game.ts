@@ -84,8 +84,16 @@ export class TagGame {
       if (player.id === this.itId && this.cooldown > 0) continue;
       const length = Math.hypot(player.dx, player.dy);
       if (length > 0) {
-        player.x = clamp(player.x + (player.dx / length) * PLAYER_SPEED * dt, PLAYER_RADIUS, ARENA_WIDTH - PLAYER_RADIUS);
-        player.y = clamp(player.y + (player.dy / length) * PLAYER_SPEED * dt, PLAYER_RADIUS, ARENA_HEIGHT - PLAYER_RADIUS);
+        player.x = clamp(
+          player.x + (player.dx / length) * PLAYER_SPEED * dt,
+          PLAYER_RADIUS,
+          ARENA_WIDTH - PLAYER_RADIUS,
+        );
+        player.y = clamp(
+          player.y + (player.dy / length) * PLAYER_SPEED * dt,
+          PLAYER_RADIUS,
+          ARENA_HEIGHT - PLAYER_RADIUS,
+        );
       }
     }
     const it = this.itId === null ? undefined : this.players.get(this.itId);

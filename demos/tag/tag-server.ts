@@ -7,7 +7,15 @@
 // one beside the others. Each room has its own TagGame and gets only its own state.
 
 import { Channel, Server, type ServerOptions } from "../../lib/index.js";
-import { DEFAULT_ROOM_SIZE, DEFAULT_TICK_RATE, ARENA_HEIGHT, ARENA_WIDTH, PLAYER_RADIUS, type TagClientMessages, type TagServerMessages } from "./protocol.js";
+import {
+  DEFAULT_ROOM_SIZE,
+  DEFAULT_TICK_RATE,
+  ARENA_HEIGHT,
+  ARENA_WIDTH,
+  PLAYER_RADIUS,
+  type TagClientMessages,
+  type TagServerMessages,
+} from "./protocol.js";
 import { TagGame } from "./tag-game.js";
 
 /** The server's side of one player. */
@@ -52,8 +60,10 @@ export class TagServer extends Server<TagChannel> {
   constructor(options: TagServerOptions = {}) {
     const { roomSize = DEFAULT_ROOM_SIZE, tickRate = DEFAULT_TICK_RATE, log = console.log, ...serverOptions } = options;
     super({ ...serverOptions, dispatch: "pump" });
-    if (!Number.isInteger(roomSize) || roomSize < 1) throw new RangeError(`roomSize must be an integer of at least 1, got ${roomSize}`);
-    if (!(tickRate > 0 && tickRate <= 240)) throw new RangeError(`tickRate must be a number of ticks per second from 1 to 240, got ${tickRate}`);
+    if (!Number.isInteger(roomSize) || roomSize < 1)
+      throw new RangeError(`roomSize must be an integer of at least 1, got ${roomSize}`);
+    if (!(tickRate > 0 && tickRate <= 240))
+      throw new RangeError(`tickRate must be a number of ticks per second from 1 to 240, got ${tickRate}`);
     this.roomSize = roomSize;
     this.tickRate = tickRate;
     this.log = log;
@@ -118,7 +128,9 @@ export class TagServer extends Server<TagChannel> {
       radius: PLAYER_RADIUS,
       tickRate: this.tickRate,
     });
-    this.log(`${room}: P${channel.id} joined from ${channel.addr.host}:${channel.addr.port} (${game.size}/${this.roomSize})`);
+    this.log(
+      `${room}: P${channel.id} joined from ${channel.addr.host}:${channel.addr.port} (${game.size}/${this.roomSize})`,
+    );
     this.sendLobby();
   }
 

@@ -7,8 +7,16 @@ import { startWhiteboardDemo } from "./whiteboard-demo.js";
 
 const { values } = readSettings("npx tsx demos/whiteboard/server.ts [options]", {
   host: { env: "DEMO_HOST", default: "127.0.0.1", help: "interface to listen on" },
-  "web-port": { env: "WHITEBOARD_WEB_PORT", default: "8080", help: "port of the page and its WebSocket (0 picks a free one)" },
-  port: { env: "WHITEBOARD_TCP_PORT", default: "5071", help: "TCP port for Node and Python clients (0 picks a free one)" },
+  "web-port": {
+    env: "WHITEBOARD_WEB_PORT",
+    default: "8080",
+    help: "port of the page and its WebSocket (0 picks a free one)",
+  },
+  port: {
+    env: "WHITEBOARD_TCP_PORT",
+    default: "5071",
+    help: "TCP port for Node and Python clients (0 picks a free one)",
+  },
 });
 
 const demo = await startWhiteboardDemo({

@@ -24,7 +24,12 @@ export type WhiteboardDemo = WebDemo<WhiteboardServer>;
 export function startWhiteboardDemo(options: WhiteboardDemoOptions = {}): Promise<WhiteboardDemo> {
   const { host = "127.0.0.1", webPort = 8080, tcpPort = 5071, log } = options;
   return startWebDemo(
-    { host, port: webPort, page: new URL("./page/index.html", import.meta.url), script: new URL("./page/whiteboard-page.ts", import.meta.url) },
+    {
+      host,
+      port: webPort,
+      page: new URL("./page/index.html", import.meta.url),
+      script: new URL("./page/whiteboard-page.ts", import.meta.url),
+    },
     (ws) => new WhiteboardServer({ host, port: tcpPort, ws, ...(log ? { log } : {}) }),
   );
 }

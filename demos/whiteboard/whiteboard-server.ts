@@ -15,8 +15,18 @@ import {
 
 /** Colours handed out to the people on a board, each distinct while there are fewer than 12. */
 export const PALETTE = [
-  "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4",
-  "#f032e6", "#9a6324", "#469990", "#808000", "#000075", "#800000",
+  "#e6194b",
+  "#3cb44b",
+  "#4363d8",
+  "#f58231",
+  "#911eb4",
+  "#42d4f4",
+  "#f032e6",
+  "#9a6324",
+  "#469990",
+  "#808000",
+  "#000075",
+  "#800000",
 ] as const;
 /** Points a board keeps; beyond, its oldest strokes are dropped. */
 export const MAX_POINTS_PER_BOARD = 100_000;
@@ -73,7 +83,9 @@ export class WhiteboardChannel extends Channel<WhiteboardServer, WhiteboardClien
     if (point === null) return;
     const board = this.board ?? this.server.enter(this, DEFAULT_BOARD);
     this.stroke = board.begin(this.id, this.color, point);
-    this.server.room(board.name).sendToAll({ action: "startline", author: this.id, color: this.color, point }, { except: this });
+    this.server
+      .room(board.name)
+      .sendToAll({ action: "startline", author: this.id, color: this.color, point }, { except: this });
   }
 
   Network_drawpoint(message: { point?: unknown }): void {
@@ -148,7 +160,10 @@ export class WhiteboardServer extends Server<WhiteboardChannel> {
   }
 
   override onDisconnect(channel: WhiteboardChannel): void {
-    if (channel.board !== null) this.log(`board ${channel.board.name}: client ${channel.id} left (${this.room(channel.board.name).size} drawing)`);
+    if (channel.board !== null)
+      this.log(
+        `board ${channel.board.name}: client ${channel.id} left (${this.room(channel.board.name).size} drawing)`,
+      );
   }
 }
 

@@ -51,7 +51,9 @@ export function numericEnvelope(kind: EnvelopeKind, origin: Buffer, ...values: n
 
 /** Whether `bytes` was sent by the server whose id is `origin`, without allocating. */
 export function isFrom(bytes: Buffer, origin: Buffer): boolean {
-  return bytes.length >= ENVELOPE_HEADER_SIZE && bytes.compare(origin, 0, SERVER_ID_LENGTH, 1, ENVELOPE_HEADER_SIZE) === 0;
+  return (
+    bytes.length >= ENVELOPE_HEADER_SIZE && bytes.compare(origin, 0, SERVER_ID_LENGTH, 1, ENVELOPE_HEADER_SIZE) === 0
+  );
 }
 
 /** Reads an envelope, or returns `null` for bytes too short to be one (another program's message). */

@@ -60,7 +60,8 @@ export function validateRedisAdapterOptions(options: RedisAdapterOptions): void 
     if (typeof reconnect !== "object" || reconnect === null) {
       throw new TypeError("options.reconnect must be an object such as { initialDelay: 100, maxDelay: 5000 }");
     }
-    if (reconnect.initialDelay !== undefined) checkInteger("reconnect.initialDelay", reconnect.initialDelay, 1, MAX_TIMER);
+    if (reconnect.initialDelay !== undefined)
+      checkInteger("reconnect.initialDelay", reconnect.initialDelay, 1, MAX_TIMER);
     if (reconnect.maxDelay !== undefined) checkInteger("reconnect.maxDelay", reconnect.maxDelay, 1, MAX_TIMER);
   }
   if (createClient !== undefined && typeof createClient !== "function") {

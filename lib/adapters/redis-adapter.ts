@@ -86,7 +86,12 @@ export class RedisAdapter implements ServerAdapter {
       serverId: this.serverId,
       prefix: this.prefix,
       connectTimeout: options.connectTimeout ?? 10_000,
-      backoff: resolveReconnectPolicy({ initialDelay: 100, maxDelay: 5_000, ...options.reconnect, maxAttempts: Infinity })!,
+      backoff: resolveReconnectPolicy({
+        initialDelay: 100,
+        maxDelay: 5_000,
+        ...options.reconnect,
+        maxAttempts: Infinity,
+      })!,
       createClient: options.createClient,
       resync: () => this.#subscriptions.sync(),
     });
@@ -151,7 +156,10 @@ export class RedisAdapter implements ServerAdapter {
   /** Closes both Redis connections; pending `roomSize()` calls fail with `ERR_NOT_CONNECTED`. Called by `server.stop()`. */
   stop(): Promise<void> {
     return this.#connection.close(() =>
-      this.#sizeQueries.failAll((room) => new RepodError("ERR_NOT_CONNECTED", `roomSize(${JSON.stringify(room)}) was cancelled: the adapter stopped`)),
+      this.#sizeQueries.failAll(
+        (room) =>
+          new RepodError("ERR_NOT_CONNECTED", `roomSize(${JSON.stringify(room)}) was cancelled: the adapter stopped`),
+      ),
     );
   }
 
@@ -192,7 +200,9 @@ export class RedisAdapter implements ServerAdapter {
    */
   sendToServer(serverId: string, message: object): boolean {
     if (typeof serverId !== "string" || !/^[0-9a-f]{16}$/.test(serverId)) {
-      throw new TypeError(`A server id is 16 hexadecimal characters (adapter.serverId), got ${JSON.stringify(serverId)}`);
+      throw new TypeError(
+        `A server id is 16 hexadecimal characters (adapter.serverId), got ${JSON.stringify(serverId)}`,
+      );
     }
     return this.#connection.publish(this.#channels.server(serverId), this.#serverEnvelope(message));
   }
@@ -217,14 +227,28 @@ export class RedisAdapter implements ServerAdapter {
     }
     const pub = this.#connection.pub;
     if (this.state !== "connected" || pub === null || !pub.isReady) {
-      return Promise.reject(new RepodError("ERR_NOT_CONNECTED", `roomSize(${JSON.stringify(name)}) needs Redis, which is unreachable now (state ${this.state}); server.room(name).size counts this server's members`));
+      return Promise.reject(
+        new RepodError(
+          "ERR_NOT_CONNECTED",
+          `roomSize(${JSON.stringify(name)}) needs Redis, which is unreachable now (state ${this.state}); server.room(name).size counts this server's members`,
+        ),
+      );
     }
     const { id, result } = this.#sizeQueries.open(name, timeout);
     // Not through `connection.publish`: the number of receivers Redis returns is the number of
     // answers to wait for, and a failure must fail this call rather than count as a drop.
     pub.publish(this.#channels.room(name), numericEnvelope(EnvelopeKind.SizeQuery, this.#id, id)).then(
       (receivers) => this.#sizeQueries.expect(id, Number(receivers)),
-      (error: unknown) => this.#sizeQueries.fail(id, (room) => new RepodError("ERR_NOT_CONNECTED", `roomSize(${JSON.stringify(room)}) could not ask Redis: ${errorReason(error)}`, { cause: error })),
+      (error: unknown) =>
+        this.#sizeQueries.fail(
+          id,
+          (room) =>
+            new RepodError(
+              "ERR_NOT_CONNECTED",
+              `roomSize(${JSON.stringify(room)}) could not ask Redis: ${errorReason(error)}`,
+              { cause: error },
+            ),
+        ),
     );
     return result;
   }
@@ -236,7 +260,10 @@ export class RedisAdapter implements ServerAdapter {
   async serverCount(): Promise<number> {
     const pub = this.#connection.pub;
     if (pub === null || !pub.isReady) {
-      throw new RepodError("ERR_NOT_CONNECTED", `serverCount() needs Redis, which is unreachable now (state ${this.state})`);
+      throw new RepodError(
+        "ERR_NOT_CONNECTED",
+        `serverCount() needs Redis, which is unreachable now (state ${this.state})`,
+      );
     }
     const servers = this.#channels.servers;
     const counts = await pub.pubSubNumSub([servers]);
@@ -246,7 +273,11 @@ export class RedisAdapter implements ServerAdapter {
   /** Applies a room change now when Redis is there; otherwise the sync after (re)connecting does. */
   #syncSubscriptions(): void {
     if (this.state !== "connected" && this.state !== "reconnecting") return;
-    this.#subscriptions.sync().catch((error: unknown) => this.#connection.logger?.debug("redis subscription change failed; retried on reconnection", { reason: error }));
+    this.#subscriptions
+      .sync()
+      .catch((error: unknown) =>
+        this.#connection.logger?.debug("redis subscription change failed; retried on reconnection", { reason: error }),
+      );
   }
 
   /** A server message: the msgpack map without the frame's length header, after the envelope header. */

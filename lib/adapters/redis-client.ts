@@ -56,7 +56,10 @@ export async function loadCreateClient(): Promise<(options: RedisConnectOptions)
 export async function closeClient(client: RedisClientLike): Promise<void> {
   try {
     if (client.isReady) {
-      const closed = client.close().then(() => true, () => false);
+      const closed = client.close().then(
+        () => true,
+        () => false,
+      );
       if (await withTimeout(closed, 1_000).catch(() => false)) return;
     }
     client.destroy();

@@ -2,7 +2,13 @@ import { BehaviorSubject, distinctUntilChanged, type Observable } from "rxjs";
 import { backoffDelay, type ReconnectPolicy } from "../connections/reconnect-policy.js";
 import { RepodError } from "../errors.js";
 import type { Logger } from "../logging.js";
-import { closeClient, loadCreateClient, withTimeout, type RedisClientLike, type RedisConnectOptions } from "./redis-client.js";
+import {
+  closeClient,
+  loadCreateClient,
+  withTimeout,
+  type RedisClientLike,
+  type RedisConnectOptions,
+} from "./redis-client.js";
 
 /**
  * `idle` (not started or stopped), `connecting` (in `start()`), `connected`, `reconnecting`
@@ -126,9 +132,17 @@ export class RedisConnection {
       await this.#closeClients();
       session.detach();
       this.#state.next("idle");
-      throw new RepodError("ERR_CONNECT_FAILED", `Cannot reach Redis at ${redact(url)} within ${connectTimeout} ms: ${errorReason(cause)}`, { cause });
+      throw new RepodError(
+        "ERR_CONNECT_FAILED",
+        `Cannot reach Redis at ${redact(url)} within ${connectTimeout} ms: ${errorReason(cause)}`,
+        { cause },
+      );
     }
-    this.#logger.info("redis connected", { url: redact(url), prefix: this.#options.prefix, server: this.#options.serverId });
+    this.#logger.info("redis connected", {
+      url: redact(url),
+      prefix: this.#options.prefix,
+      server: this.#options.serverId,
+    });
     if (this.#bothReady()) {
       this.#state.next("connected");
     } else {
@@ -198,10 +212,13 @@ export class RedisConnection {
     if (this.state === "connected" && !this.#bothReady()) {
       this.#outage = { since: Date.now(), dropped: this.#dropped };
       this.#state.next("reconnecting");
-      logger.warn("redis connection lost; local delivery continues, cross-server messages are dropped until it is back", {
-        connection: role,
-        ...(error ? { reason: error } : {}),
-      });
+      logger.warn(
+        "redis connection lost; local delivery continues, cross-server messages are dropped until it is back",
+        {
+          connection: role,
+          ...(error ? { reason: error } : {}),
+        },
+      );
     } else if (error !== undefined) {
       if (this.state === "connected") logger.error("redis error", { connection: role, reason: error });
       else logger.debug("redis connection attempt failed", { connection: role, state: this.state, reason: error });
@@ -221,7 +238,8 @@ export class RedisConnection {
         });
         this.#state.next("connected");
       },
-      (error: unknown) => this.#logger?.debug("redis resubscription failed; retrying on the next reconnection", { reason: error }),
+      (error: unknown) =>
+        this.#logger?.debug("redis resubscription failed; retrying on the next reconnection", { reason: error }),
     );
   }
 

@@ -61,7 +61,9 @@ export class RedisMessageRouter {
     try {
       this.#route(bytes, channel);
     } catch (error) {
-      this.#options.logger()?.error("redis adapter could not handle a message", { channel: channel.toString(), reason: error });
+      this.#options
+        .logger()
+        ?.error("redis adapter could not handle a message", { channel: channel.toString(), reason: error });
     }
   };
 

@@ -35,7 +35,12 @@ export class SizeQueries {
         timer: setTimeout(() => {
           this.#pending.delete(id);
           const of = pending.expected < 0 ? "?" : String(pending.expected);
-          reject(new RepodError("ERR_REQUEST_TIMEOUT", `roomSize(${JSON.stringify(room)}): ${pending.answers} of ${of} servers answered within ${timeout} ms`));
+          reject(
+            new RepodError(
+              "ERR_REQUEST_TIMEOUT",
+              `roomSize(${JSON.stringify(room)}): ${pending.answers} of ${of} servers answered within ${timeout} ms`,
+            ),
+          );
         }, timeout),
       };
       this.#pending.set(id, pending);

@@ -1,9 +1,19 @@
 import { assertBrowserTarget, browserConnector } from "../transports/browser-connector.js";
 import { parseConnectTarget } from "../transports/connect-target.js";
 import type { ActionMap, UntypedActions } from "../types.js";
-import { listenerMixin, type ConnectionListenerApi, type ConnectOptions, type Constructor, type LocalServer } from "./connection-listener.js";
+import {
+  listenerMixin,
+  type ConnectionListenerApi,
+  type ConnectOptions,
+  type Constructor,
+  type LocalServer,
+} from "./connection-listener.js";
 
-type ConnectArguments = [hostOrServer?: string | LocalServer, portOrOptions?: number | ConnectOptions, options?: ConnectOptions];
+type ConnectArguments = [
+  hostOrServer?: string | LocalServer,
+  portOrOptions?: number | ConnectOptions,
+  options?: ConnectOptions,
+];
 
 /**
  * The shared listener bound to the browser connector, with `connect()` refusing what a browser
@@ -16,7 +26,9 @@ function browserListenerMixin<TBase extends Constructor>(Base: TBase): TBase & C
     override connect(...args: ConnectArguments): void {
       const [hostOrServer, portOrOptions] = args;
       if (typeof hostOrServer !== "object") {
-        assertBrowserTarget(parseConnectTarget(hostOrServer, typeof portOrOptions === "number" ? portOrOptions : undefined));
+        assertBrowserTarget(
+          parseConnectTarget(hostOrServer, typeof portOrOptions === "number" ? portOrOptions : undefined),
+        );
       }
       connect.apply(this, args);
     }

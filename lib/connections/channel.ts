@@ -5,13 +5,19 @@ import type { Server } from "../server/server.js";
 import type { ActionMap, Address, IncomingMessage, Message, UntypedActions } from "../types.js";
 import type { Connection } from "./connection.js";
 
+/** A channel or a server of any protocol: the bound of the classes' own type parameters. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyChannel = Channel<any, any, any>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyServer = Server<any>;
+
 /**
  * What the server hands a new channel. Opaque: a subclass with its own constructor passes it on
  * unchanged, `constructor(init?: ChannelInit) { super(init); }`.
  */
 export interface ChannelInit {
   /** @internal */ readonly connection: Connection;
-  /** @internal */ readonly server: Server<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** @internal */ readonly server: AnyServer;
   /** @internal */ readonly id: number;
 }
 
@@ -29,7 +35,7 @@ const NO_ROOMS: ReadonlySet<string> = new Set();
  * @typeParam Out messages this channel sends (`send()`)
  */
 export class Channel<
-  S extends Server<any> = Server<any>, // eslint-disable-line @typescript-eslint/no-explicit-any
+  S extends AnyServer = AnyServer,
   In extends ActionMap = UntypedActions,
   Out extends ActionMap = UntypedActions,
 > {

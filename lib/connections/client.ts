@@ -7,7 +7,12 @@ import type { Connector, ConnectTarget, TlsOptions, Transport } from "../transpo
 import type { ActionMap, Address, IncomingMessage, Message, UntypedActions, Received } from "../types.js";
 import { Connection } from "./connection.js";
 import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "./connection-options.js";
-import { backoffDelay, resolveReconnectPolicy, type ReconnectOptions, type ReconnectPolicy } from "./reconnect-policy.js";
+import {
+  backoffDelay,
+  resolveReconnectPolicy,
+  type ReconnectOptions,
+  type ReconnectPolicy,
+} from "./reconnect-policy.js";
 
 /** Options of a {@link Client}. */
 export interface ClientOptions extends ConnectionLimits {
@@ -152,7 +157,11 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       let opened = false;
       let transport: Transport;
       try {
-        transport = this.connector(this.target, { maxPayload: this.limits.maxPayload, closeTimeout: this.limits.closeTimeout, tls: this.tls });
+        transport = this.connector(this.target, {
+          maxPayload: this.limits.maxPayload,
+          closeTimeout: this.limits.closeTimeout,
+          tls: this.tls,
+        });
       } catch (cause) {
         // A connector that cannot even start (no WebSocket in this runtime...) fails like a refused connection.
         const error = cause instanceof Error ? cause : new Error(String(cause));
@@ -186,9 +195,13 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
           close: (error) => {
             // The state first, so that a live subscriber reacting to `disconnected` sees where the
             // client is: a send() it makes while reconnecting is queued, not refused.
-            if (opened && !this.closeRequested) this.setState(this.policy !== null && this.policy.maxAttempts > 0 ? "reconnecting" : "closed");
+            if (opened && !this.closeRequested)
+              this.setState(this.policy !== null && this.policy.maxAttempts > 0 ? "reconnecting" : "closed");
             if (error) {
-              this.logger.warn(opened ? "connection lost" : "connect failed", { server: this.describe(), reason: error.message });
+              this.logger.warn(opened ? "connection lost" : "connect failed", {
+                server: this.describe(),
+                reason: error.message,
+              });
               if (opened || this.policy === null) this.emit(errorMessage(error));
             }
             if (opened) {
@@ -196,7 +209,10 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
               this.emit({ action: "disconnected" });
             }
             if (this.closeRequested) subscriber.complete();
-            else subscriber.error(error ?? new ConnectionError("ERR_CONNECTION_LOST", `${this.describe()} closed the connection`));
+            else
+              subscriber.error(
+                error ?? new ConnectionError("ERR_CONNECTION_LOST", `${this.describe()} closed the connection`),
+              );
           },
         },
         { ...this.limits, logger: this.logger, open: false, expectGreeting: true },
@@ -250,5 +266,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
 /** The built-in `error` message for `error`, with its code when it has one. */
 function errorMessage(error: Error): IncomingMessage {
   const code = (error as { code?: unknown }).code;
-  return typeof code === "string" ? { action: "error", error: error.message, code } : { action: "error", error: error.message };
+  return typeof code === "string"
+    ? { action: "error", error: error.message, code }
+    : { action: "error", error: error.message };
 }

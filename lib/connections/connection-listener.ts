@@ -19,7 +19,12 @@ export interface LocalServer {
   openLocal(options: ConnectorOptions): Transport;
 }
 
-const LOCAL_TARGET: ConnectTarget = Object.freeze({ protocol: "memory", host: "local", port: 0, url: "memory://local" });
+const LOCAL_TARGET: ConnectTarget = Object.freeze({
+  protocol: "memory",
+  host: "local",
+  port: 0,
+  url: "memory://local",
+});
 
 /**
  * Opens an in-process connection; a server that accepts none makes it fail the way a refused
@@ -122,7 +127,13 @@ export function listenerMixin<TBase extends Constructor>(
         // An async handler's rejection leaves the next pump() like a synchronous handler's
         // exception, instead of becoming an unhandled rejection.
         if (result instanceof Promise) result.catch((error: unknown) => this.scheduler.enqueue(rethrow, error));
-      } else answer((reply) => this.send(reply as Message), id, () => dispatch(this, message), this.#answers);
+      } else
+        answer(
+          (reply) => this.send(reply as Message),
+          id,
+          () => dispatch(this, message),
+          this.#answers,
+        );
     };
     /** Fails the requests whose id is below `before`: the connection they went out on is gone. */
     readonly #failRequests = (before: number): void => {
@@ -136,7 +147,11 @@ export function listenerMixin<TBase extends Constructor>(
     /** For each replaced connection, the id of the first request sent after it (on its successor). */
     readonly #requestsEnd = new WeakMap<Client, number>();
 
-    connect(hostOrServer?: string | LocalServer, portOrOptions?: number | ConnectOptions, maybeOptions?: ConnectOptions): void {
+    connect(
+      hostOrServer?: string | LocalServer,
+      portOrOptions?: number | ConnectOptions,
+      maybeOptions?: ConnectOptions,
+    ): void {
       let client: Client;
       if (typeof hostOrServer === "object" && hostOrServer !== null && typeof hostOrServer.openLocal === "function") {
         const local = hostOrServer;

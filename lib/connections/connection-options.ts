@@ -70,7 +70,9 @@ export function resolveLimits(options: ConnectionLimits): ResolvedLimits {
     checkInteger("heartbeat.timeout", timeout, 1, 2 ** 31 - 1);
     resolvedHeartbeat = { interval, timeout };
   } else if (heartbeat !== undefined && heartbeat !== false) {
-    throw new TypeError(`options.heartbeat must be true, false or { interval, timeout }, got ${JSON.stringify(heartbeat)}`);
+    throw new TypeError(
+      `options.heartbeat must be true, false or { interval, timeout }, got ${JSON.stringify(heartbeat)}`,
+    );
   }
   if (logger !== undefined) {
     for (const level of ["debug", "info", "warn", "error"] as const) {

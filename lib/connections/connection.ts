@@ -195,9 +195,13 @@ export class Connection {
       value = decode(payload);
     } catch (cause) {
       this.drop(
-        new ProtocolError("ERR_INVALID_PAYLOAD", `Dropped an unreadable msgpack payload of ${payload.byteLength} bytes`, {
-          cause,
-        }),
+        new ProtocolError(
+          "ERR_INVALID_PAYLOAD",
+          `Dropped an unreadable msgpack payload of ${payload.byteLength} bytes`,
+          {
+            cause,
+          },
+        ),
       );
       return;
     }

@@ -51,7 +51,8 @@ export function resolveReconnectPolicy(options: ReconnectOptions | boolean | und
     jitter: given.jitter ?? 0.5,
     maxQueuedBytes: given.maxQueuedBytes ?? 1024 * 1024,
   };
-  if (policy.maxAttempts !== Infinity) checkInteger("reconnect.maxAttempts", policy.maxAttempts, 0, Number.MAX_SAFE_INTEGER);
+  if (policy.maxAttempts !== Infinity)
+    checkInteger("reconnect.maxAttempts", policy.maxAttempts, 0, Number.MAX_SAFE_INTEGER);
   checkInteger("reconnect.initialDelay", policy.initialDelay, 0, 2 ** 31 - 1);
   checkInteger("reconnect.maxDelay", policy.maxDelay, 0, 2 ** 31 - 1);
   checkInteger("reconnect.maxQueuedBytes", policy.maxQueuedBytes, 0, Number.MAX_SAFE_INTEGER);

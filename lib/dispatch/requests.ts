@@ -63,7 +63,7 @@ export class PendingRequests {
       throw new RangeError(`options.timeout must be a positive integer of milliseconds, got ${String(timeout)}`);
     }
     if (typeof message !== "object" || message === null || Array.isArray(message)) {
-      throw new TypeError("A request must be a plain object such as { action: \"getScore\" }");
+      throw new TypeError('A request must be a plain object such as { action: "getScore" }');
     }
     return new Observable<R>((subscriber) => {
       const id = this.nextId++;
@@ -78,7 +78,9 @@ export class PendingRequests {
         // From now on a late reply is dropped, whenever the error itself is delivered.
         this.pending.delete(id);
         this.deferTimeout(() =>
-          subscriber.error(new RepodError("ERR_REQUEST_TIMEOUT", `No reply to the request ${String(action)} within ${timeout} ms`)),
+          subscriber.error(
+            new RepodError("ERR_REQUEST_TIMEOUT", `No reply to the request ${String(action)} within ${timeout} ms`),
+          ),
         );
       }, timeout);
       this.pending.set(id, { subscriber: subscriber as Subscriber<unknown>, timer });
@@ -142,7 +144,12 @@ export function requestId(message: IncomingMessage): unknown {
  * `undefined` (a handler that returns nothing) sends no reply. An Observable's subscription is
  * added to `pending`, which the caller ends with the connection.
  */
-export function answer(send: (message: object) => number, id: unknown, run: () => unknown, pending?: Subscription): void {
+export function answer(
+  send: (message: object) => number,
+  id: unknown,
+  run: () => unknown,
+  pending?: Subscription,
+): void {
   const reply = (result: unknown): void => {
     if (result === undefined) return;
     try {

@@ -70,6 +70,9 @@ export function frame(payload: Uint8Array): Uint8Array {
 export function decode(payload: Uint8Array): unknown {
   // msgpack returns bin as views of its input: a Node Buffer (what sockets deliver) would make
   // them Buffers over TCP and WebSocket, and plain Uint8Arrays in memory. A plain view, no copy.
-  const bytes = payload.constructor === Uint8Array ? payload : new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+  const bytes =
+    payload.constructor === Uint8Array
+      ? payload
+      : new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
   return decoder.decode(bytes);
 }

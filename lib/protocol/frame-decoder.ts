@@ -48,7 +48,9 @@ export class FrameDecoder {
       if (this.payload !== null) {
         const take = Math.min(this.payloadLength - this.payloadFill, end - offset);
         if (this.payloadFill + take > this.payload.byteLength) {
-          const grown = new Uint8Array(Math.min(this.payloadLength, Math.max(2 * this.payload.byteLength, this.payloadFill + take)));
+          const grown = new Uint8Array(
+            Math.min(this.payloadLength, Math.max(2 * this.payload.byteLength, this.payloadFill + take)),
+          );
           grown.set(this.payload.subarray(0, this.payloadFill));
           this.payload = grown;
         }

@@ -1,5 +1,5 @@
 import { filter, map, type Observable } from "rxjs";
-import type { Channel } from "../connections/channel.js";
+import type { AnyChannel } from "../connections/channel.js";
 
 /** Channels to leave out of a broadcast: one, or several. */
 export type Except<C> = C | Iterable<C> | null | undefined;
@@ -31,7 +31,7 @@ const NO_MEMBERS: ReadonlySet<never> = new Set();
  * taken before the room exists; the room itself exists while it has members and disappears by
  * itself when the last one leaves (or closes).
  */
-export class Room<C extends Channel<any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export class Room<C extends AnyChannel> {
   /** Each channel joining this room, live. */
   readonly joins$: Observable<C>;
   /** Each channel leaving this room (or closing while in it), live. */

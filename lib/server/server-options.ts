@@ -1,17 +1,17 @@
-import type { Channel, ChannelInit } from "../connections/channel.js";
+import type { AnyChannel, ChannelInit } from "../connections/channel.js";
 import { checkInteger, type ConnectionLimits } from "../connections/connection-options.js";
 import type { WebSocketOptions } from "../transports/ws-acceptor.js";
 import type { IncomingMessage } from "../types.js";
 import type { ServerAdapter } from "./server-adapter.js";
 
 /** A channel class the server can instantiate. */
-export type ChannelClass<C extends Channel<any>> = new (init?: ChannelInit) => C; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type ChannelClass<C extends AnyChannel> = new (init?: ChannelInit) => C;
 
 /** When channel handlers run: as messages arrive, or inside `server.pump()`. */
 export type DispatchMode = "live" | "pump";
 
 /** Options of a {@link Server}; every field is optional. The connection limits apply to every channel. */
-export interface ServerOptions<C extends Channel<any> = Channel<any>> extends ConnectionLimits { // eslint-disable-line @typescript-eslint/no-explicit-any
+export interface ServerOptions<C extends AnyChannel = AnyChannel> extends ConnectionLimits {
   /** Interface to listen on. Default `"127.0.0.1"` (loopback only; use `"0.0.0.0"` to accept remote players). */
   readonly host?: string;
   /** TCP port. Default `5071`; `0` picks a free port, readable as `server.port` after `start()`. */
@@ -96,21 +96,35 @@ export function validateWebSocketOptions(ws: unknown): void {
   if (port !== undefined) checkInteger("ws.port", port, 0, 65535);
   if (server !== undefined) {
     const candidate = server as { on?: unknown; address?: unknown } | null;
-    if (typeof candidate !== "object" || candidate === null || typeof candidate.on !== "function" || typeof candidate.address !== "function") {
+    if (
+      typeof candidate !== "object" ||
+      candidate === null ||
+      typeof candidate.on !== "function" ||
+      typeof candidate.address !== "function"
+    ) {
       throw new TypeError("options.ws.server must be an http.Server or https.Server");
     }
     if (host !== undefined) {
-      throw new TypeError("options.ws.host is only used with ws.port; an attached ws.server listens where you started it");
+      throw new TypeError(
+        "options.ws.host is only used with ws.port; an attached ws.server listens where you started it",
+      );
     }
   }
   if (host !== undefined && (typeof host !== "string" || host === "")) {
     throw new TypeError(`options.ws.host must be a non-empty string, got ${JSON.stringify(host)}`);
   }
   if (path !== undefined && (typeof path !== "string" || !path.startsWith("/"))) {
-    throw new TypeError(`options.ws.path must be a string starting with "/", such as "/game", got ${JSON.stringify(path)}`);
+    throw new TypeError(
+      `options.ws.path must be a string starting with "/", such as "/game", got ${JSON.stringify(path)}`,
+    );
   }
-  if (origins !== undefined && (!Array.isArray(origins) || !origins.every((origin) => typeof origin === "string" && origin !== ""))) {
-    throw new TypeError(`options.ws.origins must be an array of origins such as ["https://game.example.com"], got ${JSON.stringify(origins)}`);
+  if (
+    origins !== undefined &&
+    (!Array.isArray(origins) || !origins.every((origin) => typeof origin === "string" && origin !== ""))
+  ) {
+    throw new TypeError(
+      `options.ws.origins must be an array of origins such as ["https://game.example.com"], got ${JSON.stringify(origins)}`,
+    );
   }
   if (perMessageDeflate !== undefined && typeof perMessageDeflate !== "boolean") {
     throw new TypeError(`options.ws.perMessageDeflate must be true or false, got ${JSON.stringify(perMessageDeflate)}`);

@@ -1,6 +1,6 @@
 import { Observable, Subject } from "rxjs";
 import { DEFAULT_HOST, DEFAULT_PORT, HEADER_SIZE, REFUSED_ACTION, REPLY_ACTION } from "../constants.js";
-import { Channel } from "../connections/channel.js";
+import { Channel, type AnyChannel } from "../connections/channel.js";
 import { Connection } from "../connections/connection.js";
 import { resolveLimits, type ResolvedLimits } from "../connections/connection-options.js";
 import { dispatch } from "../dispatch/dispatch.js";
@@ -16,15 +16,19 @@ import type { Address, IncomingMessage } from "../types.js";
 import { Room, toExcluded, type BroadcastOptions, type Except, type RoomEvent, type RoomHost } from "./room.js";
 import { checkRoomName, RoomRegistry } from "./room-registry.js";
 import type { AdapterHost, ServerAdapter } from "./server-adapter.js";
-import { validateServerOptions, type ChannelClass, type ChannelMessage, type DispatchMode, type ServerOptions } from "./server-options.js";
+import {
+  validateServerOptions,
+  type ChannelClass,
+  type ChannelMessage,
+  type DispatchMode,
+  type ServerOptions,
+} from "./server-options.js";
 
 export type { ChannelClass, ChannelMessage, DispatchMode, ServerOptions } from "./server-options.js";
 
 type ServerState = "idle" | "starting" | "listening" | "stopping";
 
 let nextChannelId = 1;
-
-type AnyChannel = Channel<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const DEFAULT_MAX_CONNECTIONS = 10_000;
 
@@ -34,7 +38,7 @@ const DEFAULT_MAX_CONNECTIONS = 10_000;
  *
  * @typeParam C the channel class
  */
-export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C>, AdapterHost { // eslint-disable-line @typescript-eslint/no-explicit-any
+export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, AdapterHost {
   /** The class instantiated for each client; may be set as a field in a subclass. */
   channelClass: ChannelClass<C>;
   /** Interface the server listens on. */
@@ -135,7 +139,12 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     // "idle", or "listening" for local clients only: what a failed start() returns to.
     const previous = this.#state;
     this.#state = "starting";
-    const acceptor = new TcpAcceptor({ host: this.host, port: this.#requestedPort, maxPayload: this.limits.maxPayload, closeTimeout: this.limits.closeTimeout });
+    const acceptor = new TcpAcceptor({
+      host: this.host,
+      port: this.#requestedPort,
+      maxPayload: this.limits.maxPayload,
+      closeTimeout: this.limits.closeTimeout,
+    });
     try {
       await acceptor.listen((transport) => this.#accept(transport));
       this.#wsAcceptor = await this.#listenWebSocket();
@@ -185,9 +194,20 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     const options = this.#wsOptions;
     if (options === null) return null;
     const host = options.host ?? this.host;
-    const acceptor = new WsAcceptor({ ...options, host, maxPayload: this.limits.maxPayload, closeTimeout: this.limits.closeTimeout, logger: this.logger });
+    const acceptor = new WsAcceptor({
+      ...options,
+      host,
+      maxPayload: this.limits.maxPayload,
+      closeTimeout: this.limits.closeTimeout,
+      logger: this.logger,
+    });
     await acceptor.listen((transport) => this.#accept(transport));
-    this.logger.info("listening", { protocol: "ws", ...(options.server ? {} : { host }), port: acceptor.port, path: options.path ?? "*" });
+    this.logger.info("listening", {
+      protocol: "ws",
+      ...(options.server ? {} : { host }),
+      port: acceptor.port,
+      path: options.path ?? "*",
+    });
     return acceptor;
   }
 
@@ -209,7 +229,9 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
    */
   openLocal(options: ConnectorOptions): Transport {
     if (!this.#acceptsLocal()) {
-      throw new Error("The server accepts no local connections: call server.listenLocal() or await server.start() first");
+      throw new Error(
+        "The server accepts no local connections: call server.listenLocal() or await server.start() first",
+      );
     }
     const [client, server] = MemoryTransport.pair(options.maxPayload, this.limits.maxPayload);
     this.#accept(server, true);
@@ -330,7 +352,7 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
    * @internal The default `Channel.onError`: the logger when one is configured, `console.error`
    * otherwise, so a failing handler is never silent.
    */
-  reportChannelError(channel: Channel<any>, error: unknown): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+  reportChannelError(channel: AnyChannel, error: unknown): void {
     const fields = { channel: channel.id, peer: `${channel.addr.host}:${channel.addr.port}`, reason: error };
     if (isSilent(this.logger)) {
       console.error(formatLogLine("error", "channel error", fields), error);
@@ -345,7 +367,10 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
       return;
     }
     if (this.#connections.size >= this.maxConnections) {
-      this.#refuse(transport, `Server is full: it already has ${this.maxConnections} clients (maxConnections); try again later`);
+      this.#refuse(
+        transport,
+        `Server is full: it already has ${this.maxConnections} clients (maxConnections); try again later`,
+      );
       return;
     }
     // The connection reports to the channel, which needs the connection to be built: the events
@@ -391,7 +416,8 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     else this.scheduler.enqueue(this.#deliverQueued, { channel, message });
   }
 
-  readonly #deliverQueued = ({ channel, message }: ChannelMessage<AnyChannel>): void => this.#deliver(channel as C, message);
+  readonly #deliverQueued = ({ channel, message }: ChannelMessage<AnyChannel>): void =>
+    this.#deliver(channel as C, message);
 
   #deliver(channel: C, message: IncomingMessage): void {
     if (isDebugEnabled(this.logger)) this.logger.debug("dispatched", { channel: channel.id, action: message.action });
@@ -401,7 +427,12 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     }
     const id = requestId(message);
     if (id !== undefined) {
-      answer((reply) => channel.send(reply as never), id, () => dispatch(channel, message), channel.answers());
+      answer(
+        (reply) => channel.send(reply as never),
+        id,
+        () => dispatch(channel, message),
+        channel.answers(),
+      );
       return;
     }
     try {
@@ -417,7 +448,11 @@ export class Server<C extends Channel<any> = Channel<any>> implements RoomHost<C
     this.#connections.delete(channel);
     for (const name of [...channel.rooms]) channel.leave(name);
     channel.completeMessages();
-    this.logger.info("disconnected", { channel: channel.id, peer: `${channel.addr.host}:${channel.addr.port}`, ...(error ? { reason: error.message } : {}) });
+    this.logger.info("disconnected", {
+      channel: channel.id,
+      peer: `${channel.addr.host}:${channel.addr.port}`,
+      ...(error ? { reason: error.message } : {}),
+    });
     this.#run(() => {
       if (error) this.#guard(channel, () => channel.onError(error));
       this.#guard(channel, () => channel.onClose());

@@ -22,11 +22,15 @@ export function assertBrowserTarget(target: ConnectTarget): void {
 export function createBrowserConnector(WebSocketClass?: WebSocketConstructor): Connector {
   return (target, options) => {
     assertBrowserTarget(target);
-    return new BrowserWebSocketTransport(target.url, { host: target.host, port: target.port }, {
-      maxPayload: options.maxPayload,
-      ...(options.closeTimeout === undefined ? {} : { closeTimeout: options.closeTimeout }),
-      ...(WebSocketClass === undefined ? {} : { WebSocket: WebSocketClass }),
-    });
+    return new BrowserWebSocketTransport(
+      target.url,
+      { host: target.host, port: target.port },
+      {
+        maxPayload: options.maxPayload,
+        ...(options.closeTimeout === undefined ? {} : { closeTimeout: options.closeTimeout }),
+        ...(WebSocketClass === undefined ? {} : { WebSocket: WebSocketClass }),
+      },
+    );
   };
 }
 

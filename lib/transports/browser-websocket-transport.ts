@@ -68,7 +68,9 @@ export class BrowserWebSocketTransport implements Transport {
       // A malformed URL, or ws:// from an https:// page (mixed content): reported like any
       // other failed connect, after start(), never synchronously.
       const reason = cause instanceof Error ? cause.message : String(cause);
-      this.failure = new ConnectionError("ERR_CONNECT_FAILED", `Cannot open a WebSocket to ${url}: ${reason}`, { cause });
+      this.failure = new ConnectionError("ERR_CONNECT_FAILED", `Cannot open a WebSocket to ${url}: ${reason}`, {
+        cause,
+      });
     }
     this.socket = socket;
   }
@@ -98,7 +100,10 @@ export class BrowserWebSocketTransport implements Transport {
       let error = this.failure ?? closeCodeError(event.code, event.reason);
       // A socket that closes before it opened never reached a server: always an error.
       if (error === undefined && !this.opened) {
-        error = new ConnectionError("ERR_CONNECT_FAILED", `Cannot connect to ${this.url}: closed with code ${event.code} before it opened`);
+        error = new ConnectionError(
+          "ERR_CONNECT_FAILED",
+          `Cannot connect to ${this.url}: closed with code ${event.code} before it opened`,
+        );
       }
       this.finish(error);
     };
@@ -140,14 +145,20 @@ export class BrowserWebSocketTransport implements Transport {
   private receive(data: unknown): void {
     if (typeof data === "string") {
       this.events?.invalid(
-        new ProtocolError("ERR_TEXT_FRAME", `Dropped a WebSocket text message of ${data.length} characters: only binary messages carry msgpack`),
+        new ProtocolError(
+          "ERR_TEXT_FRAME",
+          `Dropped a WebSocket text message of ${data.length} characters: only binary messages carry msgpack`,
+        ),
       );
       return;
     }
     const payload = new Uint8Array(data as ArrayBuffer);
     if (payload.byteLength > this.maxPayload) {
       this.destroy(
-        new ProtocolError("ERR_PAYLOAD_TOO_LARGE", `Received a ${payload.byteLength}-byte WebSocket message, over the ${this.maxPayload}-byte maxPayload limit`),
+        new ProtocolError(
+          "ERR_PAYLOAD_TOO_LARGE",
+          `Received a ${payload.byteLength}-byte WebSocket message, over the ${this.maxPayload}-byte maxPayload limit`,
+        ),
       );
       return;
     }

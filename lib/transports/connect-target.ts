@@ -16,7 +16,13 @@ export function parseConnectTarget(hostOrUrl: string = DEFAULT_HOST, port?: numb
     throw new TypeError(`connect() takes a host name or a URL string, got ${typeof hostOrUrl}`);
   }
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(hostOrUrl)?.[1]?.toLowerCase();
-  if (scheme === undefined) return { protocol: "tcp", host: hostOrUrl, port: checkPort(port ?? DEFAULT_PORT), url: `tcp://${hostOrUrl}:${port ?? DEFAULT_PORT}` };
+  if (scheme === undefined)
+    return {
+      protocol: "tcp",
+      host: hostOrUrl,
+      port: checkPort(port ?? DEFAULT_PORT),
+      url: `tcp://${hostOrUrl}:${port ?? DEFAULT_PORT}`,
+    };
   let url: URL;
   try {
     url = new URL(hostOrUrl);

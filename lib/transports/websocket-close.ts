@@ -38,7 +38,12 @@ const CODE_NAMES: Readonly<Record<number, string>> = {
  * with code `ERR_CONNECTION_LOST` that names the close code and the peer's reason.
  */
 export function closeCodeError(code: number, reason: string): ConnectionError | undefined {
-  if (code === CloseCode.NORMAL || code === CloseCode.GOING_AWAY || code === CloseCode.NO_STATUS || code === CloseCode.ABNORMAL) {
+  if (
+    code === CloseCode.NORMAL ||
+    code === CloseCode.GOING_AWAY ||
+    code === CloseCode.NO_STATUS ||
+    code === CloseCode.ABNORMAL
+  ) {
     return undefined;
   }
   const name = CODE_NAMES[code];

@@ -116,7 +116,13 @@ export class WsAcceptor {
         return;
       }
       wss.handleUpgrade(request, socket, head, (webSocket) => {
-        onTransport(new WsTransport(webSocket, remote, { maxPayload, closeTimeout: this.options.closeTimeout, rawSocket: socket as net.Socket }));
+        onTransport(
+          new WsTransport(webSocket, remote, {
+            maxPayload,
+            closeTimeout: this.options.closeTimeout,
+            rawSocket: socket as net.Socket,
+          }),
+        );
       });
     };
     server.on("upgrade", upgradeListener);
@@ -155,7 +161,11 @@ export class WsAcceptor {
             : error.code === "EACCES"
               ? "this user may not listen there; choose a ws.port above 1023"
               : "check ws.host and ws.port";
-        reject(new Error(`Cannot listen for WebSocket clients on ${host}:${port}: ${error.message}; ${hint}`, { cause: error }));
+        reject(
+          new Error(`Cannot listen for WebSocket clients on ${host}:${port}: ${error.message}; ${hint}`, {
+            cause: error,
+          }),
+        );
       };
       server.once("error", onError);
       server.listen(port, host, () => {
@@ -167,7 +177,10 @@ export class WsAcceptor {
   }
 
   /** Why a handshake is refused, `null` to accept it, `"ignore"` to leave it to another listener. */
-  private check(request: http.IncomingMessage, server: net.Server): { status: number; reason: string } | null | "ignore" {
+  private check(
+    request: http.IncomingMessage,
+    server: net.Server,
+  ): { status: number; reason: string } | null | "ignore" {
     const { path } = this.options;
     if (path !== undefined) {
       const url = request.url ?? "/";
@@ -194,7 +207,11 @@ function normalizeOrigin(origin: string): string {
 /** What an own listener answers to a plain HTTP request: it only speaks WebSocket. */
 function answerUpgradeRequired(_request: http.IncomingMessage, response: http.ServerResponse): void {
   const body = "This port accepts WebSocket connections only";
-  response.writeHead(426, { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(body), Connection: "close" });
+  response.writeHead(426, {
+    "Content-Type": "text/plain",
+    "Content-Length": Buffer.byteLength(body),
+    Connection: "close",
+  });
   response.end(body);
 }
 

@@ -108,7 +108,10 @@ export class WsTransport implements Transport {
       const bytes = data as Buffer;
       if (!isBinary) {
         events.invalid(
-          new ProtocolError("ERR_TEXT_FRAME", `Dropped a ${bytes.byteLength}-byte WebSocket text message: only binary messages carry msgpack`),
+          new ProtocolError(
+            "ERR_TEXT_FRAME",
+            `Dropped a ${bytes.byteLength}-byte WebSocket text message: only binary messages carry msgpack`,
+          ),
         );
         return;
       }
@@ -118,9 +121,13 @@ export class WsTransport implements Transport {
       if (this.terminated) return;
       this.failure ??=
         error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH"
-          ? new ProtocolError("ERR_PAYLOAD_TOO_LARGE", `Received a WebSocket message over the ${this.maxPayload}-byte maxPayload limit`, {
-              cause: error,
-            })
+          ? new ProtocolError(
+              "ERR_PAYLOAD_TOO_LARGE",
+              `Received a WebSocket message over the ${this.maxPayload}-byte maxPayload limit`,
+              {
+                cause: error,
+              },
+            )
           : error;
     });
     socket.on("close", (code, reason) => {

@@ -67,7 +67,12 @@ export async function bundleForBrowser(entry: BundleEntry, options: { minify?: b
   const inputs = Object.entries(meta.inputs)
     .filter(([, input]) => input.bytesInOutput > 0)
     .map(([file]) => file);
-  return { code: output.text, bytes: output.contents.byteLength, gzipBytes: gzipSync(output.contents, { level: 9 }).byteLength, inputs };
+  return {
+    code: output.text,
+    bytes: output.contents.byteLength,
+    gzipBytes: gzipSync(output.contents, { level: 9 }).byteLength,
+    inputs,
+  };
 }
 
 /** `19.6 KiB`, for reports. */

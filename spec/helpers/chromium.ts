@@ -41,7 +41,9 @@ export interface LaunchChromiumOptions {
  */
 export async function launchChromium(options: LaunchChromiumOptions): Promise<ChromiumBrowser> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is missing at ${CHROMIUM}: run \`apt-get install chromium\` (as .ci/run does) to run ${options.purpose}`);
+    throw new Error(
+      `Chromium is missing at ${CHROMIUM}: run \`apt-get install chromium\` (as .ci/run does) to run ${options.purpose}`,
+    );
   }
   const userDataDir = mkdtempSync(join(tmpdir(), options.profilePrefix));
   const removeProfile = () => rmSync(userDataDir, { recursive: true, force: true });

@@ -13,10 +13,15 @@ export class DemoProcess {
 
   /** Runs `npx tsx <file> ...args` from the repository's root, e.g. `("demos/chat/server.ts", ["--port", "0"])`. */
   constructor(file: string, args: readonly string[] = []) {
-    this.child = spawn(process.execPath, ["--import", "tsx", file, ...args], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
+    this.child = spawn(process.execPath, ["--import", "tsx", file, ...args], {
+      cwd: ROOT,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     this.child.stdout.on("data", (chunk: Buffer) => (this.out += chunk.toString()));
     this.child.stderr.on("data", (chunk: Buffer) => (this.err += chunk.toString()));
-    this.exited = new Promise((resolve) => this.child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")));
+    this.exited = new Promise((resolve) =>
+      this.child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
+    );
   }
 
   /** Everything printed to stdout so far. */
@@ -36,7 +41,9 @@ export class DemoProcess {
       const match = pattern.exec(this.out);
       if (match !== null) return match;
       if (Date.now() > deadline || this.child.exitCode !== null) {
-        throw new Error(`No ${pattern} in the output of ${this.child.spawnargs.slice(3).join(" ")}\nstdout:\n${this.out}\nstderr:\n${this.err}`);
+        throw new Error(
+          `No ${pattern} in the output of ${this.child.spawnargs.slice(3).join(" ")}\nstdout:\n${this.out}\nstderr:\n${this.err}`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }

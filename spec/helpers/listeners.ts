@@ -6,7 +6,9 @@ import { first, waitFor } from "./net.js";
  * `Base` (a `ConnectionListener` or a `Channel` class) with handlers of the built-in actions and a
  * `networkReceived` that record each call as `[handler name, message]` in `calls`, in call order.
  */
-export function recordingHandlers<B extends new (...args: any[]) => { networkReceived(message: IncomingMessage): void }>(Base: B) {
+export function recordingHandlers<
+  B extends new (...args: any[]) => { networkReceived(message: IncomingMessage): void },
+>(Base: B) {
   return class extends Base {
     readonly calls: [string, IncomingMessage][] = [];
 

@@ -24,11 +24,20 @@ export async function waitFor(condition: () => boolean, what = "condition", time
 }
 
 /** Calls `pump()` until `condition` holds (a client's game loop in a test). */
-export async function pumpUntil(target: { pump(): number }, condition: () => boolean, what = "condition", timeout = 5_000): Promise<void> {
-  await waitFor(() => {
-    target.pump();
-    return condition();
-  }, what, timeout);
+export async function pumpUntil(
+  target: { pump(): number },
+  condition: () => boolean,
+  what = "condition",
+  timeout = 5_000,
+): Promise<void> {
+  await waitFor(
+    () => {
+      target.pump();
+      return condition();
+    },
+    what,
+    timeout,
+  );
 }
 
 /** The first `count` values of `source`. */

@@ -1,6 +1,13 @@
 import { decode as msgpackDecode, encode as msgpackEncode } from "@msgpack/msgpack";
 import type * as net from "node:net";
-import { ConnectionListener, FrameDecoder, HEADER_SIZE, type Channel, type IncomingMessage, type Server } from "../../lib/index.js";
+import {
+  ConnectionListener,
+  FrameDecoder,
+  HEADER_SIZE,
+  type Channel,
+  type IncomingMessage,
+  type Server,
+} from "../../lib/index.js";
 import type { Cleanup } from "./cleanup.js";
 import { rawSocket, waitFor } from "./net.js";
 
@@ -40,7 +47,12 @@ export async function connectPlayer<C extends Channel<any>, L extends Connection
     channel = server.channels.find((candidate) => !known.has(candidate));
     return channel !== undefined && received.some((message) => message.action === "connected");
   }, "the player's channel");
-  return { listener, channel: channel!, received, of: (action) => received.filter((message) => message.action === action) };
+  return {
+    listener,
+    channel: channel!,
+    received,
+    of: (action) => received.filter((message) => message.action === action),
+  };
 }
 
 /** Every message a raw TCP socket received, decoded, as it arrives; `bytes` keeps each whole frame. */
@@ -80,7 +92,10 @@ export function rawPeer(socket: net.Socket): RawPeer {
 }
 
 /** A raw TCP client of `server`, greeted, with its channel (the server is pumped while waiting). */
-export async function connectRaw<C extends Channel<any>>(cleanup: Cleanup, server: Server<C>): Promise<{ peer: RawPeer; channel: C }> {
+export async function connectRaw<C extends Channel<any>>(
+  cleanup: Cleanup,
+  server: Server<C>,
+): Promise<{ peer: RawPeer; channel: C }> {
   const known = new Set(server.channels);
   const peer = rawPeer(cleanup.socket(await rawSocket(server.port)));
   let channel: C | undefined;

@@ -6,7 +6,9 @@ import type { Cleanup } from "./cleanup.js";
 export function receivedBy(socket: net.Socket): unknown[] {
   const received: unknown[] = [];
   const decoder = new FrameDecoder();
-  socket.on("data", (chunk: Buffer) => decoder.push(chunk, (payload) => received.push(decode(Uint8Array.from(payload)))));
+  socket.on("data", (chunk: Buffer) =>
+    decoder.push(chunk, (payload) => received.push(decode(Uint8Array.from(payload)))),
+  );
   return received;
 }
 

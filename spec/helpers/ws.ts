@@ -67,7 +67,10 @@ export function payloadOf(message: object): Uint8Array {
  * A bare `ws` server on a free port, to send what a repod-rx server never would; `onConnection`
  * gets each socket it accepts. After the test its clients are terminated and it is closed.
  */
-export async function rawWsServer(cleanup: Cleanup, onConnection?: (socket: WebSocket) => void): Promise<{ wss: WebSocketServer; url: string }> {
+export async function rawWsServer(
+  cleanup: Cleanup,
+  onConnection?: (socket: WebSocket) => void,
+): Promise<{ wss: WebSocketServer; url: string }> {
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
   if (onConnection) wss.on("connection", onConnection);
   await once(wss, "listening");

@@ -4,7 +4,19 @@
 // - reactive: the keyboard becomes a stream of directions composed with RxJS operators (scan,
 //   distinctUntilChanged, throttleTime), and only changes go to the server.
 
-import { animationFrames, asyncScheduler, distinctUntilChanged, filter, fromEvent, map, merge, scan, share, tap, throttleTime } from "rxjs";
+import {
+  animationFrames,
+  asyncScheduler,
+  distinctUntilChanged,
+  filter,
+  fromEvent,
+  map,
+  merge,
+  scan,
+  share,
+  tap,
+  throttleTime,
+} from "rxjs";
 import { ConnectionListener, type Message } from "../../../lib/browser.js";
 import type { PlayerState, TagClientMessages, TagServerMessages } from "../protocol.js";
 
@@ -107,10 +119,14 @@ frames$.subscribe(() => draw(performance.now()));
 // The reactive side: keys held → a direction → sent only when it changes, at most every 50 ms
 // (trailing, so the last change always goes out).
 const KEYS: Record<string, [number, number]> = {
-  ArrowLeft: [-1, 0], KeyA: [-1, 0],
-  ArrowRight: [1, 0], KeyD: [1, 0],
-  ArrowUp: [0, -1], KeyW: [0, -1],
-  ArrowDown: [0, 1], KeyS: [0, 1],
+  ArrowLeft: [-1, 0],
+  KeyA: [-1, 0],
+  ArrowRight: [1, 0],
+  KeyD: [1, 0],
+  ArrowUp: [0, -1],
+  KeyW: [0, -1],
+  ArrowDown: [0, 1],
+  KeyS: [0, 1],
 };
 merge(fromEvent<KeyboardEvent>(window, "keydown"), fromEvent<KeyboardEvent>(window, "keyup"), fromEvent(window, "blur"))
   .pipe(
