@@ -160,6 +160,7 @@ export function listenerMixin<TBase extends Constructor>(
         client = new Client(LOCAL_TARGET, (_target, connectorOptions) => openLocal(local, connectorOptions), options);
       } else {
         const target = parseConnectTarget(hostOrServer as string | undefined, portOrOptions as number | undefined);
+        connector.check?.(target);
         this.close();
         client = new Client(target, connector, maybeOptions ?? {});
       }
@@ -229,4 +230,29 @@ function callLater(work: () => void): void {
 
 function rethrow(error: unknown): never {
   throw error;
+}
+
+/**
+ * The two public forms of a listener bound to one connector: a base for `class X extends
+ * ConnectionListener<In, Out>` (its generic construct signature carries the protocol types) and
+ * the mixin. Each entry point (Node, browser) binds its own connector.
+ */
+export function bindListener(connector: Connector): {
+  readonly ListenerBase: new <In extends ActionMap, Out extends ActionMap>() => ConnectionListenerApi<In, Out>;
+  readonly withConnectionListener: <
+    TBase extends Constructor,
+    In extends ActionMap = UntypedActions,
+    Out extends ActionMap = UntypedActions,
+  >(
+    Base: TBase,
+  ) => TBase & Constructor<ConnectionListenerApi<In, Out>>;
+} {
+  return {
+    ListenerBase: listenerMixin(Object, connector) as unknown as new <
+      In extends ActionMap,
+      Out extends ActionMap,
+    >() => ConnectionListenerApi<In, Out>,
+    withConnectionListener: <TBase extends Constructor, In extends ActionMap, Out extends ActionMap>(Base: TBase) =>
+      listenerMixin(Base, connector) as TBase & Constructor<ConnectionListenerApi<In, Out>>,
+  };
 }

@@ -1,11 +1,8 @@
 import { nodeConnector } from "../transports/node-connector.js";
 import type { ActionMap, UntypedActions } from "../types.js";
-import { listenerMixin, type ConnectionListenerApi, type Constructor } from "./connection-listener.js";
+import { bindListener } from "./connection-listener.js";
 
-const ListenerBase = listenerMixin(Object, nodeConnector) as unknown as new <
-  In extends ActionMap,
-  Out extends ActionMap,
->() => ConnectionListenerApi<In, Out>;
+const bound = bindListener(nodeConnector);
 
 /**
  * The client side of a game: subclass it, define `Network_<action>(message)` handlers, call
@@ -17,17 +14,11 @@ const ListenerBase = listenerMixin(Object, nodeConnector) as unknown as new <
 export class ConnectionListener<
   In extends ActionMap = UntypedActions,
   Out extends ActionMap = UntypedActions,
-> extends ListenerBase<In, Out> {}
+> extends bound.ListenerBase<In, Out> {}
 
 /**
  * Makes a class that already extends something (a game scene, an entity) a connection listener:
  * `class Level extends withConnectionListener(Scene) { Network_move(message) { ... } }`.
  * For typed messages: `withConnectionListener<typeof Scene, ServerMessages, ClientMessages>(Scene)`.
  */
-export function withConnectionListener<
-  TBase extends Constructor,
-  In extends ActionMap = UntypedActions,
-  Out extends ActionMap = UntypedActions,
->(Base: TBase): TBase & Constructor<ConnectionListenerApi<In, Out>> {
-  return listenerMixin(Base, nodeConnector) as TBase & Constructor<ConnectionListenerApi<In, Out>>;
-}
+export const withConnectionListener = bound.withConnectionListener;

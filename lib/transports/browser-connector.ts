@@ -1,5 +1,5 @@
 import { BrowserWebSocketTransport, type WebSocketConstructor } from "./browser-websocket-transport.js";
-import type { Connector, ConnectTarget } from "./transport.js";
+import type { Connector, ConnectorOptions, ConnectTarget, Transport } from "./transport.js";
 
 /**
  * Throws unless a browser can open `target`: only `ws://` and `wss://` URLs. Checked when
@@ -20,7 +20,7 @@ export function assertBrowserTarget(target: ConnectTarget): void {
  * @param WebSocketClass the WebSocket class; default the global one, looked up at each connect.
  */
 export function createBrowserConnector(WebSocketClass?: WebSocketConstructor): Connector {
-  return (target, options) => {
+  const connector = (target: ConnectTarget, options: ConnectorOptions): Transport => {
     assertBrowserTarget(target);
     return new BrowserWebSocketTransport(
       target.url,
@@ -32,6 +32,7 @@ export function createBrowserConnector(WebSocketClass?: WebSocketConstructor): C
       },
     );
   };
+  return Object.assign(connector, { check: assertBrowserTarget });
 }
 
 /** The connector of the browser entry point. */

@@ -38,8 +38,14 @@ export interface Transport {
   destroy(error?: Error): void;
 }
 
-/** Opens a client transport to `target`. Node and browser entry points provide different ones. */
-export type Connector = (target: ConnectTarget, options: ConnectorOptions) => Transport;
+/**
+ * Opens a client transport to `target`. Node and browser entry points provide different ones.
+ * `check`, when present, is called by `connect()` before anything starts, so a target this
+ * connector can never open (TCP in a browser) throws at the call instead of failing later.
+ */
+export type Connector = ((target: ConnectTarget, options: ConnectorOptions) => Transport) & {
+  readonly check?: (target: ConnectTarget) => void;
+};
 
 /** A parsed `connect()` argument. */
 export interface ConnectTarget {
