@@ -29,6 +29,32 @@ export const PONG_ACTION = "@pong";
 /** Sent by a full server before it closes a connection: `{ action: "@refused", reason }`. */
 export const REFUSED_ACTION = "@refused";
 
+/**
+ * Deepest nesting of arrays and maps accepted in one payload by default. Game messages nest a
+ * few levels; 64 stays below what the msgpack encoder writes (100), so whatever is accepted can
+ * be sent on.
+ */
+export const DEFAULT_MAX_PAYLOAD_DEPTH = 64;
+
+/**
+ * Most values (every array element, map key and map value, nested ones included) accepted in one
+ * payload by default. Decoding costs about one allocation per value, so this, not the byte size,
+ * bounds the CPU and memory a payload can cost: see the decode budget row of `npm run bench`.
+ */
+export const DEFAULT_MAX_PAYLOAD_ITEMS = 100_000;
+
+/** Milliseconds a peer has to finish a frame it has started before it is cut off, by default. */
+export const DEFAULT_FRAME_TIMEOUT = 30_000;
+
+/** Answers a connection may be computing at once for its peer's requests, by default. */
+export const DEFAULT_MAX_PENDING_ANSWERS = 100;
+
+/** Invalid messages a peer may send over a connection's life before it is cut off, by default. */
+export const DEFAULT_MAX_INVALID_MESSAGES = 100;
+
+/** Milliseconds a WebSocket upgrade may take from the TCP connection to the open socket, by default. */
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+
 /** Largest number of bytes queued for one peer by default (16 MiB) before it is cut off. */
 export const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 

@@ -7,6 +7,25 @@ export type RepodErrorCode =
   | "ERR_PAYLOAD_TOO_LARGE"
   /** A payload could not be decoded as msgpack; it is dropped and the connection stays up. */
   | "ERR_INVALID_PAYLOAD"
+  /**
+   * A payload nests deeper than `maxPayloadDepth` or holds more than `maxPayloadItems` values; it
+   * is dropped unread, before decoding costs anything, and the connection stays up.
+   */
+  | "ERR_PAYLOAD_TOO_COMPLEX"
+  /**
+   * A reserved `@` message or key carried a value the library cannot use (a ping id or request id
+   * that is not a short string or a number, a reply whose error is not a string...); it is dropped.
+   */
+  | "ERR_INVALID_CONTROL"
+  /** The peer sent more than `maxInvalidMessages` messages that had to be dropped; the connection is closed. */
+  | "ERR_TOO_MANY_INVALID"
+  /** A frame was started and not finished within `frameTimeout` milliseconds; the connection is closed. */
+  | "ERR_FRAME_TIMEOUT"
+  /**
+   * A request arrived while `maxPendingAnswers` answers were still being computed for that
+   * connection; it got this error reply at once and no handler ran.
+   */
+  | "ERR_TOO_MANY_REQUESTS"
   /** A payload decoded to something other than a map; it is dropped and the connection stays up. */
   | "ERR_NOT_A_MAP"
   /** A peer sent a lifecycle action (`connected`, `disconnected`...) that only the transport may produce. */

@@ -2,6 +2,7 @@ import { LIFECYCLE_ACTIONS, PING_ACTION, PONG_ACTION } from "../constants.js";
 import { ConnectionError, ProtocolError, RepodError } from "../errors.js";
 import type { Logger } from "../logging.js";
 import { decode, encode, isPlainObject } from "../protocol/codec.js";
+import { exceedsDecodeBudget, type DecodeBudget } from "../protocol/decode-budget.js";
 import type { Transport } from "../transports/transport.js";
 import type { Address, IncomingMessage } from "../types.js";
 import type { HeartbeatOptions } from "./connection-options.js";
@@ -36,6 +37,9 @@ export interface ConnectionOptions {
   readonly open: boolean;
   /** Swallow the first `connected` the peer sends: the server's greeting, on the client side. */
   readonly expectGreeting: boolean;
+  /** The most one payload may cost to decode (`maxPayloadDepth`, `maxPayloadItems`). */
+  readonly maxPayloadDepth: number;
+  readonly maxPayloadItems: number;
   /** Bytes that may wait for the peer before it is cut off with `ERR_SEND_QUEUE_FULL`. */
   readonly maxQueuedBytes: number;
   /** Milliseconds of silence from the peer after which it is cut off; 0 turns it off. */
@@ -69,6 +73,7 @@ export class Connection {
   private pingId = 0;
   private pingSentAt = 0;
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly budget: DecodeBudget;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -83,6 +88,7 @@ export class Connection {
     this.greetingPending = options.expectGreeting;
     this.trackActivity = options.idleTimeout > 0 || options.heartbeat !== null;
     this.lastActivity = this.now();
+    this.budget = { maxDepth: options.maxPayloadDepth, maxItems: options.maxPayloadItems };
     transport.start({
       open: () => this.onOpen(),
       payload: (payload) => this.onPayload(payload),
@@ -190,6 +196,16 @@ export class Connection {
     // After close() (a kicked flooder, a client saying goodbye) what the peer still sends is ignored.
     if (this.stateValue !== "open") return;
     if (this.trackActivity) this.lastActivity = this.now();
+    const overBudget = exceedsDecodeBudget(payload, this.budget);
+    if (overBudget !== null) {
+      this.drop(
+        new ProtocolError(
+          "ERR_PAYLOAD_TOO_COMPLEX",
+          `Dropped a ${payload.byteLength}-byte payload unread: ${overBudget}`,
+        ),
+      );
+      return;
+    }
     let value: unknown;
     try {
       value = decode(payload);

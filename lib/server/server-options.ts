@@ -31,6 +31,13 @@ export interface ServerOptions<C extends AnyChannel = AnyChannel> extends Connec
    */
   readonly maxConnections?: number;
   /**
+   * Milliseconds a WebSocket client has, from its TCP connection, to complete the upgrade
+   * handshake; one that takes longer is cut off. Upgrades in progress count against
+   * `maxConnections`. Default 10,000. (With `ws.server`, the time before the upgrade request's
+   * headers are complete is your HTTP server's own `headersTimeout`.)
+   */
+  readonly handshakeTimeout?: number;
+  /**
    * Relays broadcasts (`sendToAll`, room broadcasts) to other servers so that several processes
    * or machines act as one game, e.g. `redisAdapter({ url })`. Default: none (one process).
    */
@@ -62,7 +69,7 @@ export function validateServerOptions(options: ServerOptions<any>): void {
   if (typeof options !== "object" || options === null) {
     throw new TypeError('Server options must be an object such as { host: "127.0.0.1", port: 5071 }');
   }
-  const { host, port, channelClass, dispatch, maxConnections } = options;
+  const { host, port, channelClass, dispatch, maxConnections, handshakeTimeout } = options;
   if (host !== undefined && (typeof host !== "string" || host === "")) {
     throw new TypeError(`options.host must be a non-empty string, got ${JSON.stringify(host)}`);
   }
@@ -74,6 +81,7 @@ export function validateServerOptions(options: ServerOptions<any>): void {
     throw new TypeError(`options.dispatch must be "live" or "pump", got ${JSON.stringify(dispatch)}`);
   }
   if (maxConnections !== undefined) checkInteger("maxConnections", maxConnections, 1, Number.MAX_SAFE_INTEGER);
+  if (handshakeTimeout !== undefined) checkInteger("handshakeTimeout", handshakeTimeout, 1, 2 ** 31 - 1);
   if (options.ws !== undefined) validateWebSocketOptions(options.ws);
 }
 
