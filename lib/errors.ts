@@ -19,6 +19,11 @@ export type RepodErrorCode =
   | "ERR_INVALID_CONTROL"
   /** The peer sent more than `maxInvalidMessages` messages that had to be dropped; the connection is closed. */
   | "ERR_TOO_MANY_INVALID"
+  /**
+   * Handling a message from the peer failed inside the library (a bug: please report it); that
+   * connection was closed and the error logged, nothing else was affected.
+   */
+  | "ERR_RECEIVE_FAILED"
   /** A frame was started and not finished within `frameTimeout` milliseconds; the connection is closed. */
   | "ERR_FRAME_TIMEOUT"
   /**

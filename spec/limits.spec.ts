@@ -11,7 +11,9 @@ import {
   type ConnectOptions,
   type IncomingMessage,
 } from "../lib/index.js";
+import { DEFAULT_MAX_PAYLOAD_ITEMS } from "../lib/constants.js";
 import { Cleanup } from "./helpers/cleanup.js";
+import { closeRawWebSocket, openRawWebSocket, payloadOf } from "./helpers/ws.js";
 import { loggedListener } from "./helpers/listeners.js";
 import { closedPort, delay, rawSocket, startServer, waitFor } from "./helpers/net.js";
 
@@ -110,6 +112,48 @@ describe("maxQueuedBytes: a peer that stops reading", () => {
     expect(listener.send({ action: "b", data: "x".repeat(50) })).toBe(0);
   });
 });
+
+describe.each(["TCP", "WebSocket"] as const)(
+  "maxQueuedBytes: a peer that pings over %s and never reads",
+  (transport) => {
+    it("is cut off at the bound: the library's own pongs count like every byte the game sends", async () => {
+      const maxQueuedBytes = 64 * 1024;
+      const server = cleanup.server(
+        await startServer({ channelClass: RecordingChannel, maxQueuedBytes, ws: { port: 0 } }),
+      );
+      let writePings: (count: number) => void;
+      if (transport === "TCP") {
+        const socket = cleanup.socket(await rawSocket(server.port));
+        socket.pause();
+        writePings = (count) => {
+          const frames: Uint8Array[] = [];
+          for (let i = 0; i < count; i++) frames.push(encode({ action: "@ping", id: i }));
+          socket.write(Buffer.concat(frames));
+        };
+      } else {
+        const socket = await openRawWebSocket(`ws://127.0.0.1:${server.wsPort}/`);
+        cleanup.add(() => closeRawWebSocket(socket));
+        socket.pause();
+        writePings = (count) => {
+          for (let i = 0; i < count; i++) socket.send(payloadOf({ action: "@ping", id: i }));
+        };
+      }
+      await waitFor(() => server.channels.length === 1, "the pinging channel");
+      const channel = server.channels[0] as RecordingChannel;
+      let mostQueued = 0;
+      // Bounded: 22 MB of pings at most, far beyond what loopback's kernel buffers absorb.
+      for (let turn = 0; turn < 1_000 && channel.closes === 0; turn++) {
+        writePings(1_000);
+        mostQueued = Math.max(mostQueued, channel.bufferedAmount);
+        await delay(1);
+      }
+      await waitFor(() => channel.closes === 1, "the pinging channel to be cut off");
+      expect(mostQueued).toBeLessThanOrEqual(maxQueuedBytes);
+      expect(channel.errors).toHaveLength(1);
+      expect((channel.errors[0] as ConnectionError).code).toBe("ERR_SEND_QUEUE_FULL");
+    });
+  },
+);
 
 describe("maxConnections", () => {
   it("refuses the extra client with an error ERR_SERVER_FULL, leaves the others alone, and accepts again once one leaves", async () => {
@@ -293,10 +337,34 @@ describe("limit options", () => {
     expect(() => new Server({ heartbeat: "yes" as unknown as boolean })).toThrow(TypeError);
   });
 
+  it("check frameTimeout and handshakeTimeout up front and apply their defaults; frameTimeout 0 is off", () => {
+    expect(() => new Server({ frameTimeout: -1 })).toThrow(RangeError);
+    expect(() => new Server({ frameTimeout: 2 ** 31 })).toThrow(RangeError);
+    expect(() => new Server({ frameTimeout: 1.5 })).toThrow(TypeError);
+    expect(() => new Server({ frameTimeout: "30s" as unknown as number })).toThrow(TypeError);
+    expect(() => new Server({ handshakeTimeout: 0 })).toThrow(RangeError);
+    expect(() => new Server({ handshakeTimeout: 2 ** 31 })).toThrow(RangeError);
+    expect(() => new Server({ handshakeTimeout: "10s" as unknown as number })).toThrow(TypeError);
+    const listener = cleanup.listener(new ConnectionListener());
+    expect(() => listener.connect("127.0.0.1", 5071, { frameTimeout: -5 })).toThrow(RangeError);
+
+    const defaults = new Server();
+    expect(defaults.limits.frameTimeout).toBe(30_000);
+    expect(defaults.handshakeTimeout).toBe(10_000);
+    const chosen = new Server({ frameTimeout: 0, handshakeTimeout: 1 });
+    expect(chosen.limits.frameTimeout).toBe(0);
+    expect(chosen.handshakeTimeout).toBe(1);
+  });
+
   it("have finite defaults", () => {
     const server = new Server();
     expect(server.limits).toEqual({
       maxPayload: 4 * 1024 * 1024,
+      maxPayloadDepth: 64,
+      maxPayloadItems: DEFAULT_MAX_PAYLOAD_ITEMS,
+      frameTimeout: 30_000,
+      maxPendingAnswers: 100,
+      maxInvalidMessages: 100,
       maxQueuedBytes: 16 * 1024 * 1024,
       idleTimeout: 0,
       closeTimeout: 5_000,

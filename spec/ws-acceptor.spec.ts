@@ -6,7 +6,7 @@ import WebSocket, { WebSocketServer } from "ws";
 import { afterEach, describe, expect, it } from "vitest";
 import { decode, Server } from "../lib/index.js";
 import { Cleanup } from "./helpers/cleanup.js";
-import { closedPort, pumpUntil, startServer, waitFor } from "./helpers/net.js";
+import { closedPort, delay, pumpUntil, rawSocket, startServer, waitFor } from "./helpers/net.js";
 import { closeRawWebSocket, openRawWebSocket, payloadOf, Recorder, recordingLogger } from "./helpers/ws.js";
 
 const cleanup = new Cleanup();
@@ -209,5 +209,102 @@ describe("WsAcceptor", () => {
       probe.once("error", reject);
       probe.listen(tcpPort, "127.0.0.1", resolve);
     });
+  });
+});
+
+/** Resolves with `Date.now()` when `socket` closes. */
+function closedAt(socket: net.Socket): Promise<number> {
+  return new Promise((resolve) => socket.once("close", () => resolve(Date.now())));
+}
+
+describe("WsAcceptor handshakes", () => {
+  it("destroys a connection to its own port that has not upgraded within handshakeTimeout, logging it once", async () => {
+    const handshakeTimeout = 250;
+    const logger = recordingLogger();
+    const server = cleanup.server(await startServer({ ws: { port: 0 }, handshakeTimeout, logger }));
+    const connectedAt = Date.now();
+    const silent = cleanup.socket(await rawSocket(server.wsPort!));
+    const slow = cleanup.socket(await rawSocket(server.wsPort!));
+    const peers = [silent, slow].map((socket) => `127.0.0.1:${socket.localPort}`);
+    const closed = Promise.all([silent, slow].map(closedAt));
+    slow.write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n");
+    // A client that upgrades in time is not affected.
+    const player = cleanup.listener(new Recorder());
+    player.connect(`ws://127.0.0.1:${server.wsPort}`);
+    await pumpUntil(player, () => player.of("connected").length === 1, "the player's connection");
+
+    for (const at of await closed) {
+      expect(at - connectedAt).toBeGreaterThanOrEqual(handshakeTimeout - 20);
+      expect(at - connectedAt).toBeLessThan(handshakeTimeout + 1_000);
+    }
+    await delay(handshakeTimeout);
+    const timeouts = logger.entries.filter((entry) => entry.message === "handshake timeout");
+    expect(timeouts.map((entry) => entry.fields.peer).sort()).toEqual(peers.sort());
+    for (const entry of timeouts) {
+      expect(entry.level).toBe("warn");
+      expect(entry.fields.reason).toBe("No WebSocket connection within the handshakeTimeout of 250 ms; closed");
+    }
+    expect(server.channels).toHaveLength(1);
+    expect(player.connection?.isConnected).toBe(true);
+  });
+
+  it("counts handshakes in progress against maxConnections: refuses one past it with 503, lets it in once they end", async () => {
+    const logger = recordingLogger();
+    const server = cleanup.server(
+      await startServer({ ws: { port: 0 }, maxConnections: 3, handshakeTimeout: 300, logger }),
+    );
+    const url = `ws://127.0.0.1:${server.wsPort}`;
+    const player = await openRawWebSocket(url);
+    cleanup.add(() => closeRawWebSocket(player));
+    await waitFor(() => server.channels.length === 1, "the first player's channel");
+    const pending = [cleanup.socket(await rawSocket(server.wsPort!)), cleanup.socket(await rawSocket(server.wsPort!))];
+    const pendingClosed = Promise.all(pending.map(closedAt));
+    await delay(50); // for the server to see both connections
+
+    await expect(openRawWebSocket(url)).rejects.toThrow("Unexpected server response: 503");
+    expect(server.channels).toHaveLength(1);
+    expect(logger.entries.find((entry) => entry.message === "refused")?.fields.reason).toBe(
+      "Server is full: it has 1 clients and 2 other WebSocket handshakes in progress, for 3 maxConnections; try again later",
+    );
+
+    await pendingClosed;
+    const late = await openRawWebSocket(url);
+    cleanup.add(() => closeRawWebSocket(late));
+    await waitFor(() => server.channels.length === 2, "the late player's channel");
+  });
+
+  it("with an attached http.Server, refuses an upgrade past maxConnections with 503 before any WebSocket exists", async () => {
+    const { http: web, port } = await pageServer();
+    const logger = recordingLogger();
+    const server = cleanup.server(await startServer({ ws: { server: web }, maxConnections: 1, logger }));
+    const player = await openRawWebSocket(`ws://127.0.0.1:${port}`);
+    cleanup.add(() => closeRawWebSocket(player));
+    await waitFor(() => server.channels.length === 1, "the player's channel");
+
+    const refused = cleanup.listener(new Recorder());
+    refused.connect(`ws://127.0.0.1:${port}`);
+    await pumpUntil(refused, () => refused.of("error").length === 1, "the refusal");
+    expect(refused.of("error")[0]).toEqual({
+      action: "error",
+      error: `The server at ws://127.0.0.1:${port}/ refused the WebSocket handshake: HTTP 503 Service Unavailable`,
+      code: "ERR_CONNECT_FAILED",
+    });
+    expect(logger.entries.find((entry) => entry.message === "refused")?.fields.reason).toBe(
+      "Server is full: it has 1 clients and 0 other WebSocket handshakes in progress, for 1 maxConnections; try again later",
+    );
+    expect(server.channels).toHaveLength(1);
+  });
+
+  it("does not make stop() wait for a handshake in progress", async () => {
+    const server = cleanup.server(await startServer({ ws: { port: 0 } }));
+    const slow = cleanup.socket(await rawSocket(server.wsPort!));
+    const closed = closedAt(slow);
+    slow.write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    await delay(50);
+
+    const stoppedAt = Date.now();
+    await server.stop();
+    expect(Date.now() - stoppedAt).toBeLessThan(1_000);
+    expect((await closed) - stoppedAt).toBeLessThan(1_000);
   });
 });

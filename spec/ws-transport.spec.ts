@@ -2,7 +2,9 @@ import { once } from "node:events";
 import WebSocket from "ws";
 import { afterEach, describe, expect, it } from "vitest";
 import { Channel, ConnectionError, decode, ProtocolError, type IncomingMessage } from "../lib/index.js";
+import { WsTransport } from "../lib/transports/ws-transport.js";
 import { Cleanup } from "./helpers/cleanup.js";
+import { rawServer } from "./helpers/raw.js";
 import { closedPort, pumpUntil, startServer, waitFor } from "./helpers/net.js";
 import {
   closeRawWebSocket,
@@ -215,6 +217,36 @@ describe("WsTransport", () => {
     expect(client.of("error")[0]).toMatchObject({
       error: `connect ECONNREFUSED 127.0.0.1:${port}`,
       code: "ERR_CONNECT_FAILED",
+    });
+  });
+});
+
+describe("WsTransport.connect", () => {
+  it("fails with ERR_CONNECT_FAILED when the server accepts the TCP connection and never answers the upgrade", async () => {
+    const port = await rawServer(cleanup, () => {});
+    const url = `ws://127.0.0.1:${port}/`;
+    const startedAt = Date.now();
+    const transport = WsTransport.connect(
+      url,
+      { host: "127.0.0.1", port },
+      { maxPayload: 1024, handshakeTimeout: 200 },
+    );
+    const events: string[] = [];
+    const error = await new Promise<Error | undefined>((resolve) =>
+      transport.start({
+        open: () => events.push("open"),
+        payload: () => events.push("payload"),
+        invalid: () => events.push("invalid"),
+        close: resolve,
+      }),
+    );
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(180);
+    expect(Date.now() - startedAt).toBeLessThan(1_200);
+    expect(events).toEqual([]);
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect(error).toMatchObject({
+      code: "ERR_CONNECT_FAILED",
+      message: `The server at ${url} did not complete the WebSocket handshake within 200 ms`,
     });
   });
 });

@@ -1,4 +1,5 @@
-import { Observable, Subject, Subscription } from "rxjs";
+import { Observable, Subject } from "rxjs";
+import { PendingAnswers } from "../dispatch/pending-answers.js";
 import { PendingRequests, type RequestOptions } from "../dispatch/requests.js";
 import { encode } from "../protocol/codec.js";
 import type { Server } from "../server/server.js";
@@ -51,7 +52,7 @@ export class Channel<
   #rtt: Subject<number> | null = null;
   #rooms: Set<string> | null = null;
   #requests: PendingRequests | null = null;
-  #answers: Subscription | null = null;
+  #answers: PendingAnswers | null = null;
   #ended = false;
 
   constructor(init?: ChannelInit) {
@@ -155,8 +156,10 @@ export class Channel<
 
   /**
    * Called with an exception thrown by one of this channel's handlers or hooks, or with the error
-   * that ended the connection. The channel keeps dispatching the following messages. Default:
-   * reports it through the server's logger, or `console.error` when logging is silent.
+   * that ended the connection (`ERR_CONNECTION_LOST` for a reset, a timeout, a limit...). The
+   * channel keeps dispatching the following messages. Default: a handler's or hook's exception is
+   * reported through the server's logger, or `console.error` when logging is silent; the error
+   * that ended the connection is not printed (the logger's "disconnected" line carries it).
    */
   onError(error: unknown): void {
     this.#server?.reportChannelError(this, error);
@@ -177,11 +180,17 @@ export class Channel<
     this.#rtt?.next(milliseconds);
   }
 
-  /** @internal Holds the answers still being computed by Observables, ended with the channel. */
-  answers(): Subscription {
-    this.#answers ??= new Subscription();
-    if (this.#ended) this.#answers.unsubscribe();
-    return this.#answers;
+  /**
+   * @internal Answers the client's request `id` with what `run` (the handler) returns, within the
+   * server's `maxPendingAnswers`; answers still in progress are dropped when the channel ends.
+   */
+  answer(id: unknown, run: () => unknown): void {
+    if (this.#ended || this.#server === null) return;
+    this.#answers ??= new PendingAnswers(
+      (reply) => this.send(reply as Message<Out>),
+      this.#server.limits.maxPendingAnswers,
+    );
+    this.#answers.answer(id, run);
   }
 
   /** @internal Settles the request a reply answers. */
@@ -197,7 +206,7 @@ export class Channel<
     this.#ended = true;
     this.#messages?.complete();
     this.#rtt?.complete();
-    this.#answers?.unsubscribe();
+    this.#answers?.close();
     this.#requests?.failAll(`The channel to ${this.addr.host}:${this.addr.port} closed before the reply`);
   }
 }

@@ -54,7 +54,8 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   private readonly stateSubject = new BehaviorSubject<ClientState>("connecting");
   private readonly rttSubject = new Subject<number>();
   private readonly logger: Logger;
-  private readonly limits: ResolvedLimits;
+  /** The connection limits in force, defaults applied. */
+  readonly limits: ResolvedLimits;
   private readonly policy: ReconnectPolicy | null;
   private readonly tls: TlsOptions | undefined;
   private readonly subscription: Subscription;
@@ -160,6 +161,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
         transport = this.connector(this.target, {
           maxPayload: this.limits.maxPayload,
           closeTimeout: this.limits.closeTimeout,
+          frameTimeout: this.limits.frameTimeout,
           tls: this.tls,
         });
       } catch (cause) {

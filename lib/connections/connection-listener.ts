@@ -2,7 +2,8 @@ import { filter, Observable, Subject, Subscription } from "rxjs";
 import { REPLY_ACTION } from "../constants.js";
 import { ConnectionError } from "../errors.js";
 import { dispatch } from "../dispatch/dispatch.js";
-import { answer, PendingRequests, requestId, type RequestOptions } from "../dispatch/requests.js";
+import { PendingAnswers } from "../dispatch/pending-answers.js";
+import { PendingRequests, requestId, type RequestOptions } from "../dispatch/requests.js";
 import { encode } from "../protocol/codec.js";
 import { PumpScheduler } from "../scheduling/pump-scheduler.js";
 import { parseConnectTarget } from "../transports/connect-target.js";
@@ -121,29 +122,32 @@ export function listenerMixin<TBase extends Constructor>(
         this.#requests.settle(message);
         return;
       }
+      // Answers go back on the connection their requests came from: each one gets its own set,
+      // opened where its `connected` is dispatched and closed with its `disconnected`.
+      if (message.action === "connected" && this.connection !== null) {
+        this.#answers?.close();
+        this.#answers = new PendingAnswers(
+          (reply) => this.send(reply as Message),
+          this.connection.limits.maxPendingAnswers,
+        );
+      }
       const id = requestId(message);
       if (id === undefined) {
         const result = dispatch(this, message);
         // An async handler's rejection leaves the next pump() like a synchronous handler's
         // exception, instead of becoming an unhandled rejection.
         if (result instanceof Promise) result.catch((error: unknown) => this.scheduler.enqueue(rethrow, error));
-      } else
-        answer(
-          (reply) => this.send(reply as Message),
-          id,
-          () => dispatch(this, message),
-          this.#answers,
-        );
+      } else this.#answers?.answer(id, () => dispatch(this, message));
     };
     /** Fails the requests whose id is below `before`: the connection they went out on is gone. */
     readonly #failRequests = (before: number): void => {
       this.#requests.failAll("The connection ended before the reply", before);
-      // Answers still computed for the server that is gone have nobody to go to.
-      this.#answers.unsubscribe();
-      this.#answers = new Subscription();
+      // Answers still computed for the server that is gone have nobody to go to; the next
+      // connection's requests get a fresh set (see `connect`).
+      this.#answers?.close();
     };
-    /** The answers to the server's requests that Observables are still computing. */
-    #answers = new Subscription();
+    /** The answers in progress to the current connection's requests. */
+    #answers: PendingAnswers | null = null;
     /** For each replaced connection, the id of the first request sent after it (on its successor). */
     readonly #requestsEnd = new WeakMap<Client, number>();
 

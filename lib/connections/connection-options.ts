@@ -107,7 +107,7 @@ export function resolveLimits(options: ConnectionLimits): ResolvedLimits {
   if (maxPayloadDepth !== undefined) checkInteger("maxPayloadDepth", maxPayloadDepth, 1, 100);
   if (maxPayloadItems !== undefined) checkInteger("maxPayloadItems", maxPayloadItems, 1, 0xffff_ffff);
   if (frameTimeout !== undefined) checkInteger("frameTimeout", frameTimeout, 0, 2 ** 31 - 1);
-  if (maxPendingAnswers !== undefined) checkInteger("maxPendingAnswers", maxPendingAnswers, 0, 0xffff_ffff);
+  if (maxPendingAnswers !== undefined) checkInteger("maxPendingAnswers", maxPendingAnswers, 1, 0xffff_ffff);
   if (maxInvalidMessages !== undefined) checkInteger("maxInvalidMessages", maxInvalidMessages, 0, 0xffff_ffff);
   if (maxQueuedBytes !== undefined) checkInteger("maxQueuedBytes", maxQueuedBytes, 1, Number.MAX_SAFE_INTEGER);
   if (idleTimeout !== undefined) checkInteger("idleTimeout", idleTimeout, 0, 2 ** 31 - 1);

@@ -1,11 +1,13 @@
 import { LIFECYCLE_ACTIONS, PING_ACTION, PONG_ACTION } from "../constants.js";
 import { ConnectionError, ProtocolError, RepodError } from "../errors.js";
-import type { Logger } from "../logging.js";
-import { decode, encode, isPlainObject } from "../protocol/codec.js";
-import { exceedsDecodeBudget, type DecodeBudget } from "../protocol/decode-budget.js";
+import { formatLogLine, isSilent, type Logger } from "../logging.js";
+import { encode } from "../protocol/codec.js";
+import type { DecodeBudget } from "../protocol/decode-budget.js";
 import type { Transport } from "../transports/transport.js";
 import type { Address, IncomingMessage } from "../types.js";
 import type { HeartbeatOptions } from "./connection-options.js";
+import { InvalidInput } from "./invalid-input.js";
+import { readMessage } from "./read-message.js";
 
 /**
  * Where a connection is in its life:
@@ -40,6 +42,8 @@ export interface ConnectionOptions {
   /** The most one payload may cost to decode (`maxPayloadDepth`, `maxPayloadItems`). */
   readonly maxPayloadDepth: number;
   readonly maxPayloadItems: number;
+  /** Invalid messages tolerated before the peer is cut off with `ERR_TOO_MANY_INVALID`. */
+  readonly maxInvalidMessages: number;
   /** Bytes that may wait for the peer before it is cut off with `ERR_SEND_QUEUE_FULL`. */
   readonly maxQueuedBytes: number;
   /** Milliseconds of silence from the peer after which it is cut off; 0 turns it off. */
@@ -74,6 +78,7 @@ export class Connection {
   private pingSentAt = 0;
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   private readonly budget: DecodeBudget;
+  private readonly invalid: InvalidInput;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -89,6 +94,7 @@ export class Connection {
     this.trackActivity = options.idleTimeout > 0 || options.heartbeat !== null;
     this.lastActivity = this.now();
     this.budget = { maxDepth: options.maxPayloadDepth, maxItems: options.maxPayloadItems };
+    this.invalid = new InvalidInput(options.maxInvalidMessages, options.logger, () => this.peer());
     transport.start({
       open: () => this.onOpen(),
       payload: (payload) => this.onPayload(payload),
@@ -196,40 +202,27 @@ export class Connection {
     // After close() (a kicked flooder, a client saying goodbye) what the peer still sends is ignored.
     if (this.stateValue !== "open") return;
     if (this.trackActivity) this.lastActivity = this.now();
-    const overBudget = exceedsDecodeBudget(payload, this.budget);
-    if (overBudget !== null) {
-      this.drop(
-        new ProtocolError(
-          "ERR_PAYLOAD_TOO_COMPLEX",
-          `Dropped a ${payload.byteLength}-byte payload unread: ${overBudget}`,
-        ),
-      );
-      return;
-    }
-    let value: unknown;
     try {
-      value = decode(payload);
-    } catch (cause) {
-      this.drop(
-        new ProtocolError(
-          "ERR_INVALID_PAYLOAD",
-          `Dropped an unreadable msgpack payload of ${payload.byteLength} bytes`,
-          {
-            cause,
-          },
-        ),
-      );
+      this.receive(payload);
+    } catch (error) {
+      // Nothing the peer sends may reach the process: everything above is written not to throw,
+      // and should something still do so, only this connection pays for it, loudly.
+      this.fail(error);
+    }
+  }
+
+  private receive(payload: Uint8Array): void {
+    const message = readMessage(payload, this.budget);
+    if (message instanceof ProtocolError) {
+      this.drop(message);
       return;
     }
-    if (!isPlainObject(value)) {
-      this.drop(new ProtocolError("ERR_NOT_A_MAP", `Dropped a payload that is not a map: ${describeValue(value)}`));
-      return;
-    }
-    const message = value as IncomingMessage;
     const action = message.action;
     if (typeof action === "string") {
       if (action === PING_ACTION) {
-        if (this.stateValue === "open") this.transport.write(encode({ action: PONG_ACTION, id: message.id }));
+        // Through the same bound as every other byte we write: a peer that pings and never reads
+        // is cut off at maxQueuedBytes like one that never reads the game's messages.
+        this.sendFrame(encode({ action: PONG_ACTION, id: message.id }));
         return;
       }
       if (action === PONG_ACTION) {
@@ -284,7 +277,7 @@ export class Connection {
     }
     this.pingId = (this.pingId + 1) % 0x7fffffff;
     this.pingSentAt = this.now();
-    this.transport.write(encode({ action: PING_ACTION, id: this.pingId }));
+    this.sendFrame(encode({ action: PING_ACTION, id: this.pingId }));
   }
 
   /** One timer per connection, re-armed for the remaining time instead of reset per message. */
@@ -313,9 +306,36 @@ export class Connection {
     this.idleTimer = undefined;
   }
 
+  /** Drops one invalid message; the one past `maxInvalidMessages` cuts the peer off. */
   private drop(error: ProtocolError): void {
+    if (!this.invalid.record(error) || this.stateValue === "closed") return;
+    this.destroy(
+      new ProtocolError(
+        "ERR_TOO_MANY_INVALID",
+        `Closed the connection: the peer sent ${this.invalid.count} invalid messages, over the maxInvalidMessages limit of ${this.options.maxInvalidMessages}; the last was dropped with ${error.code}`,
+      ),
+    );
+  }
+
+  /** The library failed on the receive path: a bug, reported loudly, that ends this connection only. */
+  private fail(error: unknown): void {
+    const fields = { peer: this.peer(), reason: error };
+    if (isSilent(this.options.logger)) console.error(formatLogLine("error", "receive failed", fields), error);
+    else this.options.logger.error("receive failed", fields);
+    this.destroy(
+      new ConnectionError(
+        "ERR_RECEIVE_FAILED",
+        "Handling a message from the peer failed; closed this connection only",
+        {
+          cause: error,
+        },
+      ),
+    );
+  }
+
+  private peer(): string {
     const { host, port } = this.transport.remote;
-    this.options.logger.warn("dropped", { peer: `${host}:${port}`, code: error.code, reason: error.message });
+    return `${host}:${port}`;
   }
 
   private onClose(error: Error | undefined): void {
@@ -324,6 +344,7 @@ export class Connection {
     this.pending = [];
     this.pendingBytes = 0;
     this.stopTimers();
+    this.invalid.close();
     this.events.close(error === undefined || error instanceof RepodError ? error : this.wrap(error));
   }
 
@@ -335,11 +356,4 @@ export class Connection {
     const code = this.opened ? "ERR_CONNECTION_LOST" : "ERR_CONNECT_FAILED";
     return new ConnectionError(code, error.message, { cause: error });
   }
-}
-
-function describeValue(value: unknown): string {
-  if (value === null) return "nil";
-  if (Array.isArray(value)) return "an array";
-  if (value instanceof Uint8Array) return "binary data";
-  return `a ${typeof value}`;
 }

@@ -1,5 +1,5 @@
-import { isObservable, Observable, take, type Subscriber, type Subscription } from "rxjs";
-import { REPLY_ACTION, REPLY_ID_KEY, REQUEST_ID_KEY } from "../constants.js";
+import { Observable, type Subscriber } from "rxjs";
+import { REPLY_ID_KEY, REQUEST_ID_KEY } from "../constants.js";
 import { ConnectionError, RepodError } from "../errors.js";
 import type { IncomingMessage } from "../types.js";
 
@@ -9,7 +9,11 @@ export interface RequestOptions {
   readonly timeout?: number;
 }
 
-/** The reply's `error` field, raised by the requester's Observable. */
+/**
+ * The reply's `error` field, raised by the requester's Observable. Its code is
+ * `ERR_TOO_MANY_REQUESTS` when the peer had too many answers in progress to run the handler,
+ * `ERR_REQUEST_FAILED` otherwise.
+ */
 export class RequestError extends RepodError {
   override readonly name = "RequestError";
 }
@@ -103,7 +107,11 @@ export class PendingRequests {
     this.pending.delete(id);
     clearTimeout(entry.timer);
     if (reply.error !== undefined) {
-      entry.subscriber.error(new RequestError("ERR_REQUEST_FAILED", String(reply.error)));
+      // The peer's words, when it sent words: anything else is not printed (a hostile map could
+      // even make String() throw).
+      const reason = typeof reply.error === "string" ? reply.error : "The peer answered with an error";
+      const code = reply.code === "ERR_TOO_MANY_REQUESTS" ? "ERR_TOO_MANY_REQUESTS" : "ERR_REQUEST_FAILED";
+      entry.subscriber.error(new RequestError(code, reason));
     } else {
       entry.subscriber.next(reply.result);
       entry.subscriber.complete();
@@ -128,59 +136,7 @@ export class PendingRequests {
   }
 }
 
-/** Whether `message` is a reply to a request. */
-export function isReply(message: IncomingMessage): boolean {
-  return message.action === REPLY_ACTION;
-}
-
 /** The request id a message carries, or `undefined` for an ordinary message. */
 export function requestId(message: IncomingMessage): unknown {
   return message[REQUEST_ID_KEY];
-}
-
-/**
- * Sends the answer of a handler to a request: its return value, or what its Promise or Observable
- * gives first. A thrown error, a rejection or an erroring Observable sends an error reply.
- * `undefined` (a handler that returns nothing) sends no reply. An Observable's subscription is
- * added to `pending`, which the caller ends with the connection.
- */
-export function answer(
-  send: (message: object) => number,
-  id: unknown,
-  run: () => unknown,
-  pending?: Subscription,
-): void {
-  const reply = (result: unknown): void => {
-    if (result === undefined) return;
-    try {
-      send({ action: REPLY_ACTION, [REPLY_ID_KEY]: id, result });
-    } catch (error) {
-      fail(error); // the result cannot be encoded: say so instead of leaving the requester waiting
-    }
-  };
-  function fail(error: unknown): void {
-    try {
-      send({ action: REPLY_ACTION, [REPLY_ID_KEY]: id, error: error instanceof Error ? error.message : String(error) });
-    } catch {
-      // The id itself cannot be encoded (a peer sent one nested deeper than msgpack encodes): no
-      // reply can name it. Never throw here: from a Promise or an Observable it would crash the process.
-    }
-  }
-  let result: unknown;
-  try {
-    result = run();
-  } catch (error) {
-    fail(error);
-    return;
-  }
-  if (isObservable(result)) {
-    // Held by `pending` (the connection's), so an Observable that never emits is dropped when
-    // the connection ends instead of being listened to forever.
-    const subscription = result.pipe(take(1)).subscribe({ next: reply, error: fail });
-    pending?.add(subscription);
-  } else if (result instanceof Promise) {
-    result.then(reply, fail);
-  } else {
-    reply(result);
-  }
 }

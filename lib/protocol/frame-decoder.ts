@@ -35,6 +35,20 @@ export class FrameDecoder {
   }
 
   /**
+   * Bytes received of the frame in progress, its header included; 0 between frames. It grows by
+   * exactly the chunk's length when a `push` only continues that frame, which is how a caller
+   * tells a frame that goes on from one that started in the chunk, without a count per frame.
+   */
+  get partialBytes(): number {
+    return this.payload !== null ? HEADER_SIZE + this.payloadFill : this.headerFill;
+  }
+
+  /** Size of the frame in progress as its header announced it, header included; 0 until the header is complete. */
+  get announcedBytes(): number {
+    return this.payload !== null ? HEADER_SIZE + this.payloadLength : 0;
+  }
+
+  /**
    * Feeds one chunk and calls `onPayload` for every payload it completes, in order. A payload may
    * be a view into `chunk`: decode it before the chunk is reused.
    *

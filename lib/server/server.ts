@@ -1,10 +1,17 @@
 import { Observable, Subject } from "rxjs";
-import { DEFAULT_HOST, DEFAULT_PORT, HEADER_SIZE, REFUSED_ACTION, REPLY_ACTION } from "../constants.js";
+import {
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  HEADER_SIZE,
+  REFUSED_ACTION,
+  REPLY_ACTION,
+} from "../constants.js";
 import { Channel, type AnyChannel } from "../connections/channel.js";
 import { Connection } from "../connections/connection.js";
 import { resolveLimits, type ResolvedLimits } from "../connections/connection-options.js";
 import { dispatch } from "../dispatch/dispatch.js";
-import { answer, requestId } from "../dispatch/requests.js";
+import { requestId } from "../dispatch/requests.js";
 import { formatLogLine, isDebugEnabled, isSilent, resolveLogger, type Logger } from "../logging.js";
 import { encode, frame } from "../protocol/codec.js";
 import { PumpScheduler } from "../scheduling/pump-scheduler.js";
@@ -49,6 +56,8 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
   readonly limits: ResolvedLimits;
   /** Most clients connected at once. */
   readonly maxConnections: number;
+  /** Milliseconds a WebSocket client has to complete its handshake, see {@link ServerOptions.handshakeTimeout}. */
+  readonly handshakeTimeout: number;
   /** The scheduler `pump()` flushes (used in `"pump"` dispatch mode). */
   readonly scheduler = new PumpScheduler();
   /** Each new channel, after its `onConnect`. */
@@ -82,6 +91,8 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
   /** Whether `listenLocal()` was called since the last `stop()`: local clients also get in while `start()` binds. */
   #local = false;
   #drained: (() => void) | null = null;
+  /** The errors that ended connections, passed to `onError`, which the default one does not print. */
+  readonly #disconnections = new WeakSet<object>();
 
   constructor(options: ServerOptions<C> = {}) {
     validateServerOptions(options);
@@ -91,6 +102,7 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     this.dispatchMode = options.dispatch ?? "live";
     this.limits = resolveLimits(options);
     this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
     this.#wsOptions = options.ws ?? null;
     this.logger = resolveLogger(options.logger);
     this.adapter = options.adapter ?? null;
@@ -144,6 +156,7 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
       port: this.#requestedPort,
       maxPayload: this.limits.maxPayload,
       closeTimeout: this.limits.closeTimeout,
+      frameTimeout: this.limits.frameTimeout,
     });
     try {
       await acceptor.listen((transport) => this.#accept(transport));
@@ -199,6 +212,11 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
       host,
       maxPayload: this.limits.maxPayload,
       closeTimeout: this.limits.closeTimeout,
+      frameTimeout: this.limits.frameTimeout,
+      handshakeTimeout: this.handshakeTimeout,
+      // Handshakes in progress count against maxConnections together with the open channels.
+      maxConnections: this.maxConnections,
+      openConnections: () => this.#connections.size,
       logger: this.logger,
     });
     await acceptor.listen((transport) => this.#accept(transport));
@@ -354,6 +372,9 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
    */
   reportChannelError(channel: AnyChannel, error: unknown): void {
     const fields = { channel: channel.id, peer: `${channel.addr.host}:${channel.addr.port}`, reason: error };
+    // A peer that resets, vanishes or is cut off by a limit is an ordinary disconnection, already
+    // logged as "disconnected" with its reason: no stack trace on the console for it.
+    if (this.#disconnections.has(error as object)) return;
     if (isSilent(this.logger)) {
       console.error(formatLogLine("error", "channel error", fields), error);
     } else {
@@ -427,12 +448,7 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     }
     const id = requestId(message);
     if (id !== undefined) {
-      answer(
-        (reply) => channel.send(reply as never),
-        id,
-        () => dispatch(channel, message),
-        channel.answers(),
-      );
+      channel.answer(id, () => dispatch(channel, message));
       return;
     }
     try {
@@ -453,6 +469,7 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
       peer: `${channel.addr.host}:${channel.addr.port}`,
       ...(error ? { reason: error.message } : {}),
     });
+    if (error) this.#disconnections.add(error);
     this.#run(() => {
       if (error) this.#guard(channel, () => channel.onError(error));
       this.#guard(channel, () => channel.onClose());

@@ -15,6 +15,8 @@ const LOCAL_ADDRESS: Address = Object.freeze({ host: "local", port: 0 });
  * Frames still go through the codec and are delivered in a later turn of the event loop, in
  * order, batched per turn like TCP reads, so that what works locally works on the wire, and two
  * bots answering each other cannot starve timers and I/O the way a microtask loop would.
+ *
+ * `frameTimeout` does not apply: frames are handed over whole, so none is ever partial.
  */
 export class MemoryTransport implements Transport {
   readonly remote: Address = LOCAL_ADDRESS;

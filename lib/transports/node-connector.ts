@@ -4,7 +4,9 @@ import { WsTransport } from "./ws-transport.js";
 
 /**
  * Opens client transports from Node: TCP for `tcp://` targets (and `connect(host, port)`), the
- * `ws` package for `ws://` and `wss://` URLs, without permessage-deflate.
+ * `ws` package for `ws://` and `wss://` URLs, without permessage-deflate. Both apply the options'
+ * `maxPayload`, `closeTimeout` and `frameTimeout`; a `ws://` connect also fails after 10 s without
+ * a completed handshake (`DEFAULT_HANDSHAKE_TIMEOUT`).
  */
 export const nodeConnector: Connector = (target, options) => {
   switch (target.protocol) {

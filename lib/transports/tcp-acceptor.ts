@@ -8,6 +8,8 @@ export interface TcpAcceptorOptions {
   readonly port: number;
   readonly maxPayload: number;
   readonly closeTimeout: number;
+  /** Milliseconds a client has to finish a frame it started (see `TcpTransportOptions.frameTimeout`). */
+  readonly frameTimeout?: number;
 }
 
 /** Listens on a TCP port and hands every accepted socket, wrapped in a transport, to `onTransport`. */
@@ -27,9 +29,9 @@ export class TcpAcceptor {
    * @throws {Error} with the reason and what to do, e.g. when the port is already in use.
    */
   listen(onTransport: (transport: Transport) => void): Promise<void> {
-    const { host, port, maxPayload, closeTimeout } = this.options;
+    const { host, port, maxPayload, closeTimeout, frameTimeout } = this.options;
     const server = net.createServer({ noDelay: true }, (socket) => {
-      onTransport(new TcpTransport(socket, { maxPayload, closeTimeout, connected: true }));
+      onTransport(new TcpTransport(socket, { maxPayload, closeTimeout, frameTimeout, connected: true }));
     });
     this.server = server;
     return new Promise((resolve, reject) => {

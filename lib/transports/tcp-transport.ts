@@ -1,7 +1,9 @@
 import * as net from "node:net";
+import { DEFAULT_FRAME_TIMEOUT, HEADER_SIZE } from "../constants.js";
 import { ConnectionError } from "../errors.js";
 import { FrameDecoder } from "../protocol/frame-decoder.js";
 import type { Address } from "../types.js";
+import { FrameDeadline, frameTimeoutError } from "./frame-deadline.js";
 import type { Transport, TransportEvents } from "./transport.js";
 
 /** Options of a {@link TcpTransport}. */
@@ -12,6 +14,11 @@ export interface TcpTransportOptions {
   readonly connected: boolean;
   /** Milliseconds given to the peer to close after `end()` before the socket is destroyed. */
   readonly closeTimeout?: number;
+  /**
+   * Milliseconds the peer has to finish a frame once its first byte arrived, else the connection
+   * is destroyed with `ERR_FRAME_TIMEOUT`; 0 turns it off. Default 30,000 (`DEFAULT_FRAME_TIMEOUT`).
+   */
+  readonly frameTimeout?: number;
 }
 
 const DEFAULT_CLOSE_TIMEOUT = 5_000;
@@ -23,6 +30,10 @@ const DEFAULT_CLOSE_TIMEOUT = 5_000;
  * ends (a microtask): a game answering a burst of messages or broadcasting a tick pays for one
  * system call per socket, not one per message. One microtask flushes every transport written to
  * in the turn, so a broadcast to 500 sockets schedules one, not 500.
+ *
+ * A peer that starts a frame and does not finish it within `frameTimeout` (a half-open connection,
+ * a slow-loris attack) is cut off with `ERR_FRAME_TIMEOUT`; one that sends nothing, like a Python
+ * client that only listens, is not.
  */
 export class TcpTransport implements Transport {
   readonly remote: Address;
@@ -37,12 +48,21 @@ export class TcpTransport implements Transport {
   private opened: boolean;
   private failure: Error | undefined;
   private closeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Times a frame left partial; `null` with `frameTimeout: 0`. */
+  private readonly deadline: FrameDeadline | null;
 
   constructor(socket: net.Socket, options: TcpTransportOptions) {
     this.socket = socket;
     this.decoder = new FrameDecoder(options.maxPayload);
     this.opened = options.connected;
     this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    const frameTimeout = options.frameTimeout ?? DEFAULT_FRAME_TIMEOUT;
+    this.deadline =
+      frameTimeout > 0
+        ? new FrameDeadline(frameTimeout, (elapsed) =>
+            this.destroy(frameTimeoutError(this.frameProgress(), elapsed, frameTimeout)),
+          )
+        : null;
     this.remote = { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
     if (options.connected) socket.setNoDelay(true);
   }
@@ -70,17 +90,25 @@ export class TcpTransport implements Transport {
       });
     }
     socket.on("data", (chunk: Buffer) => {
+      const decoder = this.decoder;
+      const before = decoder.partialBytes;
       try {
-        this.decoder.push(chunk, events.payload);
+        decoder.push(chunk, events.payload);
       } catch (error) {
         this.destroy(error as Error);
+        return;
       }
+      const after = decoder.partialBytes;
+      // A partial frame that grew by exactly the chunk is the one already timed; any other is new
+      // (see FrameDecoder.partialBytes).
+      this.deadline?.update(after > 0, after > 0 && (before === 0 || after !== before + chunk.byteLength));
     });
     socket.on("error", (error) => {
       this.failure ??= error;
     });
     socket.on("close", () => {
       this.clearCloseTimer();
+      this.deadline?.stop();
       this.queued = [];
       this.queuedBytes = 0;
       events.close(this.failure);
@@ -145,6 +173,15 @@ export class TcpTransport implements Transport {
     this.queued = [];
     this.queuedBytes = 0;
     this.socket.write(chunk);
+  }
+
+  /** What arrived of the partial frame, for the `ERR_FRAME_TIMEOUT` message. */
+  private frameProgress(): string {
+    const received = this.decoder.partialBytes;
+    const announced = this.decoder.announcedBytes;
+    return announced === 0
+      ? `${received} of its ${HEADER_SIZE} header bytes`
+      : `${received} of the ${announced} bytes its header announced (header included)`;
   }
 
   private clearCloseTimer(): void {

@@ -61,6 +61,13 @@ export interface ConnectorOptions {
   readonly maxPayload: number;
   /** Milliseconds a graceful close waits for the server to close its side. */
   readonly closeTimeout?: number;
+  /**
+   * Milliseconds the server has to finish a frame it started before the connection is cut with
+   * `ERR_FRAME_TIMEOUT`; 0 turns it off. Applied by the Node connector (TCP and `ws`); ignored by
+   * the browser one, whose `WebSocket` only ever shows whole messages, and by in-process
+   * connections, which deliver whole frames.
+   */
+  readonly frameTimeout?: number;
   /** TLS settings for `wss://` from Node (see `ClientOptions.tls`); ignored elsewhere. */
   readonly tls?: TlsOptions;
 }

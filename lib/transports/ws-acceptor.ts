@@ -3,6 +3,7 @@ import type * as https from "node:https";
 import type * as net from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
+import { DEFAULT_HANDSHAKE_TIMEOUT } from "../constants.js";
 import type { Logger } from "../logging.js";
 import type { Transport } from "./transport.js";
 import { WsTransport } from "./ws-transport.js";
@@ -18,7 +19,9 @@ import { WsTransport } from "./ws-transport.js";
 export interface WebSocketOptions {
   /**
    * Port of a WebSocket listener of its own. `0` picks a free port, readable as `server.wsPort`
-   * after `start()`. Plain HTTP requests to it are answered `426 Upgrade Required`.
+   * after `start()`. Plain HTTP requests to it are answered `426 Upgrade Required`. A connection
+   * to it that has not completed the WebSocket handshake within the server's `handshakeTimeout` is
+   * closed.
    */
   readonly port?: number;
   /** Interface that listener binds. Default: the server's `host`. Not used with `server`. */
@@ -27,6 +30,9 @@ export interface WebSocketOptions {
    * An existing `http.Server` or `https.Server` (for `wss://`) to accept upgrades from. You start
    * and stop it yourself; the game server only adds and removes its `upgrade` listener, so the
    * same HTTP server can also serve the game's page. `server.wsPort` is its port once it listens.
+   * The time a client takes to send its upgrade request is bounded by that server's own
+   * `headersTimeout` (Node's default: 60 s); the game server's `handshakeTimeout` counts from the
+   * complete request on.
    */
   readonly server?: http.Server | https.Server;
   /**
@@ -58,7 +64,23 @@ export interface WsAcceptorOptions extends WebSocketOptions {
   readonly maxPayload: number;
   /** Milliseconds a graceful close waits for the client's close frame, as for TCP. */
   readonly closeTimeout?: number;
-  /** Where refused handshakes are reported. */
+  /** Milliseconds a client has to finish a message it started, as for TCP (see `WsTransportOptions.frameTimeout`). */
+  readonly frameTimeout?: number;
+  /**
+   * Milliseconds a handshake may take before its socket is destroyed: from the TCP connection
+   * with a listener of its own, from the `upgrade` event with an attached `server` (the request's
+   * headers are then timed by that server's own `headersTimeout`). Default 10,000.
+   */
+  readonly handshakeTimeout?: number;
+  /**
+   * Most connections at once, handshakes in progress included: an upgrade request that would
+   * take `openConnections()` plus the handshakes in progress past it is answered
+   * `503 Service Unavailable`. Default: no limit.
+   */
+  readonly maxConnections?: number;
+  /** How many connections the server holds open now (its channels), counted against `maxConnections`. */
+  readonly openConnections?: () => number;
+  /** Where refused and timed-out handshakes are reported. */
   readonly logger?: Logger;
 }
 
@@ -69,12 +91,19 @@ type UpgradeListener = (request: http.IncomingMessage, socket: Duplex, head: Buf
  * one, wrapped in a {@link WsTransport}, to `onTransport`. The upgrade requests go through our own
  * listener (`ws` in `noServer` mode) so that the path and origin checks answer with the right HTTP
  * status before `ws` sees the request.
+ *
+ * Handshakes are bounded in time and number: one not completed within `handshakeTimeout` has its
+ * socket destroyed (with a listener of its own, from the TCP connection: a peer that connects and
+ * never sends its request is covered), and the handshakes in progress count against
+ * `maxConnections` with the server's open connections, an upgrade past it being answered `503`.
  */
 export class WsAcceptor {
   private httpServer: http.Server | https.Server | null = null;
   private wss: WebSocketServer | null = null;
   private upgradeListener: UpgradeListener | null = null;
   private readonly origins: ReadonlySet<string> | null;
+  /** Sockets whose handshake is in progress, with the timer that destroys them at `handshakeTimeout`. */
+  private readonly handshakes = new Map<Duplex, ReturnType<typeof setTimeout>>();
 
   constructor(private readonly options: WsAcceptorOptions) {
     this.origins = options.origins === undefined ? null : new Set(options.origins.map(normalizeOrigin));
@@ -105,21 +134,27 @@ export class WsAcceptor {
       // message into a closed connection.
       skipUTF8Validation: true,
     });
-    const server = this.options.server ?? http.createServer(answerUpgradeRequired);
+    const server = this.options.server ?? this.createOwnServer();
     const upgradeListener: UpgradeListener = (request, socket, head) => {
       const refusal = this.check(request, server);
       if (refusal === "ignore") return;
       const remote = { host: request.socket.remoteAddress ?? "", port: request.socket.remotePort ?? 0 };
-      if (refusal !== null) {
-        this.options.logger?.warn("refused", { peer: `${remote.host}:${remote.port}`, reason: refusal.reason });
-        rejectHandshake(socket, refusal.status, refusal.reason);
+      const peer = `${remote.host}:${remote.port}`;
+      // An own listener times the socket from its TCP connection; an attached server from here.
+      if (!this.handshakes.has(socket)) this.timeHandshake(socket, peer);
+      const refused = refusal ?? this.checkCapacity();
+      if (refused !== null) {
+        this.options.logger?.warn("refused", { peer, reason: refused.reason });
+        rejectHandshake(socket, refused.status, refused.reason);
         return;
       }
       wss.handleUpgrade(request, socket, head, (webSocket) => {
+        this.settleHandshake(socket);
         onTransport(
           new WsTransport(webSocket, remote, {
             maxPayload,
             closeTimeout: this.options.closeTimeout,
+            frameTimeout: this.options.frameTimeout,
             rawSocket: socket as net.Socket,
           }),
         );
@@ -142,12 +177,76 @@ export class WsAcceptor {
     const own = this.options.server === undefined;
     if (server !== null && this.upgradeListener !== null) server.off("upgrade", this.upgradeListener);
     this.wss?.close();
+    // Handshakes in progress can no longer complete; an own listener's close() would wait for them.
+    for (const [socket, timer] of this.handshakes) {
+      clearTimeout(timer);
+      socket.destroy();
+    }
+    this.handshakes.clear();
     this.httpServer = null;
     this.wss = null;
     this.upgradeListener = null;
     if (server === null || !own || !server.listening) return Promise.resolve();
     // Resolves once the accepted sockets have closed too, which their owners see to.
     return new Promise((resolve) => server.close(() => resolve()));
+  }
+
+  /**
+   * The listener of `ws.port`. Every TCP connection to it counts as a handshake in progress until
+   * it is upgraded or closed, and is destroyed if it is still neither after `handshakeTimeout`: a
+   * peer that connects and sends nothing, or sends its request slowly, cannot hold a slot for
+   * long. Node's own `headersTimeout` and `requestTimeout` are set to the same value, a backstop
+   * that answers `408` (Node checks them only every 30 s, hence the timer of our own).
+   */
+  private createOwnServer(): http.Server {
+    const timeout = this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    const server = http.createServer({ headersTimeout: timeout, requestTimeout: timeout }, answerUpgradeRequired);
+    server.on("connection", (socket: net.Socket) => {
+      this.timeHandshake(socket, `${socket.remoteAddress ?? ""}:${socket.remotePort ?? 0}`);
+    });
+    return server;
+  }
+
+  /** Destroys `socket` unless it is upgraded or closed within `handshakeTimeout`, logging why once. */
+  private timeHandshake(socket: Duplex, peer: string): void {
+    const timeout = this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    const timer = setTimeout(() => {
+      this.handshakes.delete(socket);
+      this.options.logger?.warn("handshake timeout", {
+        peer,
+        reason: `No WebSocket connection within the handshakeTimeout of ${timeout} ms; closed`,
+      });
+      socket.destroy();
+    }, timeout);
+    // The socket keeps the process alive while it is open; this timer must not on its own.
+    timer.unref?.();
+    this.handshakes.set(socket, timer);
+    socket.once("close", () => this.settleHandshake(socket));
+  }
+
+  /** Ends the timing of a handshake: the socket was upgraded or has closed. */
+  private settleHandshake(socket: Duplex): void {
+    const timer = this.handshakes.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.handshakes.delete(socket);
+  }
+
+  /**
+   * Refuses an upgrade when the server's open connections plus the handshakes in progress (this
+   * one included) would exceed `maxConnections`, so a crowd of unfinished handshakes cannot make
+   * the server accept more than it should, nor hold every slot for long (see `handshakeTimeout`).
+   */
+  private checkCapacity(): { status: number; reason: string } | null {
+    const { maxConnections, openConnections } = this.options;
+    if (maxConnections === undefined) return null;
+    const open = openConnections?.() ?? 0;
+    const others = this.handshakes.size - 1;
+    if (open + others < maxConnections) return null;
+    return {
+      status: 503,
+      reason: `Server is full: it has ${open} clients and ${others} other WebSocket handshakes in progress, for ${maxConnections} maxConnections; try again later`,
+    };
   }
 
   private listenOwn(server: http.Server | https.Server): Promise<void> {

@@ -1,8 +1,10 @@
 import type * as net from "node:net";
 import WebSocket from "ws";
-import { HEADER_SIZE } from "../constants.js";
+import { DEFAULT_FRAME_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, HEADER_SIZE } from "../constants.js";
 import { ConnectionError, ProtocolError } from "../errors.js";
+import { WsFrameTracker } from "../protocol/ws-frame-tracker.js";
 import type { Address } from "../types.js";
+import { FrameDeadline, frameTimeoutError } from "./frame-deadline.js";
 import type { TlsOptions, Transport, TransportEvents } from "./transport.js";
 import { CloseCode, closeCodeError } from "./websocket-close.js";
 
@@ -15,8 +17,23 @@ export interface WsTransportOptions {
   readonly maxPayload: number;
   /** Milliseconds given to the peer to answer our close frame after `end()` before the socket is cut. Default 5,000. */
   readonly closeTimeout?: number;
-  /** The TCP socket under the WebSocket (the upgrade request's), corked to coalesce writes. */
+  /**
+   * The TCP socket under the WebSocket (the upgrade request's), corked to coalesce writes and read
+   * alongside `ws` for `frameTimeout`. Given by the acceptor; found by {@link WsTransport.connect}.
+   */
   readonly rawSocket?: net.Socket;
+  /**
+   * Milliseconds the peer has to finish a message once its first byte arrived, else the
+   * connection is cut with `ERR_FRAME_TIMEOUT`; 0 turns it off. It needs `rawSocket`. Default
+   * 30,000 (`DEFAULT_FRAME_TIMEOUT`).
+   */
+  readonly frameTimeout?: number;
+  /**
+   * Client side: milliseconds the server has, from the start of the connection (TCP and TLS
+   * included), to complete the WebSocket handshake, else the connect fails with
+   * `ERR_CONNECT_FAILED`; 0 waits for ever. Default 10,000 (`DEFAULT_HANDSHAKE_TIMEOUT`).
+   */
+  readonly handshakeTimeout?: number;
   /** TLS settings of a `wss://` client. */
   readonly tls?: TlsOptions;
 }
@@ -36,6 +53,10 @@ const DEFAULT_CLOSE_TIMEOUT = 5_000;
  * A text message is reported through `invalid` (`ERR_TEXT_FRAME`) and dropped; the connection
  * stays up. A message over `maxPayload` makes `ws` close the connection with code 1009; it is
  * reported as a `ProtocolError` with code `ERR_PAYLOAD_TOO_LARGE`.
+ *
+ * A peer that starts a message and does not finish it within `frameTimeout` is cut off with
+ * `ERR_FRAME_TIMEOUT`; one that sends nothing is not. `ws` only reports whole messages, so the
+ * bytes under it are followed by a {@link WsFrameTracker} reading the same socket.
  */
 export class WsTransport implements Transport {
   readonly remote: Address;
@@ -48,6 +69,10 @@ export class WsTransport implements Transport {
   private closeTimer: ReturnType<typeof setTimeout> | undefined;
   private rawSocket: net.Socket | undefined;
   private corked = false;
+  private readonly frameTimeout: number;
+  /** Times a message left partial; created once the socket is open and its raw socket known. */
+  private deadline: FrameDeadline | null = null;
+  private tracker: WsFrameTracker | null = null;
   private readonly uncork = (): void => {
     this.corked = false;
     this.rawSocket?.uncork();
@@ -63,8 +88,12 @@ export class WsTransport implements Transport {
     this.maxPayload = options.maxPayload;
     this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     this.rawSocket = options.rawSocket;
+    this.frameTimeout = options.frameTimeout ?? DEFAULT_FRAME_TIMEOUT;
     // Buffers, never ArrayBuffers or fragment lists: the payload goes to the decoder as it is.
     socket.binaryType = "nodebuffer";
+    // An accepted socket: `ws` has just attached its reader, in this same turn, so no byte has
+    // been read yet. Watching from start() instead could miss the first chunks.
+    if (socket.readyState === WebSocket.OPEN) this.watchFrames();
   }
 
   /**
@@ -84,6 +113,28 @@ export class WsTransport implements Transport {
     socket.once("upgrade", (response) => {
       transport.rawSocket = response.socket as net.Socket;
     });
+    // Emitted by ws once its reader is attached to the socket, in the same turn: no byte read yet.
+    socket.once("open", () => transport.watchFrames());
+    // A server that accepts the TCP connection and never answers the upgrade would otherwise hold
+    // the client for ever. Timed here rather than by ws's own handshakeTimeout, which measures
+    // inactivity and so lets a server that trickles its answer byte by byte go on.
+    const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    if (handshakeTimeout > 0) {
+      const timer = setTimeout(
+        () =>
+          transport.destroy(
+            new ConnectionError(
+              "ERR_CONNECT_FAILED",
+              `The server at ${url} did not complete the WebSocket handshake within ${handshakeTimeout} ms`,
+            ),
+          ),
+        handshakeTimeout,
+      );
+      timer.unref?.();
+      const settle = (): void => clearTimeout(timer);
+      socket.once("open", settle);
+      socket.once("close", settle);
+    }
     socket.on("unexpected-response", (_request, response) => {
       // A refused handshake (403 from an origin allow-list, 404 for a wrong path...) deserves a
       // clearer reason than ws's "Unexpected server response".
@@ -132,6 +183,7 @@ export class WsTransport implements Transport {
     });
     socket.on("close", (code, reason) => {
       this.clearCloseTimer();
+      this.deadline?.stop();
       events.close(this.failure ?? closeCodeError(code, reason.toString()));
     });
   }
@@ -165,6 +217,27 @@ export class WsTransport implements Transport {
     if (error) this.failure ??= error;
     this.terminated = true;
     this.socket.terminate();
+  }
+
+  /**
+   * Starts following the frames the peer sends on the raw socket, for `frameTimeout`. Must run in
+   * the turn `ws` attached its own reader, so that both see every byte from the first.
+   */
+  private watchFrames(): void {
+    const raw = this.rawSocket;
+    const timeout = this.frameTimeout;
+    if (raw === undefined || timeout === 0 || this.tracker !== null) return;
+    const tracker = new WsFrameTracker();
+    const deadline = new FrameDeadline(timeout, (elapsed) =>
+      this.destroy(frameTimeoutError(tracker.describeProgress(), elapsed, timeout)),
+    );
+    this.tracker = tracker;
+    this.deadline = deadline;
+    raw.on("data", (chunk: Buffer) => {
+      const began = tracker.push(chunk);
+      deadline.update(tracker.partial, began);
+    });
+    raw.once("close", () => deadline.stop());
   }
 
   private clearCloseTimer(): void {

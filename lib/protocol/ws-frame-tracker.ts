@@ -1,0 +1,114 @@
+/** The largest WebSocket frame header: 2 bytes, an 8-byte extended length, a 4-byte mask. */
+const MAX_HEADER_SIZE = 14;
+
+/**
+ * Follows the frame boundaries of the bytes a WebSocket peer sends (RFC 6455 §5.2), without
+ * decoding or keeping any payload, to tell whether the peer is in the middle of a message: a frame
+ * header or payload not complete yet, or a fragmented message whose final frame has not arrived.
+ *
+ * It reads the same bytes as `ws`'s own parser, next to it, from the socket under the WebSocket.
+ * `ws` keeps that state private (its Receiver's `_state`, `_bufferedBytes`, `_fragmented`); reading
+ * those would break silently the day they are renamed, while the frame format cannot change. It
+ * need not validate anything: a frame `ws` finds invalid closes the connection anyway.
+ *
+ * Cost: a few operations per frame header; payload bytes are skipped, never looked at.
+ */
+export class WsFrameTracker {
+  private readonly header = new Uint8Array(MAX_HEADER_SIZE);
+  /** Header bytes of the frame in progress received so far; 0 between headers. */
+  private headerFill = 0;
+  /** The full size of that header, known once its first 2 bytes are in. */
+  private headerSize = 2;
+  /** Payload bytes of the frame in progress still to come, once its header is complete. */
+  private remaining = 0;
+  /** The payload length the header of the frame in progress announced. */
+  private payloadLength = 0;
+  /** Whether the frame in progress is a data frame (not a ping, pong or close) and the final one of its message. */
+  private dataFrame = false;
+  private final = false;
+  /** Whether a data message has begun and its final frame has not arrived. */
+  private fragmented = false;
+  /** Payload bytes of the complete fragments of that message. */
+  private fragmentedBytes = 0;
+
+  /** Whether a frame or a fragmented message is unfinished. */
+  get partial(): boolean {
+    return this.headerFill > 0 || this.remaining > 0 || this.fragmented;
+  }
+
+  /**
+   * Follows one chunk of the stream.
+   * @returns whether the message (or control frame) left unfinished by this chunk began in it:
+   *   `false` when nothing is unfinished, or when the unfinished one began in an earlier chunk
+   */
+  push(chunk: Uint8Array): boolean {
+    let began = false;
+    let offset = 0;
+    const end = chunk.byteLength;
+    while (offset < end) {
+      if (this.remaining > 0) {
+        const take = Math.min(this.remaining, end - offset);
+        this.remaining -= take;
+        offset += take;
+        if (this.remaining === 0) this.frameComplete();
+        continue;
+      }
+      // A control frame between the fragments of a message does not restart the message's clock.
+      if (this.headerFill === 0 && !this.fragmented) began = true;
+      this.header[this.headerFill++] = chunk[offset++]!;
+      if (this.headerFill === 2) {
+        const length7 = this.header[1]! & 0x7f;
+        const masked = (this.header[1]! & 0x80) !== 0;
+        this.headerSize = 2 + (length7 === 126 ? 2 : length7 === 127 ? 8 : 0) + (masked ? 4 : 0);
+      }
+      if (this.headerFill >= 2 && this.headerFill === this.headerSize) this.headerComplete();
+    }
+    return began && this.partial;
+  }
+
+  /** What arrived of the unfinished frame or message, for the `ERR_FRAME_TIMEOUT` message. */
+  describeProgress(): string {
+    if (this.headerFill > 0) {
+      return this.headerFill < 2
+        ? `${this.headerFill} byte of a frame header`
+        : `${this.headerFill} of the ${this.headerSize} bytes of a frame header`;
+    }
+    if (this.remaining > 0) {
+      const received = this.payloadLength - this.remaining;
+      return `${received} of the ${this.payloadLength} payload bytes its frame header announced`;
+    }
+    return `the first fragments of a message (${this.fragmentedBytes} payload bytes) but not its final fragment`;
+  }
+
+  private headerComplete(): void {
+    const header = this.header;
+    const opcode = header[0]! & 0x0f;
+    this.dataFrame = opcode < 0x08;
+    this.final = (header[0]! & 0x80) !== 0;
+    const length7 = header[1]! & 0x7f;
+    if (length7 === 126) {
+      this.payloadLength = (header[2]! << 8) | header[3]!;
+    } else if (length7 === 127) {
+      // Over 2^53 bytes cannot be represented exactly, but `ws` refuses anything over maxPayload.
+      const high = ((header[2]! << 24) >>> 0) + (header[3]! << 16) + (header[4]! << 8) + header[5]!;
+      const low = ((header[6]! << 24) >>> 0) + (header[7]! << 16) + (header[8]! << 8) + header[9]!;
+      this.payloadLength = high * 2 ** 32 + low;
+    } else {
+      this.payloadLength = length7;
+    }
+    this.headerFill = 0;
+    this.remaining = this.payloadLength;
+    if (this.remaining === 0) this.frameComplete();
+  }
+
+  private frameComplete(): void {
+    if (!this.dataFrame) return;
+    if (this.final) {
+      this.fragmented = false;
+      this.fragmentedBytes = 0;
+    } else {
+      this.fragmented = true;
+      this.fragmentedBytes += this.payloadLength;
+    }
+  }
+}
