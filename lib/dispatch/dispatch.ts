@@ -9,17 +9,22 @@ type Handler = (message: IncomingMessage) => unknown;
 
 /**
  * `"Network_" + action` for each action seen, cached because building it is the only per-message
- * allocation of a dispatch. Bounded: a peer sending endless distinct actions must not grow it
- * without limit, so past the bound names are built on the fly.
+ * allocation of a dispatch. Bounded in entries and in size: a peer sending endless distinct
+ * actions, or long ones (up to `maxPayload` each), must not grow it without limit, so past the
+ * bounds names are built on the fly. The cache is shared by every connection of the process.
  */
 const namesByAction = new Map<string, string>();
 const MAX_CACHED_ACTIONS = 4096;
+/** Longer actions are never cached: no game names its actions with more. */
+const MAX_CACHED_ACTION_LENGTH = 64;
 
 function handlerName(action: string): string {
   let name = namesByAction.get(action);
   if (name === undefined) {
     name = "Network_" + action;
-    if (namesByAction.size < MAX_CACHED_ACTIONS) namesByAction.set(action, name);
+    if (namesByAction.size < MAX_CACHED_ACTIONS && action.length <= MAX_CACHED_ACTION_LENGTH) {
+      namesByAction.set(action, name);
+    }
   }
   return name;
 }
