@@ -1,7 +1,10 @@
 /**
- * `npm run bench`: the scenarios of issue 6 (bench/run.ts), then the scale-out row of issue 9
- * (bench/scale-out.ts, fan-out over two server processes through Redis). Arguments go to both;
- * `--only` picks scenarios, `scale-out` among them (e.g. `--only echo,scale-out`).
+ * `npm run bench`: the scenarios of issue 6 (bench/run.ts), then the decode budget row
+ * (bench/decode-budget.ts, what one hostile payload costs a server), then the scale-out row of
+ * issue 9 (bench/scale-out.ts, fan-out over two server processes through Redis), then the session
+ * resume row (bench/session-resume.ts, the echo with and without `resume`). Arguments go to all
+ * of them; `--only` picks scenarios, `decode-budget`, `scale-out` and `session-resume` among them
+ * (e.g. `--only echo,decode-budget`).
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -10,7 +13,13 @@ const args = process.argv.slice(2);
 const onlyAt = args.indexOf("--only");
 const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? "").split(",").filter(Boolean) : null;
 const wantsScaleOut = only === null || only.includes("scale-out");
-const mainOnly = only?.filter((id) => id !== "scale-out") ?? null;
+const wantsDecodeBudget = only === null || only.includes("decode-budget");
+const wantsSessionResume = only === null || only.includes("session-resume");
+const mainOnly = only?.filter((id) => id !== "scale-out" && id !== "decode-budget" && id !== "session-resume") ?? null;
+/** What the decode budget row understands of the arguments: `--quick` and `--out DIR`. */
+const decodeBudgetArgs = args.flatMap((arg, i) =>
+  arg === "--quick" || arg.startsWith("--out=") ? [arg] : arg === "--out" ? [arg, args[i + 1] ?? ""] : [],
+);
 
 function run(script: string, scriptArgs: string[]): number {
   const file = fileURLToPath(new URL(script, import.meta.url));
@@ -24,7 +33,14 @@ if (mainOnly === null || mainOnly.length > 0) {
   if (onlyAt >= 0) mainArgs.splice(onlyAt, 2, "--only", mainOnly!.join(","));
   status = run("./run.ts", mainArgs);
 }
+if (status === 0 && wantsDecodeBudget && !args.includes("--help")) {
+  status = run("./decode-budget.ts", decodeBudgetArgs);
+}
 if (status === 0 && wantsScaleOut && !args.includes("--help")) {
   status = run("./scale-out.ts", args.includes("--quick") ? ["--quick"] : []);
+}
+if (status === 0 && wantsSessionResume && !args.includes("--help")) {
+  // It understands the same `--quick` and `--out DIR` as the decode budget row.
+  status = run("./session-resume.ts", decodeBudgetArgs);
 }
 process.exit(status);

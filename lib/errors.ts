@@ -56,7 +56,27 @@ export type RepodErrorCode =
   /** The peer answered a request with an error reply; the message is the peer's. */
   | "ERR_REQUEST_FAILED"
   /** A request could not be sent: there is no open connection. */
-  | "ERR_NOT_CONNECTED";
+  | "ERR_NOT_CONNECTED"
+  /** The server refused the client's login: `authenticate` threw, rejected or returned nothing. */
+  | "ERR_UNAUTHORIZED"
+  /** The client did not log in within the server's `handshakeTimeout`. */
+  | "ERR_HANDSHAKE_TIMEOUT"
+  /** The player did not come back within the session's resume window; the seat has ended. */
+  | "ERR_RESUME_EXPIRED"
+  /**
+   * The server holds no session for the token presented: it expired, was already used, or belongs
+   * to another server process or an earlier run. The client goes on as a new player.
+   */
+  | "ERR_RESUME_UNKNOWN"
+  /** The session belongs to another player than the one who logged in to resume it. */
+  | "ERR_RESUME_MISMATCH"
+  /** More was kept for replay than `resume.maxMessages` or `resume.maxBytes` allow; the seat has ended. */
+  | "ERR_RESUME_OVERFLOW"
+  /**
+   * The peer stayed over its `rateLimit` for `rateLimit.closeAfter` milliseconds with
+   * `onExceed: "close"`; the connection is closed (a session seat ends at once, its flood is not replayed).
+   */
+  | "ERR_RATE_LIMITED";
 
 /** Base class of the errors this library raises for protocol and connection problems. */
 export class RepodError extends Error {

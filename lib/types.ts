@@ -45,6 +45,13 @@ export interface BuiltInActions {
   disconnected: Record<never, never>;
   /** A readable reason, e.g. `connect ECONNREFUSED 127.0.0.1:5071`. */
   error: { error: string; code?: string };
+  /**
+   * With a resumable session: the connection dropped and the client is coming back to its seat
+   * (show "reconnecting..."); nothing sent either way in the meantime is lost. Why it dropped.
+   */
+  dropped: { error: string; code?: string };
+  /** With a resumable session: the client is back in its seat; what it missed follows. */
+  resumed: Record<never, never>;
 }
 
 /**

@@ -4,10 +4,13 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { SHAPES } from "../bench/client/decode-payloads.js";
 import type { BenchResults } from "../bench/harness/results.js";
+import { DEFAULT_MAX_PAYLOAD_DEPTH, DEFAULT_MAX_PAYLOAD_ITEMS, DEFAULT_MAX_PAYLOAD_KEYS } from "../lib/constants.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const RUN = path.join(ROOT, "bench", "run.ts");
+const DECODE_BUDGET = path.join(ROOT, "bench", "decode-budget.ts");
 const HARNESS_TIMEOUT = 120_000;
 
 interface Outcome {
@@ -17,12 +20,12 @@ interface Outcome {
 }
 
 /**
- * Runs the benchmark harness in quick mode, writing into `out`. The harness stops its own child
- * processes; if it overruns, it gets SIGTERM (it kills its children on it), then SIGKILL (its
- * children exit on their own when their IPC channel to it closes).
+ * Runs a benchmark script (the harness by default) in quick mode, writing into `out`. The script
+ * stops its own child processes; if it overruns, it gets SIGTERM (it kills its children on it),
+ * then SIGKILL (its children exit on their own when their IPC channel to it closes).
  */
-function runQuick(out: string): Promise<Outcome> {
-  const harness = spawn(process.execPath, ["--import", "tsx", RUN, "--quick", "--out", out], {
+function runQuick(out: string, script = RUN): Promise<Outcome> {
+  const harness = spawn(process.execPath, ["--import", "tsx", script, "--quick", "--out", out], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -100,6 +103,60 @@ describe("npm run bench -- --quick (smoke run of the benchmark harness)", () => 
         expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
 
         expect(results.meta.childPids.length).toBeGreaterThan(0);
+        expect(results.meta.childPids.filter(isRunning)).toEqual([]);
+      } finally {
+        await rm(out, { recursive: true, force: true });
+      }
+    },
+    HARNESS_TIMEOUT + 10_000,
+  );
+});
+
+describe("the decode budget row, --quick (smoke run of bench/decode-budget.ts)", () => {
+  it(
+    "sends every shape to both servers, refuses exactly the full-size payloads over the default budget, and leaves no process behind",
+    async () => {
+      const out = await mkdtemp(path.join(tmpdir(), "repod-bench-decode-"));
+      try {
+        const { code, stdout, stderr } = await runQuick(out, DECODE_BUDGET);
+        expect(code, stderr).toBe(0);
+        expect(stdout).toContain("Decode budget: what one payload costs the server");
+
+        const results = JSON.parse(await readFile(path.join(out, "results-decode-budget.json"), "utf8")) as {
+          meta: { quick: boolean; config: Record<string, unknown>; childPids: number[] };
+          rows: {
+            shape: string;
+            budget: "default" | "lifted";
+            values: number;
+            keys: number;
+            outcomes: string[];
+            cpuMs: { median: number };
+            heapMiB: { median: number };
+            error?: string;
+            skipped?: string;
+          }[];
+        };
+        expect(results.meta.quick).toBe(true);
+        expect(results.meta.config).toMatchObject({
+          maxPayloadDepth: DEFAULT_MAX_PAYLOAD_DEPTH,
+          maxPayloadItems: DEFAULT_MAX_PAYLOAD_ITEMS,
+          maxPayloadKeys: DEFAULT_MAX_PAYLOAD_KEYS,
+        });
+        expect(new Set(results.rows.map((row) => row.shape))).toEqual(new Set(SHAPES.map((shape) => shape.id)));
+        for (const row of results.rows) {
+          expect(row.error, `${row.shape}/${row.budget}`).toBeUndefined();
+          if (row.skipped !== undefined) continue;
+          const over = row.values > DEFAULT_MAX_PAYLOAD_ITEMS || row.keys > DEFAULT_MAX_PAYLOAD_KEYS;
+          const expected = row.budget === "default" && over ? "ERR_PAYLOAD_TOO_COMPLEX" : "delivered";
+          expect(row.outcomes, `${row.shape}/${row.budget}`).toEqual([expected]);
+          expect(Number.isFinite(row.cpuMs.median) && Number.isFinite(row.heapMiB.median)).toBe(true);
+        }
+        // The key shapes have a row cut at the default bounds, delivered.
+        const cut = results.rows.filter((row) => row.shape === "distinct-key-maps" && row.budget === "default");
+        expect(cut.map((row) => row.outcomes[0])).toEqual(["ERR_PAYLOAD_TOO_COMPLEX", "delivered"]);
+        expect(cut[1]!.keys).toBeLessThanOrEqual(DEFAULT_MAX_PAYLOAD_KEYS);
+
+        expect(results.meta.childPids.length).toBe(2);
         expect(results.meta.childPids.filter(isRunning)).toEqual([]);
       } finally {
         await rm(out, { recursive: true, force: true });

@@ -22,7 +22,8 @@ describe("the browser build (repod-rx/client)", () => {
     );
 
     // The size the docs report (the README, "Browsers: repod-rx/client"); raise it there too if this has to grow.
-    expect(bundle.gzipBytes).toBeLessThan(24 * 1024);
+    // Sessions (login, resume) added about 1 KiB; the page-size work of the browser path brings it down.
+    expect(bundle.gzipBytes).toBeLessThan(26 * 1024);
   });
 
   it("fails the build on an import of a Node builtin, naming the importer", async () => {

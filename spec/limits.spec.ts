@@ -11,7 +11,7 @@ import {
   type ConnectOptions,
   type IncomingMessage,
 } from "../lib/index.js";
-import { DEFAULT_MAX_PAYLOAD_ITEMS } from "../lib/constants.js";
+import { DEFAULT_MAX_PAYLOAD_ITEMS, DEFAULT_MAX_PAYLOAD_KEYS } from "../lib/constants.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { closeRawWebSocket, openRawWebSocket, payloadOf } from "./helpers/ws.js";
 import { loggedListener } from "./helpers/listeners.js";
@@ -362,6 +362,7 @@ describe("limit options", () => {
       maxPayload: 4 * 1024 * 1024,
       maxPayloadDepth: 64,
       maxPayloadItems: DEFAULT_MAX_PAYLOAD_ITEMS,
+      maxPayloadKeys: DEFAULT_MAX_PAYLOAD_KEYS,
       frameTimeout: 30_000,
       maxPendingAnswers: 100,
       maxInvalidMessages: 100,
@@ -369,6 +370,15 @@ describe("limit options", () => {
       idleTimeout: 0,
       closeTimeout: 5_000,
       heartbeat: null,
+      rateLimit: {
+        messages: 5_000,
+        burst: 10_000,
+        bytes: 8 * 1024 * 1024,
+        byteBurst: 8 * 1024 * 1024,
+        actions: new Map(),
+        onExceed: "pause",
+        closeAfter: 2_000,
+      },
     });
     expect(server.maxConnections).toBe(10_000);
   });

@@ -64,4 +64,27 @@ describe("the README quick start", () => {
     server.child.kill("SIGINT");
     expect(await server.exit).toBe(0);
   }, 30_000);
+
+  it("logs in as the Sessions section shows: a wrong token is refused, the right one welcomed", async () => {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}/sessions-server.ts`, block("sessions-server.ts"));
+    writeFileSync(`${dir}/sessions-client.ts`, block("sessions-client.ts"));
+
+    const server = run(`${dir}/sessions-server.ts`, { PORT: "0" });
+    children.push(server.child);
+    await waitFor(
+      () => /listening on port \d+/.test(server.output()),
+      `the server to listen; output: ${server.output()}`,
+      15_000,
+    );
+    const port = /listening on port (\d+)/.exec(server.output())![1]!;
+
+    const client = run(`${dir}/sessions-client.ts`, { PORT: port });
+    children.push(client.child);
+    expect(await client.exit).toBe(0);
+    const printed = /The client prints:\n\n```\n([\s\S]*?)```/.exec(readme)![1]!;
+    expect(client.output().trim()).toBe(printed.trim());
+    expect(server.output()).toMatch(/ann joined/);
+    server.child.kill("SIGKILL");
+  }, 30_000);
 });

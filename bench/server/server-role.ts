@@ -26,7 +26,21 @@ async function collectGarbage(): Promise<void> {
   }
 }
 
+/** The decode budget row's server (bench/server/decode-target.ts), loaded on first use. */
+let decodeTarget: typeof import("./decode-target.js") | null = null;
+
+function decodeCommand(name: string): (args: unknown) => Promise<unknown> {
+  return async (args) => {
+    decodeTarget ??= await import("./decode-target.js");
+    return decodeTarget.decodeTargetCommands[name]!(args);
+  };
+}
+
 export const serverCommands: CommandTable = {
+  "decode.start": decodeCommand("decode.start"),
+  "decode.arm": decodeCommand("decode.arm"),
+  "decode.outcome": decodeCommand("decode.outcome"),
+
   /** Starts servers; answers each one's port, or why it is not available. */
   async start({ servers: keys }: { servers: ServerKey[] }) {
     const ports: Partial<Record<ServerKey, number>> = {};
@@ -79,6 +93,6 @@ export const serverCommands: CommandTable = {
   async exit() {
     const all = [...servers.values()];
     servers.clear();
-    await Promise.all(all.map((server) => server.close()));
+    await Promise.all([...all.map((server) => server.close()), decodeTarget?.closeDecodeTarget()]);
   },
 };

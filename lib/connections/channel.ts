@@ -4,11 +4,11 @@ import { PendingRequests, type RequestOptions } from "../dispatch/requests.js";
 import { encode } from "../protocol/codec.js";
 import type { Server } from "../server/server.js";
 import type { ActionMap, Address, IncomingMessage, Message, UntypedActions } from "../types.js";
-import type { Connection } from "./connection.js";
+import type { ChannelLink } from "./channel-link.js";
 
 /** A channel or a server of any protocol: the bound of the classes' own type parameters. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyChannel = Channel<any, any, any>;
+export type AnyChannel = Channel<any, any, any, any>;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyServer = Server<any>;
 
@@ -17,9 +17,10 @@ export type AnyServer = Server<any>;
  * unchanged, `constructor(init?: ChannelInit) { super(init); }`.
  */
 export interface ChannelInit {
-  /** @internal */ readonly connection: Connection;
+  /** @internal */ readonly link: ChannelLink;
   /** @internal */ readonly server: AnyServer;
   /** @internal */ readonly id: number;
+  /** @internal */ readonly data?: unknown;
 }
 
 const EMPTY_ADDRESS: Address = Object.freeze({ host: "", port: 0 });
@@ -34,18 +35,26 @@ const NO_ROOMS: ReadonlySet<string> = new Set();
  * @typeParam S   the server class, for a typed `server` getter
  * @typeParam In  messages the client sends (handler payloads, `messages$`)
  * @typeParam Out messages this channel sends (`send()`)
+ * @typeParam D   what the server's `authenticate` returns for a player (`data`)
  */
 export class Channel<
   S extends AnyServer = AnyServer,
   In extends ActionMap = UntypedActions,
   Out extends ActionMap = UntypedActions,
+  D = unknown,
 > {
   /** A number unique among the channels of this process; 0 for a channel without a server. */
   readonly id: number;
   /** The peer's address, `{ host, port }`. */
   readonly addr: Address;
 
-  readonly #connection: Connection | null;
+  /**
+   * What the server's `authenticate` returned for this player (who they are, their rights);
+   * `undefined` without `authenticate`. Set before `onConnect`, kept across resumes.
+   */
+  readonly data: D;
+
+  readonly #connection: ChannelLink | null;
   readonly #server: S | null;
   // Created on first use: a server holds thousands of channels, most of which never use them.
   #messages: Subject<IncomingMessage> | null = null;
@@ -56,7 +65,8 @@ export class Channel<
   #ended = false;
 
   constructor(init?: ChannelInit) {
-    this.#connection = init?.connection ?? null;
+    this.#connection = init?.link ?? null;
+    this.data = init?.data as D;
     this.#server = (init?.server as S | undefined) ?? null;
     this.id = init?.id ?? 0;
     this.addr = this.#connection?.remote ?? EMPTY_ADDRESS;
@@ -151,8 +161,28 @@ export class Channel<
   /** Called once the channel is set up and greeted (`{ action: "connected" }` is already sent). */
   onConnect(): void {}
 
-  /** Called exactly once when the channel has closed, however it ended. */
+  /**
+   * Called exactly once when the channel has closed, however it ended; with session resume, when
+   * the seat really ends (a deliberate close, or a drop not resumed within the window), never for
+   * a drop that was resumed.
+   */
   onClose(): void {}
+
+  /**
+   * With session resume: the connection was lost without a close (a reset, a timeout...). The
+   * seat is held for the resume window: the channel keeps its id, data and rooms, `isConnected` is
+   * false, and what is sent to it is kept and delivered when the player comes back. Default: does
+   * nothing (show the player as "reconnecting").
+   */
+  onDrop(error: Error): void {
+    void error;
+  }
+
+  /**
+   * With session resume: the player came back; runs before any message it sent in the meantime is
+   * dispatched. Default: does nothing.
+   */
+  onResume(): void {}
 
   /**
    * Called with an exception thrown by one of this channel's handlers or hooks, or with the error

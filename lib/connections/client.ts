@@ -1,14 +1,24 @@
-import { BehaviorSubject, defer, Observable, retry, Subject, timer, type Subscription } from "rxjs";
-import { REFUSED_ACTION } from "../constants.js";
-import { ConnectionError } from "../errors.js";
+import { BehaviorSubject, defer, Observable, retry, Subject, throwError, timer, type Subscription } from "rxjs";
+import {
+  ACK_ACTION,
+  HELLO_ACTION,
+  REFUSED_ACTION,
+  RESUME_FAILED_ACTION,
+  RESUMED_ACTION,
+  SESSION_ACTION,
+} from "../constants.js";
+import { ConnectionError, ProtocolError, RepodError } from "../errors.js";
 import { resolveLogger, type Logger } from "../logging.js";
 import { encode } from "../protocol/codec.js";
+import { CLIENT_SESSION_BOUNDS, ClientSession } from "../sessions/client-session.js";
+import { SessionStream } from "../sessions/session-stream.js";
 import type { Connector, ConnectTarget, TlsOptions, Transport } from "../transports/transport.js";
 import type { ActionMap, Address, IncomingMessage, Message, UntypedActions, Received } from "../types.js";
 import { Connection } from "./connection.js";
 import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "./connection-options.js";
 import {
   backoffDelay,
+  DEFAULT_RESUME_POLICY,
   resolveReconnectPolicy,
   type ReconnectOptions,
   type ReconnectPolicy,
@@ -20,13 +30,43 @@ export interface ClientOptions extends ConnectionLimits {
   readonly reconnect?: ReconnectOptions | boolean;
   /** For `wss://` from Node: a CA to trust, `servername`... Default: the system's CAs. */
   readonly tls?: TlsOptions;
+  /**
+   * Credentials for a server with `authenticate`: any value (a token, `{ user, password }`), or a
+   * function returning it (or a Promise of it), called at every connection and reconnection, so a
+   * refreshed token is used. Sent in the client's first message, `{ action: "@hello", auth }`.
+   * A server that refuses them answers `error` with `ERR_UNAUTHORIZED`; with a fixed value the
+   * client does not try again, with a function it tries again only with other credentials.
+   * Default: none.
+   */
+  readonly auth?: unknown;
+  /**
+   * Ask the server for a resumable session (it grants one with its own `resume` option): after a
+   * lost connection the client comes back to the same seat, within the server's window, and no
+   * message is lost or repeated either way. The built-in actions `dropped` and `resumed` mark the
+   * gap instead of `disconnected` and `connected`. The request is the client's first message,
+   * `{ action: "@hello", session: true }`; a server without `resume` ignores it. Default `false`:
+   * the client sends nothing a Python repod server would not expect.
+   */
+  readonly resume?: boolean;
 }
 
 /**
- * Where a client is: `connecting` (first attempt), `open`, `reconnecting` (lost, trying again
- * with backoff), `closing` (`close()` called, flushing), `closed` (for good).
+ * Where a client is: `connecting` (first attempt), `open`, `resuming` (the connection dropped and
+ * the client is coming back to its session), `reconnecting` (lost, trying again with backoff as a
+ * new player), `closing` (`close()` called, flushing), `closed` (for good).
  */
-export type ClientState = "connecting" | "open" | "reconnecting" | "closing" | "closed";
+export type ClientState = "connecting" | "open" | "resuming" | "reconnecting" | "closing" | "closed";
+
+/** Why one connection attempt ended, for the retry decision. */
+class AttemptEnded extends Error {
+  constructor(
+    override readonly cause: Error,
+    /** Whether trying again could work: false for refused credentials that would be sent again. */
+    readonly retryable: boolean,
+  ) {
+    super(cause.message);
+  }
+}
 
 /**
  * The low-level client connection: one server, its messages as an Observable. Most games use a
@@ -35,7 +75,8 @@ export type ClientState = "connecting" | "open" | "reconnecting" | "closing" | "
  * `messages$` is hot: it emits every decoded message as it arrives, built-in actions included
  * (`connected` and `socketConnect` when the connection opens; `error` for a failed connect, a
  * refusal or a connection that fails; `disconnected` exactly once after each established
- * connection ends), then completes when the client is closed for good.
+ * connection ends; with a resumable session, `dropped` and `resumed` around a gap that was
+ * resumed), then completes when the client is closed for good.
  *
  * @typeParam In  messages the server sends
  * @typeParam Out messages this client sends
@@ -49,21 +90,30 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   readonly state$: Observable<ClientState>;
   /** Heartbeat round-trip times in milliseconds (with the `heartbeat` option on). */
   readonly rtt$: Observable<number>;
+  /** The connection limits in force, defaults applied. */
+  readonly limits: ResolvedLimits;
 
   private readonly messagesSubject = new Subject<IncomingMessage>();
   private readonly stateSubject = new BehaviorSubject<ClientState>("connecting");
   private readonly rttSubject = new Subject<number>();
   private readonly logger: Logger;
-  /** The connection limits in force, defaults applied. */
-  readonly limits: ResolvedLimits;
   private readonly policy: ReconnectPolicy | null;
   private readonly tls: TlsOptions | undefined;
+  private readonly auth: unknown;
+  private readonly wantsSession: boolean;
   private readonly subscription: Subscription;
   private connection: Connection | null = null;
   private closeRequested = false;
-  /** Frames sent while reconnecting, for the next connection. */
+  /** Frames sent while reconnecting without a session, for the next connection. */
   private outbox: Uint8Array[] = [];
   private outboxBytes = 0;
+  /** The resumable session the server granted, if any. */
+  private session: ClientSession | null = null;
+  /** Where sends go while a session may be granted on the current connection: numbered and kept. */
+  private stream: SessionStream | null = null;
+  /** The credentials last refused, to never send them again. */
+  private refusedAuth: string | undefined;
+  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** @internal Created by `ConnectionListener.connect()`. */
   constructor(
@@ -79,24 +129,24 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     this.limits = resolveLimits(options);
     this.policy = resolveReconnectPolicy(options.reconnect);
     this.tls = options.tls;
-    const policy = this.policy;
-    // One session per connection; `retry` opens the next one after a backoff delay and gives up
-    // after maxAttempts failures in a row (a session that opened resets the count).
-    this.subscription = defer(() => this.session())
+    this.auth = options.auth;
+    if (options.resume !== undefined && typeof options.resume !== "boolean") {
+      throw new TypeError(`options.resume must be true or false, got ${JSON.stringify(options.resume)}`);
+    }
+    this.wantsSession = options.resume ?? false;
+    // One attempt per connection; `retry` opens the next one after a backoff delay. A session
+    // that was dropped is resumed for as long as the server holds it; otherwise the reconnection
+    // policy decides, and gives up after maxAttempts failures in a row (an attempt the server
+    // accepted resets the count).
+    this.subscription = defer(() => this.attempt())
       .pipe(
         retry({
-          count: policy?.maxAttempts ?? 0,
           resetOnSuccess: true,
-          delay: (_error, attempt) => {
-            this.setState("reconnecting");
-            const wait = backoffDelay(policy!, attempt);
-            this.logger.info("reconnecting", { server: this.describe(), attempt, delay: wait });
-            return timer(wait);
-          },
+          delay: (ended: AttemptEnded, attempt) => this.retryDelay(ended, attempt),
         }),
       )
       .subscribe({
-        error: (error: Error) => this.finish(policy === null ? undefined : error),
+        error: (ended: AttemptEnded) => this.finish(this.policy === null || !ended.retryable ? undefined : ended.cause),
         complete: () => this.finish(undefined),
       });
   }
@@ -111,20 +161,23 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     return this.state === "open";
   }
 
-  /** Bytes accepted by `send()` and not yet handed to the operating system. */
+  /** Bytes accepted by `send()` and not yet handed to the operating system (or kept for a resume). */
   get bufferedAmount(): number {
-    return this.outboxBytes + (this.connection?.bufferedAmount ?? 0);
+    return this.outboxBytes + (this.stream?.keptBytes ?? 0) + (this.connection?.bufferedAmount ?? 0);
   }
 
   /**
    * Sends one message. Returns the bytes queued, 4-byte header included. While the first
    * connection opens the message is queued; while reconnecting it is queued up to
-   * `reconnect.maxQueuedBytes`; both go out in order once connected. After `close()`, once closed
-   * for good, or past a bound, it returns 0.
+   * `reconnect.maxQueuedBytes`; while resuming a session it is kept (within the session's
+   * bounds) and delivered exactly once after the resume; all go out in order once connected.
+   * After `close()`, once closed for good, or past a bound, it returns 0.
    * @throws {TypeError} for a value that is not a plain object or cannot be encoded as msgpack.
    */
   send(message: Message<Out>): number {
     const frame = encode(message);
+    if (this.closeRequested) return 0;
+    if (this.stream !== null) return this.stream.send(frame);
     if (this.state === "reconnecting") {
       const bound = this.policy?.maxQueuedBytes ?? 0;
       if (this.outboxBytes + frame.byteLength > bound) return 0;
@@ -132,18 +185,19 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       this.outboxBytes += frame.byteLength;
       return frame.byteLength;
     }
-    if (this.closeRequested || this.connection === null) return 0;
+    if (this.connection === null) return 0;
     return this.connection.sendFrame(frame);
   }
 
   /**
    * Closes gracefully and for good: every message accepted by `send()` before this call is
-   * delivered first (while reconnecting, the queued ones are dropped: there is no server).
+   * delivered first (while reconnecting or resuming, the queued ones are dropped: there is no
+   * server). A resumable session ends with it.
    */
   close(): void {
     if (this.closeRequested) return;
     this.closeRequested = true;
-    if (this.state === "reconnecting" || this.connection === null) {
+    if (this.state === "reconnecting" || this.state === "resuming" || this.connection === null) {
       this.subscription.unsubscribe();
       this.finish(undefined);
       return;
@@ -152,88 +206,366 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     this.connection.close();
   }
 
-  /** One connection, as an Observable: emits when it opens, errors when it is lost. */
-  private session(): Observable<void> {
+  /** One connection, as an Observable: emits once the server has let it in, errors when it ends. */
+  private attempt(): Observable<void> {
     return new Observable<void>((subscriber) => {
-      let opened = false;
-      let transport: Transport;
-      try {
-        transport = this.connector(this.target, {
-          maxPayload: this.limits.maxPayload,
-          closeTimeout: this.limits.closeTimeout,
-          frameTimeout: this.limits.frameTimeout,
-          tls: this.tls,
-        });
-      } catch (cause) {
-        // A connector that cannot even start (no WebSocket in this runtime...) fails like a refused connection.
-        const error = cause instanceof Error ? cause : new Error(String(cause));
-        this.emit(errorMessage(error));
-        subscriber.error(error);
-        return;
-      }
-      const connection = new Connection(
-        transport,
-        {
-          open: () => {
-            opened = true;
-            this.flushOutbox(connection);
-            if (!this.closeRequested) this.setState("open");
-            this.logger.info("connected", { server: this.describe() });
-            this.emit({ action: "connected" });
-            this.emit({ action: "socketConnect" });
-          },
-          // Counts as a successful attempt for the reconnection policy only once the server has
-          // greeted us: a full server that refuses every time must not reset the attempt count.
-          greeted: () => subscriber.next(),
-          message: (message) => {
-            if (message.action === REFUSED_ACTION) {
-              const reason = typeof message.reason === "string" ? message.reason : "the server refused the connection";
-              this.emit({ action: "error", error: reason, code: "ERR_SERVER_FULL" });
+      let connection: Connection | null = null;
+      let cancelled = false;
+      const outcome = {
+        accepted: () => subscriber.next(),
+        ended: (ended: AttemptEnded) => subscriber.error(ended),
+        closed: () => subscriber.complete(),
+      };
+      const start = (auth: unknown): void => {
+        if (cancelled) return;
+        if (this.refusedAuth !== undefined && describeAuth(auth) === this.refusedAuth) {
+          // The server refused these very credentials: sending them again would only hammer it.
+          subscriber.error(
+            new AttemptEnded(new RepodError("ERR_UNAUTHORIZED", "The server refused these credentials"), false),
+          );
+          return;
+        }
+        connection = this.open(auth, outcome);
+      };
+      if (typeof this.auth === "function") {
+        // Asked anew at every attempt, so a refreshed token is used.
+        Promise.resolve()
+          .then(() => (this.auth as () => unknown)())
+          .then(start, (error: unknown) => {
+            if (cancelled) return;
+            const cause = error instanceof Error ? error : new Error(String(error));
+            this.emit(errorMessage(cause));
+            subscriber.error(new AttemptEnded(cause, true));
+          });
+      } else start(this.auth);
+      return () => {
+        cancelled = true;
+        (connection as Connection | null)?.destroy();
+      };
+    });
+  }
+
+  /** Opens one connection with the credentials `auth` and follows it to its end. */
+  private open(
+    auth: unknown,
+    outcome: { accepted(): void; ended(ended: AttemptEnded): void; closed(): void },
+  ): Connection | null {
+    const session = this.session;
+    const resuming = session !== null;
+    const hello = this.helloFor(auth, session);
+    let transport: Transport;
+    try {
+      transport = this.connector(this.target, {
+        maxPayload: this.limits.maxPayload,
+        closeTimeout: this.limits.closeTimeout,
+        frameTimeout: this.limits.frameTimeout,
+        tls: this.tls,
+      });
+    } catch (cause) {
+      // A connector that cannot even start (no WebSocket in this runtime...) fails like a refused connection.
+      const error = cause instanceof Error ? cause : new Error(String(cause));
+      this.emit(errorMessage(error));
+      outcome.ended(new AttemptEnded(error, true));
+      return null;
+    }
+    // `open`: the transport is up. `entered`: the server let us in (greeting, or resume).
+    let opened = false;
+    let greeted = false;
+    let entered = false;
+    // Fresh: waiting to learn whether the server grants a session (its first message says).
+    let sessionPending = !resuming && this.wantsSession;
+    // Resuming: waiting for the server's answer to the resume.
+    let resumePending = resuming;
+    const needsGreeting = auth !== undefined;
+    const enterFresh = (): void => {
+      if (entered) return;
+      entered = true;
+      this.flushOutbox(connection);
+      if (!this.closeRequested) this.setState("open");
+      this.logger.info("connected", { server: this.describe() });
+      this.emit({ action: "connected" });
+      this.emit({ action: "socketConnect" });
+    };
+    const connection: Connection = new Connection(
+      transport,
+      {
+        open: () => {
+          opened = true;
+          if (!needsGreeting && !resuming) enterFresh();
+        },
+        // Counts as a successful attempt for the reconnection policy only once the server has
+        // greeted us: a full server that refuses every time must not reset the attempt count.
+        greeted: () => {
+          greeted = true;
+          if (resumePending) return;
+          enterFresh();
+          outcome.accepted();
+        },
+        message: (message) => {
+          const action = message.action;
+          if (resumePending) {
+            if (action === RESUMED_ACTION) {
+              resumePending = false;
+              this.resumed(connection, session!, message);
+              entered = true;
+              outcome.accepted();
               return;
             }
-            this.emit(message);
-          },
-          rtt: (milliseconds) => this.rttSubject.next(milliseconds),
-          close: (error) => {
-            // The state first, so that a live subscriber reacting to `disconnected` sees where the
-            // client is: a send() it makes while reconnecting is queued, not refused.
-            if (opened && !this.closeRequested)
-              this.setState(this.policy !== null && this.policy.maxAttempts > 0 ? "reconnecting" : "closed");
-            if (error) {
-              this.logger.warn(opened ? "connection lost" : "connect failed", {
-                server: this.describe(),
-                reason: error.message,
-              });
-              if (opened || this.policy === null) this.emit(errorMessage(error));
+            if (action === RESUME_FAILED_ACTION) {
+              resumePending = false;
+              this.resumeFailed(message);
+              this.stream = new SessionStream(CLIENT_SESSION_BOUNDS);
+              this.stream.attach(connection, 0);
+              sessionPending = this.wantsSession;
+              if (greeted) {
+                enterFresh();
+                outcome.accepted();
+              }
+              return;
             }
-            if (opened) {
-              this.logger.info("disconnected", { server: this.describe() });
-              this.emit({ action: "disconnected" });
+          }
+          if (sessionPending) {
+            sessionPending = false;
+            if (action === SESSION_ACTION) {
+              this.granted(message);
+              return;
             }
-            if (this.closeRequested) subscriber.complete();
-            else
-              subscriber.error(
-                error ?? new ConnectionError("ERR_CONNECTION_LOST", `${this.describe()} closed the connection`),
+            // The server grants no session: what was kept for one is not needed.
+            this.stream = null;
+          }
+          if (action === REFUSED_ACTION) {
+            this.refused(message, auth);
+            return;
+          }
+          if (action === ACK_ACTION && this.session !== null) {
+            if (!this.session.stream.acknowledge(message.n)) {
+              connection.destroy(
+                new ProtocolError("ERR_INVALID_CONTROL", "The server acknowledged messages never sent"),
               );
-          },
+            }
+            return;
+          }
+          if (
+            action === SESSION_ACTION ||
+            action === RESUMED_ACTION ||
+            action === RESUME_FAILED_ACTION ||
+            action === HELLO_ACTION ||
+            action === ACK_ACTION
+          ) {
+            connection.reject(
+              new ProtocolError(
+                "ERR_INVALID_CONTROL",
+                `Dropped a ${String(action)} message the client did not ask for`,
+              ),
+            );
+            return;
+          }
+          this.session?.stream.countReceived();
+          this.emit(message);
         },
-        { ...this.limits, logger: this.logger, open: false, expectGreeting: true },
-      );
-      this.connection = connection;
-      return () => connection.destroy();
+        rtt: (milliseconds) => this.rttSubject.next(milliseconds),
+        close: (error) => this.lost(connection, { opened, entered, error }, outcome),
+      },
+      {
+        ...this.limits,
+        logger: this.logger,
+        open: false,
+        expectGreeting: true,
+        ...(hello === undefined ? {} : { firstFrame: hello }),
+      },
+    );
+    this.connection = connection;
+    if (!resuming) {
+      // Kept from the first message on, in case the server grants a session.
+      this.stream = this.wantsSession ? new SessionStream(CLIENT_SESSION_BOUNDS) : null;
+      this.stream?.attach(connection, 0);
+    }
+    return connection;
+  }
+
+  /** The first message of a connection, or `undefined` when there is nothing to say. */
+  private helloFor(auth: unknown, session: ClientSession | null): Uint8Array | undefined {
+    if (auth === undefined && !this.wantsSession) return undefined;
+    return encode({
+      action: HELLO_ACTION,
+      auth,
+      session: this.wantsSession || undefined,
+      resume: session === null ? undefined : { token: session.token, received: session.stream.received },
     });
+  }
+
+  /** The server granted a session: from now on the kept messages are trimmed by its acks. */
+  private granted(message: IncomingMessage): void {
+    const stream = this.stream;
+    const session = stream === null ? null : ClientSession.grant(message, stream);
+    if (session === null) {
+      this.logger.warn("dropped", {
+        server: this.describe(),
+        code: "ERR_INVALID_CONTROL",
+        reason: "unusable @session",
+      });
+      this.stream = null;
+      return;
+    }
+    this.session = session;
+  }
+
+  /** The session took the new connection: the missed messages go out again, and `resumed` is said. */
+  private resumed(connection: Connection, session: ClientSession, message: IncomingMessage): void {
+    const received = message.received;
+    if (typeof message.token === "string") session.token = message.token;
+    this.stopExpiry();
+    session.droppedAt = null;
+    if (typeof received !== "number" || !session.stream.attach(connection, received)) {
+      // DEBUG-TMP
+      const log = (session.stream as any).log;
+      console.log("DEBUG-TMP resume mismatch", received, { sent: log.sent, acked: log.acked, over: log.overflowed, kept: log.keptMessages });
+      connection.destroy(
+        new ProtocolError("ERR_INVALID_CONTROL", "The server's resume answer does not match what was sent"),
+      );
+      return;
+    }
+    if (!this.closeRequested) this.setState("open");
+    this.logger.info("resumed", { server: this.describe() });
+    this.emit({ action: "resumed" });
+  }
+
+  /** The server could not resume: the old session ends here, visibly, and a new one begins. */
+  private resumeFailed(message: IncomingMessage): void {
+    const code = typeof message.code === "string" ? message.code : "ERR_RESUME_UNKNOWN";
+    const reason = typeof message.reason === "string" ? message.reason : "The server could not resume the session";
+    this.endSession({ action: "error", error: reason, code });
+  }
+
+  /** Ends the current session for good: `error` with its reason, then `disconnected`. */
+  private endSession(error: IncomingMessage): void {
+    this.stopExpiry();
+    this.session = null;
+    this.stream = null;
+    this.logger.warn("session ended", { server: this.describe(), reason: String(error.error) });
+    this.emit(error);
+    this.emit({ action: "disconnected" });
+  }
+
+  /** A refusal: `ERR_SERVER_FULL` (a full server), `ERR_UNAUTHORIZED`, `ERR_HANDSHAKE_TIMEOUT`. */
+  private refused(message: IncomingMessage, auth: unknown): void {
+    const reason = typeof message.reason === "string" ? message.reason : "the server refused the connection";
+    const code = typeof message.code === "string" && message.code.startsWith("ERR_") ? message.code : "ERR_SERVER_FULL";
+    if (code === "ERR_UNAUTHORIZED") this.refusedAuth = describeAuth(auth);
+    this.emit({ action: "error", error: reason, code });
+  }
+
+  /** One connection ended: a drop (a resume follows), a loss (a reconnection may follow), or a close. */
+  private lost(
+    connection: Connection,
+    attempt: { opened: boolean; entered: boolean; error: Error | undefined },
+    outcome: { ended(ended: AttemptEnded): void; closed(): void },
+  ): void {
+    const { opened, entered, error } = attempt;
+    if (this.connection === connection) this.connection = null;
+    const session = this.session;
+    const networkFailure = !this.closeRequested && error instanceof ConnectionError;
+    if (session !== null) {
+      session.stream.detach();
+      if (networkFailure && (entered || session.droppedAt !== null)) {
+        if (session.droppedAt === null) {
+          // The first loss of a gap: said once, however many attempts the resume takes.
+          session.droppedAt = Date.now();
+          this.setState("resuming");
+          this.logger.warn("dropped", { server: this.describe(), reason: error.message });
+          this.emit({ action: "dropped", error: error.message, code: error.code });
+          this.startExpiry(session);
+        }
+        outcome.ended(new AttemptEnded(error, true));
+        return;
+      }
+      // A close by either side, or a refused resume: the session is over.
+      const gap = session.droppedAt !== null;
+      this.stopExpiry();
+      this.session = null;
+      session.stream.end();
+      if (gap && !entered) {
+        this.logger.info("disconnected", { server: this.describe() });
+        this.emit({ action: "disconnected" });
+      }
+    }
+    this.stream = null;
+    // The state first, so that a live subscriber reacting to `disconnected` sees where the
+    // client is: a send() it makes while reconnecting is queued, not refused.
+    if (entered && !this.closeRequested)
+      this.setState(this.policy !== null && this.policy.maxAttempts > 0 ? "reconnecting" : "closed");
+    if (error) {
+      this.logger.warn(entered ? "connection lost" : "connect failed", {
+        server: this.describe(),
+        reason: error.message,
+      });
+      if (entered || opened || this.policy === null) this.emit(errorMessage(error));
+    }
+    if (entered) {
+      this.logger.info("disconnected", { server: this.describe() });
+      this.emit({ action: "disconnected" });
+    }
+    if (this.closeRequested) outcome.closed();
+    else {
+      const cause = error ?? new ConnectionError("ERR_CONNECTION_LOST", `${this.describe()} closed the connection`);
+      outcome.ended(new AttemptEnded(cause, this.refusedAuth === undefined || typeof this.auth === "function"));
+    }
+  }
+
+  /** How long before the next attempt, or the end of trying. */
+  private retryDelay(ended: AttemptEnded, attempt: number): Observable<unknown> {
+    if (this.closeRequested || !ended.retryable) return throwError(() => ended);
+    const session = this.session;
+    if (session !== null && session.droppedAt !== null && session.isHeld(Date.now())) {
+      const wait = backoffDelay(this.policy ?? DEFAULT_RESUME_POLICY, attempt);
+      this.logger.info("resuming", { server: this.describe(), attempt, delay: wait });
+      return timer(wait);
+    }
+    const policy = this.policy;
+    if (policy === null || attempt > policy.maxAttempts) return throwError(() => ended);
+    this.setState("reconnecting");
+    const wait = backoffDelay(policy, attempt);
+    this.logger.info("reconnecting", { server: this.describe(), attempt, delay: wait });
+    return timer(wait);
+  }
+
+  /** The server holds the seat for `window` ms: past it, the session is over, visibly. */
+  private startExpiry(session: ClientSession): void {
+    this.stopExpiry();
+    this.expiryTimer = setTimeout(() => {
+      if (this.session !== session || session.droppedAt === null) return;
+      this.endSession({
+        action: "error",
+        error: `Could not resume the session within the server's window of ${session.window} ms`,
+        code: "ERR_RESUME_EXPIRED",
+      });
+      if (this.policy === null) {
+        this.subscription.unsubscribe();
+        this.finish(undefined);
+      } else this.setState("reconnecting");
+    }, session.window);
+    this.expiryTimer.unref?.();
+  }
+
+  private stopExpiry(): void {
+    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
   }
 
   private flushOutbox(connection: Connection): void {
     const outbox = this.outbox;
     this.outbox = [];
     this.outboxBytes = 0;
-    for (const frame of outbox) connection.sendFrame(frame);
+    for (const frame of outbox) {
+      if (this.stream !== null) this.stream.send(frame);
+      else connection.sendFrame(frame);
+    }
   }
 
   /** Ends the client for good: a final `error` if reconnection gave up, then completion. */
   private finish(gaveUp: Error | undefined): void {
     if (this.stateSubject.closed) return;
+    this.stopExpiry();
     if (gaveUp) {
       const attempts = this.policy?.maxAttempts ?? 0;
       const error = new ConnectionError(
@@ -244,6 +576,13 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       this.logger.warn("gave up", { server: this.describe(), reason: error.message });
       this.emit(errorMessage(error));
     }
+    if (this.session !== null && this.session.droppedAt !== null) {
+      // Closed, or given up, while the seat was held: the gap ends the session.
+      this.emit({ action: "disconnected" });
+    }
+    this.session?.stream.end();
+    this.session = null;
+    this.stream = null;
     this.outbox = [];
     this.outboxBytes = 0;
     this.setState("closed");
@@ -271,4 +610,13 @@ function errorMessage(error: Error): IncomingMessage {
   return typeof code === "string"
     ? { action: "error", error: error.message, code }
     : { action: "error", error: error.message };
+}
+
+/** Credentials as a string, to recognize the same ones again (never logged). */
+function describeAuth(auth: unknown): string {
+  try {
+    return JSON.stringify(auth) ?? "undefined";
+  } catch {
+    return String(auth);
+  }
 }

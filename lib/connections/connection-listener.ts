@@ -61,6 +61,8 @@ export interface ConnectionListenerApi<In extends ActionMap = UntypedActions, Ou
    * A previous connection of this listener is closed first.
    */
   connect(host?: string, port?: number, options?: ConnectOptions): void;
+  /** Connects to a URL (`"ws://host:port/path"`, `"wss://..."`, `"tcp://host:port"`) with options. */
+  connect(url: string, options?: ConnectOptions): void;
   /**
    * Connects to a server in the same process, with no socket (the server must have called
    * `listenLocal()` or `start()`): same built-in actions, pump semantics and limits as TCP.
@@ -163,10 +165,13 @@ export function listenerMixin<TBase extends Constructor>(
         this.close();
         client = new Client(LOCAL_TARGET, (_target, connectorOptions) => openLocal(local, connectorOptions), options);
       } else {
-        const target = parseConnectTarget(hostOrServer as string | undefined, portOrOptions as number | undefined);
+        const withOptions = typeof portOrOptions === "object" && portOrOptions !== null;
+        const port = withOptions ? undefined : (portOrOptions as number | undefined);
+        const options = withOptions ? portOrOptions : (maybeOptions ?? {});
+        const target = parseConnectTarget(hostOrServer as string | undefined, port);
         connector.check?.(target);
         this.close();
-        client = new Client(target, connector, maybeOptions ?? {});
+        client = new Client(target, connector, options);
       }
       if (this.connection !== null) this.#requestsEnd.set(this.connection, this.#requests.nextRequestId);
       this.connection = client;

@@ -5,8 +5,9 @@ import { encode } from "../protocol/codec.js";
 import type { DecodeBudget } from "../protocol/decode-budget.js";
 import type { Transport } from "../transports/transport.js";
 import type { Address, IncomingMessage } from "../types.js";
-import type { HeartbeatOptions } from "./connection-options.js";
+import type { HeartbeatOptions, ResolvedRateLimit } from "./connection-options.js";
 import { InvalidInput } from "./invalid-input.js";
+import { InboundGate, RateLimiter } from "./rate-limiter.js";
 import { readMessage } from "./read-message.js";
 
 /**
@@ -39,9 +40,12 @@ export interface ConnectionOptions {
   readonly open: boolean;
   /** Swallow the first `connected` the peer sends: the server's greeting, on the client side. */
   readonly expectGreeting: boolean;
+  /** Written first when the transport opens, before what `send()` queued meanwhile (a client's hello). */
+  readonly firstFrame?: Uint8Array;
   /** The most one payload may cost to decode (`maxPayloadDepth`, `maxPayloadItems`). */
   readonly maxPayloadDepth: number;
   readonly maxPayloadItems: number;
+  readonly maxPayloadKeys: number;
   /** Invalid messages tolerated before the peer is cut off with `ERR_TOO_MANY_INVALID`. */
   readonly maxInvalidMessages: number;
   /** Bytes that may wait for the peer before it is cut off with `ERR_SEND_QUEUE_FULL`. */
@@ -50,6 +54,8 @@ export interface ConnectionOptions {
   readonly idleTimeout: number;
   /** Pings to send and answers to expect; `null` sends none (pings are still answered). */
   readonly heartbeat: Required<HeartbeatOptions> | null;
+  /** How fast the peer may send (`rateLimit`); `null` or absent for no limit. */
+  readonly rateLimit?: ResolvedRateLimit | null;
   /** Clock in milliseconds; injectable for tests. */
   readonly now?: () => number;
 }
@@ -67,7 +73,7 @@ export class Connection {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private greetingPending: boolean;
-  private readonly events: ConnectionEvents;
+  private events: ConnectionEvents;
   private readonly now: () => number;
   /** When the peer last sent anything, for the idle and heartbeat checks. */
   private lastActivity: number;
@@ -80,6 +86,8 @@ export class Connection {
   private readonly budget: DecodeBudget;
   private readonly invalid: InvalidInput;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Holds back what the peer sends over its rate limit; `null` without one. */
+  private readonly gate: InboundGate | null;
 
   constructor(
     readonly transport: Transport,
@@ -93,8 +101,21 @@ export class Connection {
     this.greetingPending = options.expectGreeting;
     this.trackActivity = options.idleTimeout > 0 || options.heartbeat !== null;
     this.lastActivity = this.now();
-    this.budget = { maxDepth: options.maxPayloadDepth, maxItems: options.maxPayloadItems };
+    this.budget = {
+      maxDepth: options.maxPayloadDepth,
+      maxItems: options.maxPayloadItems,
+      maxKeys: options.maxPayloadKeys,
+    };
     this.invalid = new InvalidInput(options.maxInvalidMessages, options.logger, () => this.peer());
+    this.gate = options.rateLimit
+      ? new InboundGate(new RateLimiter(options.rateLimit), {
+          pause: () => transport.pause(),
+          resume: () => transport.resume(),
+          isOpen: () => this.stateValue === "open",
+          deliver: (message) => this.deliverHeld(message),
+          exceed: (error) => this.destroy(error),
+        })
+      : null;
     transport.start({
       open: () => this.onOpen(),
       payload: (payload) => this.onPayload(payload),
@@ -161,6 +182,22 @@ export class Connection {
     if (wasOpen) this.transport.end();
   }
 
+  /**
+   * Sends this connection's events somewhere else from now on: a new connection is handled by a
+   * login handshake first, then by its channel or the session it resumes.
+   */
+  route(events: ConnectionEvents): void {
+    this.events = events;
+  }
+
+  /**
+   * Drops a message the layer above found invalid (a session control message out of place...),
+   * counted and logged like any invalid message; past `maxInvalidMessages` the peer is cut off.
+   */
+  reject(error: ProtocolError): void {
+    this.drop(error);
+  }
+
   /** Closes at once, dropping what is queued; `close(error)` follows asynchronously. */
   destroy(error?: Error): void {
     if (this.stateValue === "closed") return;
@@ -191,6 +228,7 @@ export class Connection {
     const pending = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
+    if (this.options.firstFrame !== undefined) this.transport.write(this.options.firstFrame);
     for (const frame of pending) this.transport.write(frame);
     this.lastActivity = this.now();
     this.events.open();
@@ -217,6 +255,21 @@ export class Connection {
       this.drop(message);
       return;
     }
+    // Over its rate limit, the message waits in the gate (the transport pauses meanwhile).
+    if (this.gate === null || this.gate.admit(message, payload.byteLength)) this.handle(message);
+  }
+
+  /** A message the rate limit held back, delivered now that its budget allows it. */
+  private deliverHeld(message: IncomingMessage): void {
+    if (this.trackActivity) this.lastActivity = this.now();
+    try {
+      this.handle(message);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  private handle(message: IncomingMessage): void {
     const action = message.action;
     if (typeof action === "string") {
       if (action === PING_ACTION) {
@@ -265,7 +318,7 @@ export class Connection {
   }
 
   private beat(timeout: number): void {
-    const silence = this.now() - this.lastActivity;
+    const silence = this.silence();
     if (this.answersPings && silence > timeout) {
       this.destroy(
         new ConnectionError(
@@ -284,7 +337,7 @@ export class Connection {
   private scheduleIdleCheck(after: number): void {
     this.idleTimer = setTimeout(() => {
       const idleTimeout = this.options.idleTimeout;
-      const silence = this.now() - this.lastActivity;
+      const silence = this.silence();
       if (silence >= idleTimeout) {
         this.destroy(
           new ConnectionError(
@@ -299,11 +352,17 @@ export class Connection {
     this.idleTimer.unref?.();
   }
 
+  /** Milliseconds the peer has been silent; none while its messages wait in the gate: we are not reading. */
+  private silence(): number {
+    return this.gate?.holding ? 0 : this.now() - this.lastActivity;
+  }
+
   private stopTimers(): void {
     if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.heartbeatTimer = undefined;
     this.idleTimer = undefined;
+    this.gate?.stop();
   }
 
   /** Drops one invalid message; the one past `maxInvalidMessages` cuts the peer off. */
@@ -340,6 +399,8 @@ export class Connection {
 
   private onClose(error: Error | undefined): void {
     if (this.stateValue === "closed") return;
+    // What the peer sent before it went is delivered, as it would have been without a rate limit.
+    if (this.stateValue === "open") this.gate?.flush();
     this.stateValue = "closed";
     this.pending = [];
     this.pendingBytes = 0;

@@ -34,6 +34,20 @@ export interface ReconnectPolicy {
 }
 
 /**
+ * The backoff of a client coming back to its session when it has no reconnection policy of its
+ * own: quick at first (a dropped Wi-Fi is often back in a second), never giving up before the
+ * server's window ends.
+ */
+export const DEFAULT_RESUME_POLICY: ReconnectPolicy = {
+  maxAttempts: Infinity,
+  initialDelay: 100,
+  maxDelay: 2_000,
+  factor: 2,
+  jitter: 0.5,
+  maxQueuedBytes: 0,
+};
+
+/**
  * Checks and completes reconnection options; `undefined` or `false` means no reconnection.
  * @throws {TypeError} or {RangeError} for a bad value.
  */

@@ -1,4 +1,5 @@
-import type { AnyChannel, ChannelInit } from "../connections/channel.js";
+import type { AnyChannel, Channel, ChannelInit } from "../connections/channel.js";
+import type { Authenticate, ResumeOptions } from "../sessions/session-options.js";
 import { checkInteger, type ConnectionLimits } from "../connections/connection-options.js";
 import type { WebSocketOptions } from "../transports/ws-acceptor.js";
 import type { IncomingMessage } from "../types.js";
@@ -6,6 +7,10 @@ import type { ServerAdapter } from "./server-adapter.js";
 
 /** A channel class the server can instantiate. */
 export type ChannelClass<C extends AnyChannel> = new (init?: ChannelInit) => C;
+
+/** The type of `channel.data` for a channel class: what `authenticate` returns. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ChannelData<C> = C extends Channel<any, any, any, infer D> ? D : unknown;
 
 /** When channel handlers run: as messages arrive, or inside `server.pump()`. */
 export type DispatchMode = "live" | "pump";
@@ -32,11 +37,30 @@ export interface ServerOptions<C extends AnyChannel = AnyChannel> extends Connec
   readonly maxConnections?: number;
   /**
    * Milliseconds a WebSocket client has, from its TCP connection, to complete the upgrade
-   * handshake; one that takes longer is cut off. Upgrades in progress count against
+   * handshake, and, with `authenticate`, any client has to log in; one that takes longer is cut off. Upgrades in progress count against
    * `maxConnections`. Default 10,000. (With `ws.server`, the time before the upgrade request's
    * headers are complete is your HTTP server's own `headersTimeout`.)
    */
   readonly handshakeTimeout?: number;
+  /**
+   * Checks every client's login before it gets a channel: called with the `auth` the client sent
+   * in its first message (`{ action: "@hello", auth }`, which a repod-rx client sends from its
+   * `connect(..., { auth })` option) and a context (transport, address, and for WebSocket the
+   * HTTP upgrade request with its cookies). It returns the player's data, which becomes
+   * `channel.data`, or a Promise or an Observable of it; a throw, a rejection, an error or
+   * `undefined` refuses the client with `ERR_UNAUTHORIZED` and the error's message. Until it has
+   * answered the client has no channel: no greeting, no hook, no dispatch, no room. It must log
+   * in within `handshakeTimeout`. Default: none, everyone gets in, nothing is asked of clients.
+   */
+  readonly authenticate?: Authenticate<ChannelData<C>>;
+  /**
+   * Session resume: a client that loses its connection without a close (a phone that drops its
+   * Wi-Fi) keeps its channel, rooms and data for `window` ms, and when it comes back every message
+   * sent in either direction in the meantime reaches its handler exactly once, in order. `true`
+   * for the defaults. Only repod-rx clients ask for it; Python repod clients are served as before.
+   * Default: off.
+   */
+  readonly resume?: ResumeOptions<ChannelData<C>> | boolean;
   /**
    * Relays broadcasts (`sendToAll`, room broadcasts) to other servers so that several processes
    * or machines act as one game, e.g. `redisAdapter({ url })`. Default: none (one process).
@@ -69,7 +93,7 @@ export function validateServerOptions(options: ServerOptions<any>): void {
   if (typeof options !== "object" || options === null) {
     throw new TypeError('Server options must be an object such as { host: "127.0.0.1", port: 5071 }');
   }
-  const { host, port, channelClass, dispatch, maxConnections, handshakeTimeout } = options;
+  const { host, port, channelClass, dispatch, maxConnections, handshakeTimeout, authenticate } = options;
   if (host !== undefined && (typeof host !== "string" || host === "")) {
     throw new TypeError(`options.host must be a non-empty string, got ${JSON.stringify(host)}`);
   }
@@ -83,6 +107,9 @@ export function validateServerOptions(options: ServerOptions<any>): void {
   if (maxConnections !== undefined) checkInteger("maxConnections", maxConnections, 1, Number.MAX_SAFE_INTEGER);
   if (handshakeTimeout !== undefined) checkInteger("handshakeTimeout", handshakeTimeout, 1, 2 ** 31 - 1);
   if (options.ws !== undefined) validateWebSocketOptions(options.ws);
+  if (authenticate !== undefined && typeof authenticate !== "function") {
+    throw new TypeError("options.authenticate must be a function (auth, context) => player data");
+  }
 }
 
 /**

@@ -1,3 +1,4 @@
+import type * as http from "node:http";
 import { Observable, Subject } from "rxjs";
 import {
   DEFAULT_HANDSHAKE_TIMEOUT,
@@ -6,15 +7,28 @@ import {
   HEADER_SIZE,
   REFUSED_ACTION,
   REPLY_ACTION,
+  HELLO_ACTION,
+  SESSION_ACTION,
 } from "../constants.js";
 import { Channel, type AnyChannel } from "../connections/channel.js";
-import { Connection } from "../connections/connection.js";
+import type { ChannelLink } from "../connections/channel-link.js";
+import { Connection, type ConnectionEvents } from "../connections/connection.js";
 import { resolveLimits, type ResolvedLimits } from "../connections/connection-options.js";
 import { dispatch } from "../dispatch/dispatch.js";
 import { requestId } from "../dispatch/requests.js";
+import { ProtocolError } from "../errors.js";
 import { formatLogLine, isDebugEnabled, isSilent, resolveLogger, type Logger } from "../logging.js";
 import { encode, frame } from "../protocol/codec.js";
 import { PumpScheduler } from "../scheduling/pump-scheduler.js";
+import { ServerHandshake, type Admission, type HandshakeHost } from "../sessions/server-handshake.js";
+import { ServerSession } from "../sessions/server-session.js";
+import { isSessionControl } from "../sessions/session-control.js";
+import {
+  resolveResume,
+  type Authenticate,
+  type ResolvedResume,
+  type ResumeOptions,
+} from "../sessions/session-options.js";
 import { MemoryTransport } from "../transports/memory-transport.js";
 import { TcpAcceptor } from "../transports/tcp-acceptor.js";
 import type { ConnectorOptions, Transport } from "../transports/transport.js";
@@ -36,6 +50,9 @@ export type { ChannelClass, ChannelMessage, DispatchMode, ServerOptions } from "
 type ServerState = "idle" | "starting" | "listening" | "stopping";
 
 let nextChannelId = 1;
+
+/** Where a new connection's events go until its handshake routes them. */
+const IGNORE_EVENTS: ConnectionEvents = { open() {}, message() {}, rtt() {}, close() {} };
 
 const DEFAULT_MAX_CONNECTIONS = 10_000;
 
@@ -66,6 +83,10 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
   readonly disconnections$: Observable<C>;
   /** Every message of every channel, live, with its channel. */
   readonly messages$: Observable<ChannelMessage<C>>;
+  /** Each resumable channel that lost its connection and waits for its player, after its `onDrop`. */
+  readonly drops$: Observable<C>;
+  /** Each resumable channel whose player came back, after its `onResume`. */
+  readonly resumes$: Observable<C>;
   /** @internal Every room join, live; per room through `room(name).joins$`. */
   readonly roomJoins$: Observable<RoomEvent<C>>;
   /** @internal Every room leave, live; per room through `room(name).leaves$`. */
@@ -77,7 +98,16 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
   readonly adapter: ServerAdapter | null;
   readonly #requestedPort: number;
   readonly #channels: C[] = [];
-  readonly #connections = new Map<C, Connection>();
+  /** Each channel's link: its connection, or its resumable session. */
+  readonly #connections = new Map<C, ChannelLink>();
+  /** New connections still in their login or hello handshake: they hold a slot, no channel. */
+  readonly #handshakes = new Set<ServerHandshake>();
+  /** Resumable sessions by their current token. */
+  readonly #sessions = new Map<string, ServerSession>();
+  readonly #authenticate: Authenticate<unknown> | null;
+  readonly #resume: ResolvedResume | null;
+  readonly #dropsSubject = new Subject<AnyChannel>();
+  readonly #resumesSubject = new Subject<AnyChannel>();
   // Typed with the base channel, not C: a subject's observers take C as a parameter, which would
   // make Server<GameChannel> unassignable to Server. The public streams are typed with C.
   readonly #connectionsSubject = new Subject<AnyChannel>();
@@ -106,6 +136,10 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     this.#wsOptions = options.ws ?? null;
     this.logger = resolveLogger(options.logger);
     this.adapter = options.adapter ?? null;
+    this.#authenticate = (options.authenticate as Authenticate<unknown> | undefined) ?? null;
+    this.#resume = resolveResume(options.resume as ResumeOptions | boolean | undefined);
+    this.drops$ = this.#dropsSubject.asObservable() as Observable<C>;
+    this.resumes$ = this.#resumesSubject.asObservable() as Observable<C>;
     this.connections$ = this.#connectionsSubject.asObservable() as Observable<C>;
     this.disconnections$ = this.#disconnectionsSubject.asObservable() as Observable<C>;
     this.messages$ = this.#messagesSubject.asObservable() as Observable<ChannelMessage<C>>;
@@ -191,6 +225,7 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     const closed = acceptor?.close();
     const wsClosed = this.#wsAcceptor?.close();
     this.#wsAcceptor = null;
+    for (const handshake of [...this.#handshakes]) handshake.abort();
     await this.#closeAllChannels();
     await closed;
     await wsClosed;
@@ -219,7 +254,7 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
       openConnections: () => this.#connections.size,
       logger: this.logger,
     });
-    await acceptor.listen((transport) => this.#accept(transport));
+    await acceptor.listen((transport, request) => this.#accept(transport, false, request));
     this.logger.info("listening", {
       protocol: "ws",
       ...(options.server ? {} : { host }),
@@ -338,8 +373,8 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     let count = 0;
     for (const channel of channels) {
       if (excluded !== null && excluded.has(channel)) continue;
-      const connection = this.#connections.get(channel);
-      if (connection !== undefined && connection.sendFrame(frame) > 0) count++;
+      const link = this.#connections.get(channel);
+      if (link !== undefined && link.sendFrame(frame) > 0) count++;
     }
     return count;
   }
@@ -382,42 +417,141 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     }
   }
 
-  #accept(transport: Transport, local = false): void {
+  #accept(transport: Transport, local = false, request?: http.IncomingMessage): void {
     if (local ? !this.#acceptsLocal() : this.#state !== "listening") {
       transport.destroy();
       return;
     }
-    if (this.#connections.size >= this.maxConnections) {
+    if (this.#connections.size + this.#handshakes.size >= this.maxConnections) {
       this.#refuse(
         transport,
         `Server is full: it already has ${this.maxConnections} clients (maxConnections); try again later`,
       );
       return;
     }
-    // The connection reports to the channel, which needs the connection to be built: the events
-    // arrive asynchronously, after `channel` is set below.
-    // eslint-disable-next-line prefer-const
+    const connection = new Connection(transport, IGNORE_EVENTS, {
+      ...this.limits,
+      logger: this.logger,
+      open: true,
+      expectGreeting: false,
+    });
+    if (this.#authenticate === null && this.#resume === null) {
+      this.#admit(connection, { data: undefined, session: false, greeted: false, pending: [] });
+      return;
+    }
+    const context = { transport: transport.kind, remote: transport.remote, request };
+    const handshake = new ServerHandshake(
+      connection,
+      context,
+      { authenticate: this.#authenticate, resume: this.#resume, handshakeTimeout: this.handshakeTimeout },
+      this.#handshakeHost,
+    );
+    if (!handshake.isSettled) this.#handshakes.add(handshake);
+  }
+
+  /** Where the handshakes of new connections end. */
+  readonly #handshakeHost: HandshakeHost = {
+    admit: (connection, admission) => this.#admit(connection, admission),
+    session: (token) => this.#sessions.get(token),
+    resumed: (session, previousToken) => {
+      this.#sessions.delete(previousToken);
+      this.#sessions.set(session.token, session);
+    },
+    refuse: (connection, code, reason) => {
+      this.logger.warn("refused", { peer: `${connection.remote.host}:${connection.remote.port}`, code, reason });
+      connection.send({ action: REFUSED_ACTION, code, reason });
+      connection.close();
+    },
+    settled: (handshake) => this.#handshakes.delete(handshake),
+  };
+
+  /**
+   * Creates the channel of a new player: through a resumable session when the client asked for
+   * one, else straight on its connection. Greets it (unless the handshake already did), announces
+   * it, then dispatches what it sent during the handshake.
+   */
+  #admit(connection: Connection, admission: Admission): void {
     let channel!: C;
-    const connection = new Connection(
-      transport,
-      {
+    let link: ChannelLink;
+    let session: ServerSession | null = null;
+    if (admission.session && this.#resume !== null) {
+      session = new ServerSession(connection, admission.data, this.#resume);
+      link = session;
+    } else {
+      // The connection reports to the channel, which needs the connection to be built: the events
+      // arrive asynchronously, after `channel` is set below.
+      connection.route({
         open: () => {},
-        message: (message) => this.#receive(channel, message),
+        message: (message) => {
+          if (isSessionControl(message)) {
+            // A repod-rx client says hello to every server: one without sessions ignores it.
+            if (message.action !== HELLO_ACTION) {
+              connection.reject(
+                new ProtocolError("ERR_INVALID_CONTROL", `Dropped a ${String(message.action)} outside a session`),
+              );
+            }
+            return;
+          }
+          this.#receive(channel, message);
+        },
         rtt: (milliseconds) => channel.emitRtt(milliseconds),
         close: (error) => this.#release(channel, error),
-      },
-      { ...this.limits, logger: this.logger, open: true, expectGreeting: false },
-    );
-    channel = new this.channelClass({ connection, server: this, id: nextChannelId++ });
+      });
+      link = connection;
+    }
+    channel = new this.channelClass({ link, server: this, id: nextChannelId++, data: admission.data });
+    if (session !== null) {
+      const seat = session;
+      this.#sessions.set(seat.token, seat);
+      seat.start({
+        message: (message) => this.#receive(channel, message),
+        rtt: (milliseconds) => channel.emitRtt(milliseconds),
+        drop: (error) => this.#drop(channel, error),
+        resume: () => this.#resumed(channel),
+        end: (error) => {
+          this.#sessions.delete(seat.token);
+          this.#release(channel, error);
+        },
+      });
+    }
     this.#channels.push(channel);
-    this.#connections.set(channel, connection);
-    connection.send({ action: "connected" });
+    this.#connections.set(channel, link);
+    if (!admission.greeted) connection.send({ action: "connected" });
+    if (session !== null) {
+      connection.send({ action: SESSION_ACTION, token: session.token, window: this.#resume!.window });
+    }
     this.logger.info("connected", { channel: channel.id, peer: `${channel.addr.host}:${channel.addr.port}` });
     const accepted = channel;
     this.#run(() => {
       this.#guard(accepted, () => accepted.onConnect());
       this.#guard(accepted, () => this.onConnect(accepted, accepted.addr));
       this.#connectionsSubject.next(accepted);
+    });
+    for (const message of admission.pending) {
+      if (session !== null) session.receive(message);
+      else this.#receive(accepted, message);
+    }
+  }
+
+  /** A resumable channel lost its connection: its seat is held for the resume window. */
+  #drop(channel: C, error: Error): void {
+    this.logger.info("dropped", {
+      channel: channel.id,
+      peer: `${channel.addr.host}:${channel.addr.port}`,
+      reason: error.message,
+    });
+    this.#run(() => {
+      this.#guard(channel, () => channel.onDrop(error));
+      this.#dropsSubject.next(channel);
+    });
+  }
+
+  /** The player of a held seat came back; runs before any message it replays is dispatched. */
+  #resumed(channel: C): void {
+    this.logger.info("resumed", { channel: channel.id, peer: `${channel.addr.host}:${channel.addr.port}` });
+    this.#run(() => {
+      this.#guard(channel, () => channel.onResume());
+      this.#resumesSubject.next(channel);
     });
   }
 
@@ -517,7 +651,7 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
         this.#drained = null;
         resolve();
       };
-      for (const connection of this.#connections.values()) connection.close();
+      for (const link of this.#connections.values()) link.close();
     });
   }
 

@@ -40,8 +40,13 @@ const noop = (): void => {};
  * Browsers hide why a connection failed from scripts (the console shows it), so failures are
  * reported as `ERR_CONNECT_FAILED` (never opened) or `ERR_CONNECTION_LOST` (lost after opening),
  * with the URL and the close code.
+ *
+ * A browser's `WebSocket` cannot stop reading: while paused (the rate limit), messages are kept in
+ * order and delivered on `resume()`, or before `close` if the server leaves first. This paces
+ * their handling; it cannot make the server wait.
  */
 export class BrowserWebSocketTransport implements Transport {
+  readonly kind = "ws";
   readonly remote: Address;
   private readonly url: string;
   private readonly socket: WebSocket | null;
@@ -52,6 +57,9 @@ export class BrowserWebSocketTransport implements Transport {
   private opened = false;
   private closed = false;
   private closeTimer: ReturnType<typeof setTimeout> | undefined;
+  private paused = false;
+  /** Payloads received while paused, in order. */
+  private kept: Uint8Array[] = [];
 
   constructor(url: string, remote: Address, options: BrowserWebSocketTransportOptions) {
     this.url = url;
@@ -134,12 +142,27 @@ export class BrowserWebSocketTransport implements Transport {
     if (this.closed) return;
     // Browsers cannot drop what is queued nor cut a socket: close it and stop listening to it.
     // The connection hears `close` in a later turn, as from every other transport.
+    this.kept = [];
     const socket = this.socket;
     if (socket !== null) {
       this.detach(socket);
       socket.close();
     }
     setTimeout(() => this.finish(this.failure), 0);
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const kept = this.kept;
+    let next = 0;
+    while (next < kept.length && !this.paused && !this.closed) this.events?.payload(kept[next++]!);
+    // Paused again half-way: the rest waits, ahead of anything newer.
+    this.kept = this.closed ? [] : kept.slice(next);
   }
 
   private receive(data: unknown): void {
@@ -162,7 +185,8 @@ export class BrowserWebSocketTransport implements Transport {
       );
       return;
     }
-    this.events?.payload(payload);
+    if (this.paused) this.kept.push(payload);
+    else this.events?.payload(payload);
   }
 
   /** Reports `close` once, whatever reported it first: the socket, `destroy()` or the close timer. */
@@ -174,6 +198,10 @@ export class BrowserWebSocketTransport implements Transport {
       this.closeTimer = undefined;
     }
     if (this.socket !== null) this.detach(this.socket);
+    // What arrived before the close is delivered before it (a destroy() of ours has dropped it).
+    const kept = this.kept;
+    this.kept = [];
+    for (const payload of kept) this.events?.payload(payload);
     this.events?.close(error);
   }
 

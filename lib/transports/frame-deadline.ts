@@ -18,6 +18,8 @@ export class FrameDeadline {
   private startedAt = -1;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private confirmation: ReturnType<typeof setImmediate> | undefined;
+  /** `performance.now()` when `hold()` stopped the clock; -1 while it runs. */
+  private heldAt = -1;
 
   /**
    * @param timeout milliseconds, over 0 (a transport with `frameTimeout: 0` creates no deadline)
@@ -42,13 +44,41 @@ export class FrameDeadline {
     }
     if (began || this.startedAt < 0) {
       this.startedAt = performance.now();
-      if (this.timer === undefined && this.confirmation === undefined) this.arm(this.timeout);
+      if (this.timer === undefined && this.confirmation === undefined && this.heldAt < 0) this.arm(this.timeout);
     }
+  }
+
+  /**
+   * Stops the clock: the transport paused reading on purpose (the rate limit), so the rest of a
+   * partial frame waits unread on our side, not the peer's. The time until `release()` is not
+   * counted against the frame.
+   */
+  hold(): void {
+    if (this.heldAt >= 0) return;
+    this.heldAt = performance.now();
+    this.disarm();
+  }
+
+  /** Starts the clock again after `hold()`, with what was left of the frame in progress then. */
+  release(): void {
+    if (this.heldAt < 0) return;
+    const now = performance.now();
+    const held = now - this.heldAt;
+    this.heldAt = -1;
+    if (this.startedAt < 0) return;
+    // A frame that began while held (in the rest of the chunk read as the pause began) starts now.
+    this.startedAt = Math.min(now, this.startedAt + held);
+    this.arm(Math.max(1, Math.ceil(this.timeout - (now - this.startedAt))));
   }
 
   /** Stops timing for good (the connection is closed). */
   stop(): void {
     this.startedAt = -1;
+    this.heldAt = -1;
+    this.disarm();
+  }
+
+  private disarm(): void {
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;
@@ -67,7 +97,7 @@ export class FrameDeadline {
 
   private readonly check = (): void => {
     this.timer = undefined;
-    if (this.startedAt < 0) return;
+    if (this.startedAt < 0 || this.heldAt >= 0) return;
     const elapsed = performance.now() - this.startedAt;
     if (elapsed < this.timeout) {
       this.arm(Math.ceil(this.timeout - elapsed));
@@ -78,6 +108,7 @@ export class FrameDeadline {
     const started = this.startedAt;
     this.confirmation = setImmediate(() => {
       this.confirmation = undefined;
+      if (this.heldAt >= 0) return;
       if (this.startedAt !== started) {
         // Finished meanwhile; another frame may have begun since.
         if (this.startedAt >= 0) this.check();

@@ -17,8 +17,13 @@ const LOCAL_ADDRESS: Address = Object.freeze({ host: "local", port: 0 });
  * bots answering each other cannot starve timers and I/O the way a microtask loop would.
  *
  * `frameTimeout` does not apply: frames are handed over whole, so none is ever partial.
+ *
+ * `pause()` keeps what arrives undelivered until `resume()`; those bytes count in the sending
+ * end's `bufferedAmount`, as unread bytes fill a socket's buffers, so a peer that keeps writing to
+ * a paused end meets its own `maxQueuedBytes`.
  */
 export class MemoryTransport implements Transport {
+  readonly kind = "memory";
   readonly remote: Address = LOCAL_ADDRESS;
   private peer!: MemoryTransport;
   private events: TransportEvents | null = null;
@@ -29,8 +34,13 @@ export class MemoryTransport implements Transport {
   private outgoing: Uint8Array[] = [];
   private outgoingBytes = 0;
   private flushScheduled = false;
-  /** Frames that reached this end before it was started and opened. */
-  private inbox: Uint8Array[] = [];
+  /** Frames that reached this end before it was started and opened, or while it is paused. */
+  private inbox: (Uint8Array | undefined)[] = [];
+  /** Where the undelivered part of `inbox` starts. */
+  private inboxHead = 0;
+  /** Bytes of the undelivered frames in `inbox`. */
+  private inboxBytes = 0;
+  private paused = false;
   /** Why a client end created by {@link MemoryTransport.failed} cannot connect. */
   private failure: Error | undefined;
 
@@ -65,7 +75,7 @@ export class MemoryTransport implements Transport {
   }
 
   get bufferedAmount(): number {
-    return this.outgoingBytes;
+    return this.outgoingBytes + this.peer.inboxBytes;
   }
 
   start(events: TransportEvents): void {
@@ -100,8 +110,20 @@ export class MemoryTransport implements Transport {
   destroy(error?: Error): void {
     this.outgoing = [];
     this.outgoingBytes = 0;
+    // What this end has not read yet is dropped with it, as a destroyed socket drops its buffer.
+    this.clearInbox();
     this.finish(error);
     this.peer.finish(undefined);
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.events !== null && this.opened && !this.closed) this.drainInbox();
   }
 
   private scheduleFlush(): void {
@@ -128,8 +150,9 @@ export class MemoryTransport implements Transport {
 
   private receive(frame: Uint8Array): void {
     if (this.closed) return;
-    if (this.events === null || !this.opened) {
+    if (this.events === null || !this.opened || this.paused) {
       this.inbox.push(frame);
+      this.inboxBytes += frame.byteLength;
       return;
     }
     this.deliver(frame);
@@ -149,20 +172,44 @@ export class MemoryTransport implements Transport {
     this.events!.payload(frame.subarray(HEADER_SIZE));
   }
 
+  /** Delivers what waits in `inbox`, in order, until it is empty or the receiver pauses again. */
   private drainInbox(): void {
-    const inbox = this.inbox;
-    this.inbox = [];
-    for (const frame of inbox) {
-      if (this.closed) return;
+    while (this.inboxHead < this.inbox.length) {
+      if (this.closed || this.paused) return;
+      const frame = this.takeFromInbox();
       this.deliver(frame);
     }
+    this.clearInbox();
+  }
+
+  private takeFromInbox(): Uint8Array {
+    const frame = this.inbox[this.inboxHead]!;
+    this.inbox[this.inboxHead++] = undefined;
+    this.inboxBytes -= frame.byteLength;
+    return frame;
+  }
+
+  private clearInbox(): void {
+    this.inbox = [];
+    this.inboxHead = 0;
+    this.inboxBytes = 0;
   }
 
   private finish(error: Error | undefined): void {
     if (this.closed) return;
     this.closed = true;
-    this.inbox = [];
     const events = this.events;
-    if (events !== null) nextTurn(() => events.close(error));
+    // What a paused end has not delivered yet arrived before the close: it is still delivered, in
+    // order and first, as a socket delivers what it received before the peer's close. Frames for
+    // an end that never opened are dropped (nobody reads them).
+    const unread: Uint8Array[] = [];
+    if (events !== null && this.opened) while (this.inboxHead < this.inbox.length) unread.push(this.takeFromInbox());
+    this.clearInbox();
+    if (events !== null) {
+      nextTurn(() => {
+        for (const frame of unread) this.deliver(frame);
+        events.close(error);
+      });
+    }
   }
 }

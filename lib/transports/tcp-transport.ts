@@ -36,6 +36,7 @@ const DEFAULT_CLOSE_TIMEOUT = 5_000;
  * client that only listens, is not.
  */
 export class TcpTransport implements Transport {
+  readonly kind = "tcp";
   readonly remote: Address;
   private readonly socket: net.Socket;
   private readonly decoder: FrameDecoder;
@@ -152,6 +153,18 @@ export class TcpTransport implements Transport {
     this.queued = [];
     this.queuedBytes = 0;
     this.socket.destroy();
+  }
+
+  pause(): void {
+    // Node stops reading from the socket once its small read buffer is full: the kernel's buffers
+    // fill next, then TCP's window closes and the peer's writes wait.
+    this.socket.pause();
+    this.deadline?.hold();
+  }
+
+  resume(): void {
+    this.deadline?.release();
+    this.socket.resume();
   }
 
   /** @internal Writes what the turn queued, as one chunk; called by `flushDirty` and `end()`. */

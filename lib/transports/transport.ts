@@ -21,6 +21,8 @@ export interface TransportEvents {
  * validation and lifecycle live in the connection above them, so every transport behaves alike.
  */
 export interface Transport {
+  /** What carries the bytes. */
+  readonly kind: "tcp" | "ws" | "memory";
   /** The peer's address, as far as the transport knows it. */
   readonly remote: Address;
   /** Bytes accepted by `write` and not yet handed to the operating system. */
@@ -36,6 +38,18 @@ export interface Transport {
   end(): void;
   /** Closes at once, dropping what is queued. `close` follows with `error`, if given. */
   destroy(error?: Error): void;
+  /**
+   * Stops reading from the peer (the rate limit holds its messages back): what the peer sends
+   * waits in the operating system, and flow control makes the peer wait in turn. Payloads already
+   * read (the rest of a chunk) may still be reported; the connection queues them. `frameTimeout`
+   * does not count the time paused, and the peer's close still comes after everything it sent
+   * before it (a reset may end the connection while paused). A browser cannot stop reading: it
+   * keeps what arrives, in order, and reports it on `resume()`, or before `close`. Pausing a
+   * paused transport does nothing.
+   */
+  pause(): void;
+  /** Reads again after `pause()`: first what was kept meanwhile, in order. Does nothing unless paused. */
+  resume(): void;
 }
 
 /**

@@ -122,7 +122,7 @@ export class WsAcceptor {
    * Starts accepting; resolves once an own listener is bound (at once when attached).
    * @throws {Error} with the reason and what to do, e.g. when the port is already in use.
    */
-  listen(onTransport: (transport: Transport) => void): Promise<void> {
+  listen(onTransport: (transport: Transport, request: http.IncomingMessage) => void): Promise<void> {
     const { maxPayload, perMessageDeflate = false } = this.options;
     const wss = new WebSocketServer({
       noServer: true,
@@ -157,6 +157,7 @@ export class WsAcceptor {
             frameTimeout: this.options.frameTimeout,
             rawSocket: socket as net.Socket,
           }),
+          request,
         );
       });
     };

@@ -59,6 +59,7 @@ const DEFAULT_CLOSE_TIMEOUT = 5_000;
  * bytes under it are followed by a {@link WsFrameTracker} reading the same socket.
  */
 export class WsTransport implements Transport {
+  readonly kind = "ws";
   readonly remote: Address;
   private readonly socket: WebSocket;
   private readonly maxPayload: number;
@@ -217,6 +218,18 @@ export class WsTransport implements Transport {
     if (error) this.failure ??= error;
     this.terminated = true;
     this.socket.terminate();
+  }
+
+  pause(): void {
+    // Pauses the TCP socket under the WebSocket (and so the frame tracker reading it); `ws` still
+    // reports the messages of the chunk it is parsing, which the connection queues.
+    this.socket.pause();
+    this.deadline?.hold();
+  }
+
+  resume(): void {
+    this.deadline?.release();
+    this.socket.resume();
   }
 
   /**

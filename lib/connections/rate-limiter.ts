@@ -1,0 +1,292 @@
+import {
+  ACK_ACTION,
+  HELLO_ACTION,
+  PING_ACTION,
+  PONG_ACTION,
+  REFUSED_ACTION,
+  RESUME_FAILED_ACTION,
+  RESUMED_ACTION,
+  SESSION_ACTION,
+} from "../constants.js";
+import { ProtocolError } from "../errors.js";
+import type { IncomingMessage } from "../types.js";
+import type { ResolvedRateLimit } from "./connection-options.js";
+
+/** A clock in milliseconds; injectable so that tests can move time by hand. */
+export type Clock = () => number;
+
+const monotonic: Clock = () => performance.now();
+
+/**
+ * The library's own control messages: they never use the budget, so that a flood of game messages
+ * cannot delay a heartbeat or a login. They cost little and reach no game code (a ping costs a
+ * pong, bounded by `maxQueuedBytes` for a peer that does not read). Other `@` actions (`@reply`)
+ * carry game data to game code and count like any message.
+ */
+const CONTROL_ACTIONS: ReadonlySet<unknown> = new Set([
+  PING_ACTION,
+  PONG_ACTION,
+  HELLO_ACTION,
+  ACK_ACTION,
+  SESSION_ACTION,
+  RESUMED_ACTION,
+  RESUME_FAILED_ACTION,
+  REFUSED_ACTION,
+]);
+
+/**
+ * A token bucket: `capacity` tokens, refilled continuously at `rate` per second. A cost larger than
+ * the capacity is let through when the bucket is full, leaving it in debt, so that the long-run
+ * rate holds for any cost and nothing ever waits for ever.
+ */
+export class TokenBucket {
+  private tokens: number;
+  private updatedAt: number;
+
+  /**
+   * @param rate tokens per second, over 0
+   * @param capacity the most tokens kept, at least 1; the bucket starts full
+   */
+  constructor(
+    readonly rate: number,
+    readonly capacity: number,
+    private readonly now: Clock = monotonic,
+  ) {
+    this.tokens = capacity;
+    this.updatedAt = now();
+  }
+
+  /** Tokens there now (negative while in debt). */
+  get available(): number {
+    this.refill();
+    return this.tokens;
+  }
+
+  /** Milliseconds until `cost` could be taken: 0 when it can be now. Takes nothing. */
+  wait(cost: number): number {
+    this.refill();
+    const needed = Math.min(cost, this.capacity);
+    return this.tokens >= needed ? 0 : ((needed - this.tokens) * 1000) / this.rate;
+  }
+
+  /** Takes `cost` tokens, after `wait(cost)` said 0. */
+  take(cost: number): void {
+    this.tokens -= cost;
+  }
+
+  private refill(): void {
+    const now = this.now();
+    const elapsed = now - this.updatedAt;
+    if (elapsed <= 0) return;
+    this.updatedAt = now;
+    this.tokens = Math.min(this.capacity, this.tokens + (elapsed * this.rate) / 1000);
+  }
+}
+
+/** Whether `action` is one of the library's control messages, which no rate limit applies to. */
+export function isControlAction(action: unknown): boolean {
+  return CONTROL_ACTIONS.has(action);
+}
+
+/**
+ * The budgets of one connection's inbound traffic (`rateLimit`): messages and payload bytes per
+ * second, with per-action message budgets in place of the shared one. Control messages are free.
+ */
+export class RateLimiter {
+  private readonly messages: TokenBucket;
+  private readonly bytes: TokenBucket;
+  private readonly actions: ReadonlyMap<string, TokenBucket>;
+
+  constructor(
+    readonly limit: ResolvedRateLimit,
+    now: Clock = monotonic,
+  ) {
+    const { messages, burst, bytes, byteBurst } = limit;
+    this.messages = new TokenBucket(messages, burst, now);
+    this.bytes = new TokenBucket(bytes, byteBurst, now);
+    const actions = new Map<string, TokenBucket>();
+    for (const [action, budget] of limit.actions) actions.set(action, new TokenBucket(budget.messages, budget.burst, now));
+    this.actions = actions;
+  }
+
+  /**
+   * Charges one message of `bytes` payload bytes if its budgets allow it now and returns 0;
+   * otherwise charges nothing and returns the milliseconds until they would.
+   */
+  charge(action: unknown, bytes: number): number {
+    if (CONTROL_ACTIONS.has(action)) return 0;
+    let count = this.messages;
+    if (this.actions.size > 0 && typeof action === "string") count = this.actions.get(action) ?? count;
+    const wait = Math.max(count.wait(1), this.bytes.wait(bytes));
+    if (wait > 0) return wait;
+    count.take(1);
+    this.bytes.take(bytes);
+    return 0;
+  }
+}
+
+/** What an {@link InboundGate} needs of its connection. */
+export interface GateHost {
+  /** Stops reading from the peer (`Transport.pause`). */
+  pause(): void;
+  /** Reads again (`Transport.resume`). */
+  resume(): void;
+  /** Whether the connection still takes the peer's messages (not closing or closed). */
+  isOpen(): boolean;
+  /** Handles a message that was held back, now that its budget allows it. */
+  deliver(message: IncomingMessage): void;
+  /** The peer stayed over its budget for `closeAfter` (`onExceed: "close"`): cut it off with `error`. */
+  exceed(error: ProtocolError): void;
+}
+
+/** A pause that starts within this many ms of the end of the previous one continues it, for `closeAfter`. */
+const CONTINUED_WITHIN = 100;
+/**
+ * The shortest pause, in ms: at thousands of messages a second, the next message's budget is back
+ * in a fraction of a millisecond; waking up for each would cost more than the messages do.
+ */
+const MIN_PAUSE = 4;
+
+/**
+ * Applies a {@link RateLimiter} to the messages of one connection, in arrival order. A message
+ * within its budget passes at once. One over it is held, the transport is paused, and held
+ * messages are delivered, in order, as the budget refills; when none is left the transport resumes.
+ * What the transport still delivers while paused (the rest of a chunk it had already read) is held
+ * behind, except heartbeats, which jump the queue: answering a ping does not depend on the game
+ * messages before it. Other control messages wait their turn (a login must stay first), free.
+ */
+export class InboundGate {
+  private held: ({ readonly message: IncomingMessage; readonly bytes: number } | undefined)[] = [];
+  private head = 0;
+  private paused = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the peer went over its budget, for `closeAfter`; -1 never. */
+  private overSince = -1;
+  /** When the transport last resumed. */
+  private resumedAt = Number.NEGATIVE_INFINITY;
+  private readonly limit: ResolvedRateLimit;
+
+  constructor(
+    private readonly limiter: RateLimiter,
+    private readonly host: GateHost,
+    private readonly now: Clock = monotonic,
+  ) {
+    this.limit = limiter.limit;
+  }
+
+  /** Whether messages are held back (the transport is paused). */
+  get holding(): boolean {
+    return this.head < this.held.length;
+  }
+
+  /** Messages held back now. */
+  get heldCount(): number {
+    return this.held.length - this.head;
+  }
+
+  /**
+   * Offers one decoded message of `bytes` payload bytes: `true` if the caller handles it now,
+   * `false` if it was held and will be handed to `host.deliver` later.
+   */
+  admit(message: IncomingMessage, bytes: number): boolean {
+    const action = message.action;
+    if (this.holding) {
+      if (action === PING_ACTION || action === PONG_ACTION) return true;
+      this.held.push({ message, bytes });
+      return false;
+    }
+    const wait = this.limiter.charge(action, bytes);
+    if (wait === 0) return true;
+    this.held.push({ message, bytes });
+    const now = this.now();
+    if (this.overSince < 0 || now - this.resumedAt > CONTINUED_WITHIN) this.overSince = now;
+    if (!this.paused) {
+      this.paused = true;
+      this.host.pause();
+    }
+    this.schedule(wait, now);
+    return false;
+  }
+
+  /**
+   * Delivers every held message at once, budget or not: the peer has gone, what it sent before
+   * leaving is delivered as a socket delivers what it had read.
+   */
+  flush(): void {
+    this.clearTimer();
+    while (this.holding && this.host.isOpen()) this.host.deliver(this.next());
+    this.held = [];
+    this.head = 0;
+  }
+
+  /** Drops what is held and lets the transport read again (to see the peer's close); for closing. */
+  stop(): void {
+    this.clearTimer();
+    this.held = [];
+    this.head = 0;
+    if (this.paused) {
+      this.paused = false;
+      this.host.resume();
+    }
+  }
+
+  private next(): IncomingMessage {
+    const entry = this.held[this.head]!;
+    this.held[this.head++] = undefined;
+    return entry.message;
+  }
+
+  private schedule(wait: number, now: number): void {
+    let delay = Math.max(MIN_PAUSE, Math.ceil(wait));
+    if (this.limit.onExceed === "close") {
+      const left = this.overSince + this.limit.closeAfter - now;
+      if (left <= 0) {
+        this.exceed(now);
+        return;
+      }
+      delay = Math.min(delay, Math.ceil(left));
+    }
+    this.timer = setTimeout(this.release, delay);
+  }
+
+  private readonly release = (): void => {
+    this.timer = undefined;
+    while (this.holding) {
+      if (!this.host.isOpen()) return;
+      const entry = this.held[this.head]!;
+      const wait = this.limiter.charge(entry.message.action, entry.bytes);
+      if (wait > 0) {
+        this.schedule(wait, this.now());
+        return;
+      }
+      this.host.deliver(this.next());
+    }
+    this.held = [];
+    this.head = 0;
+    if (!this.host.isOpen()) return;
+    this.resumedAt = this.now();
+    this.paused = false;
+    this.host.resume();
+  };
+
+  private exceed(now: number): void {
+    const { messages, bytes, closeAfter } = this.limit;
+    const error = new ProtocolError(
+      "ERR_RATE_LIMITED",
+      `Closed the connection: the peer kept sending faster than its rate limit (${messages} messages/s, ` +
+        `${bytes} bytes/s, or an action's own budget) for ${Math.round(now - this.overSince)} ms, ` +
+        `over rateLimit.closeAfter of ${closeAfter} ms`,
+    );
+    this.clearTimer();
+    this.held = [];
+    this.head = 0;
+    this.host.exceed(error);
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+}

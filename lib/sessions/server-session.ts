@@ -1,0 +1,223 @@
+import { RESUMED_ACTION } from "../constants.js";
+import type { ChannelLink } from "../connections/channel-link.js";
+import type { Connection, ConnectionState } from "../connections/connection.js";
+import { ConnectionError, type RepodError } from "../errors.js";
+import { encode } from "../protocol/codec.js";
+import type { Address, IncomingMessage } from "../types.js";
+import type { ResolvedResume } from "./session-options.js";
+import { handleControl, isSessionControl } from "./session-control.js";
+import { newSessionToken } from "./session-token.js";
+import { SessionStream } from "./session-stream.js";
+
+/** What a server session reports to the server. */
+export interface ServerSessionEvents {
+  /** A message from the player, counted, in order, exactly once across connections. */
+  message(message: IncomingMessage): void;
+  /** A heartbeat round trip completed, in milliseconds. */
+  rtt(milliseconds: number): void;
+  /** The connection was lost without a close: the seat is held for `window` ms. */
+  drop(error: Error): void;
+  /** The player came back on a new connection; the messages it missed follow. */
+  resume(): void;
+  /** The seat ended, for good: a deliberate close, a hostile peer, the window passed. Exactly once. */
+  end(error?: Error): void;
+}
+
+/**
+ * A player's seat on the server: what outlives the connections that carry it. It numbers what is
+ * sent to the player and keeps it until acknowledged, counts what the player sent, holds the seat
+ * for `window` ms after a connection is lost without a close, and takes a new connection that
+ * presents its token (single-use: a new one is issued at every resume).
+ *
+ * A channel sends through it as through a connection (it is the channel's {@link ChannelLink}).
+ */
+export class ServerSession implements ChannelLink {
+  /** The current resume token; replaced at every resume. */
+  token = newSessionToken();
+  private readonly stream: SessionStream;
+  private connection: Connection | null = null;
+  private lastRemote: Address;
+  private windowTimer: ReturnType<typeof setTimeout> | undefined;
+  private ending = false;
+  private ended = false;
+  private events: ServerSessionEvents | null = null;
+
+  /**
+   * @param data what `authenticate` returned (compared on resume)
+   */
+  constructor(
+    connection: Connection,
+    readonly data: unknown,
+    private readonly options: ResolvedResume,
+  ) {
+    this.stream = new SessionStream(options);
+    this.lastRemote = connection.remote;
+    this.stream.attach(connection, 0);
+    this.use(connection);
+  }
+
+  /** Starts reporting; called once the channel exists. */
+  start(events: ServerSessionEvents): void {
+    this.events = events;
+  }
+
+  get state(): ConnectionState {
+    if (this.ended) return "closed";
+    if (this.ending) return "closing";
+    return this.connection?.state === "open" ? "open" : "connecting";
+  }
+
+  get remote(): Address {
+    return this.lastRemote;
+  }
+
+  /** Whether the seat waits for its player to come back. */
+  get isSuspended(): boolean {
+    return this.connection === null && !this.ended;
+  }
+
+  get bufferedAmount(): number {
+    return this.stream.keptBytes + (this.connection?.bufferedAmount ?? 0);
+  }
+
+  /** Messages received from the player, in all. */
+  get received(): number {
+    return this.stream.received;
+  }
+
+  send(message: object): number {
+    return this.sendFrame(encode(message));
+  }
+
+  sendFrame(frame: Uint8Array): number {
+    if (this.ending || this.ended) return 0;
+    const sent = this.stream.send(frame);
+    if (this.stream.isOverflowed) {
+      this.endWith(
+        new ConnectionError(
+          "ERR_RESUME_OVERFLOW",
+          `Ended the session: more than ${this.options.maxMessages} messages or ${this.options.maxBytes} bytes waited for the player (resume.maxMessages, resume.maxBytes)`,
+        ),
+      );
+      return 0;
+    }
+    return sent;
+  }
+
+  /**
+   * A message the player sent after its hello while its login was checked: counted like every
+   * other, so that what the player numbered and what the seat received stay in step.
+   */
+  receive(message: IncomingMessage): void {
+    this.stream.countReceived();
+    this.events?.message(message);
+  }
+
+  /** A deliberate close: the seat ends once what was sent is delivered, and is never resumed. */
+  close(): void {
+    if (this.ending || this.ended) return;
+    this.ending = true;
+    if (this.connection !== null) this.connection.close();
+    else this.finish(undefined);
+  }
+
+  /**
+   * Takes the player's new connection: answers `@resumed` with a fresh token and the count of
+   * messages received, then sends again what the player missed (it said it received
+   * `peerReceived`). False when that cannot be done (the messages are not all kept).
+   */
+  resume(connection: Connection, peerReceived: number): boolean {
+    if (this.ended || this.ending || !this.stream.canReplay(peerReceived)) return false;
+    const previous = this.connection;
+    // A resume proves the old transport dead even if it still looks open (a half-open socket):
+    // cut it, and nothing it still delivers is read.
+    if (previous !== null) {
+      this.connection = null;
+      previous.route(IGNORE);
+      previous.destroy();
+    }
+    this.token = newSessionToken();
+    connection.send({ action: RESUMED_ACTION, token: this.token, received: this.stream.received });
+    this.stream.attach(connection, peerReceived);
+    this.stopWindow();
+    this.lastRemote = connection.remote;
+    this.use(connection);
+    this.events?.resume();
+    return true;
+  }
+
+  private use(connection: Connection): void {
+    this.connection = connection;
+    connection.route({
+      open: () => {},
+      message: (message) => {
+        if (isSessionControl(message)) {
+          handleControl(this.stream, connection, message);
+          return;
+        }
+        this.stream.countReceived();
+        this.events?.message(message);
+      },
+      rtt: (milliseconds) => this.events?.rtt(milliseconds),
+      close: (error) => this.lost(connection, error),
+    });
+  }
+
+  /** The connection closed: a drop (an error that is not the peer's fault) suspends, anything else ends. */
+  private lost(connection: Connection, error: Error | undefined): void {
+    if (connection !== this.connection) return;
+    this.connection = null;
+    this.stream.detach();
+    if (this.ending || error === undefined || !isDrop(error)) {
+      this.finish(error);
+      return;
+    }
+    this.windowTimer = setTimeout(() => {
+      this.endWith(
+        new ConnectionError(
+          "ERR_RESUME_EXPIRED",
+          `The player did not come back within the resume window of ${this.options.window} ms`,
+          { cause: error },
+        ),
+      );
+    }, this.options.window);
+    this.windowTimer.unref?.();
+    this.events?.drop(error);
+  }
+
+  private endWith(error: RepodError): void {
+    if (this.ended) return;
+    const connection = this.connection;
+    if (connection !== null) {
+      // The close event reports this error as the end.
+      this.ending = true;
+      connection.destroy(error);
+      return;
+    }
+    this.finish(error);
+  }
+
+  private finish(error: Error | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.ending = false;
+    this.stopWindow();
+    this.stream.end();
+    this.events?.end(error);
+  }
+
+  private stopWindow(): void {
+    if (this.windowTimer !== undefined) clearTimeout(this.windowTimer);
+    this.windowTimer = undefined;
+  }
+}
+
+/**
+ * Whether a connection's end is a drop a player can come back from: the network failed (reset,
+ * timeout, a peer that stopped reading), as opposed to a close, or a peer broke the protocol.
+ */
+function isDrop(error: Error): boolean {
+  return error instanceof ConnectionError;
+}
+
+const IGNORE = { open() {}, message() {}, rtt() {}, close() {} };

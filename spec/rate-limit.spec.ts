@@ -1,0 +1,600 @@
+import type * as net from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  Channel,
+  ConnectionListener,
+  encode,
+  Server,
+  type IncomingMessage,
+  type RepodError,
+  type ServerOptions,
+} from "../lib/index.js";
+import { resolveLimits, type RateLimitOptions } from "../lib/connections/connection-options.js";
+import { isControlAction, RateLimiter, TokenBucket } from "../lib/connections/rate-limiter.js";
+import {
+  BrowserWebSocketTransport,
+  type WebSocketConstructor,
+} from "../lib/transports/browser-websocket-transport.js";
+import { FrameDeadline } from "../lib/transports/frame-deadline.js";
+import { Cleanup } from "./helpers/cleanup.js";
+import { spawnNode } from "./helpers/child.js";
+import { loggedListener } from "./helpers/listeners.js";
+import { delay, rawSocket, startServer, waitFor } from "./helpers/net.js";
+import { rawServer, receivedBy } from "./helpers/raw.js";
+import { closeRawWebSocket, openRawWebSocket, payloadOf } from "./helpers/ws.js";
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+/** A clock the test moves by hand. */
+function manualClock(): { now: () => number; advance: (ms: number) => void } {
+  let time = 1_000;
+  return { now: () => time, advance: (ms) => (time += ms) };
+}
+
+/** The resolved `rateLimit` of `options`, as a connection gets it. */
+function resolved(options: RateLimitOptions) {
+  return resolveLimits({ rateLimit: options }).rateLimit!;
+}
+
+/** Records when each message arrived, answers pings with pongs, and how the channel ended. */
+class Recorder extends Channel {
+  readonly got: { readonly action: unknown; readonly n: unknown; readonly at: number }[] = [];
+  readonly errors: RepodError[] = [];
+  closes = 0;
+
+  Network_ping(message: IncomingMessage): void {
+    this.send({ action: "pong", n: message.n });
+  }
+
+  override networkReceived(message: IncomingMessage): void {
+    this.got.push({ action: message.action, n: message.n, at: performance.now() });
+  }
+
+  override onError(error: unknown): void {
+    this.errors.push(error as RepodError);
+  }
+
+  override onClose(): void {
+    this.closes++;
+  }
+
+  of(action: string): number[] {
+    return this.got.filter((entry) => entry.action === action).map((entry) => entry.n as number);
+  }
+}
+
+async function recordingServer(options: ServerOptions<Recorder> = {}): Promise<Server<Recorder>> {
+  return cleanup.server(await startServer<Recorder>({ channelClass: Recorder, ws: { port: 0 }, ...options }));
+}
+
+/** The channel the server opened after `known`, once it has one. */
+async function newChannel(server: Server<Recorder>, known: ReadonlySet<Recorder>): Promise<Recorder> {
+  let channel: Recorder | undefined;
+  await waitFor(() => {
+    channel = server.channels.find((candidate) => !known.has(candidate));
+    return channel !== undefined;
+  }, "the new channel");
+  return channel!;
+}
+
+/** `count` frames `{ action, n }` (n from `from`), concatenated: what a flooder writes in one go. */
+function framesOf(action: string, count: number, from = 0, extra: object = {}): Buffer {
+  return Buffer.concat(Array.from({ length: count }, (_, i) => encode({ action, n: from + i, ...extra })));
+}
+
+type Via = "tcp" | "ws" | "memory";
+
+/** A peer of `server` over `via` that can send many messages at once, and its channel. */
+async function openPeer(
+  server: Server<Recorder>,
+  via: Via,
+): Promise<{ sendAll(messages: readonly object[]): void; channel: Recorder }> {
+  const known = new Set(server.channels);
+  if (via === "tcp") {
+    const socket = cleanup.socket(await rawSocket(server.port));
+    receivedBy(socket);
+    const channel = await newChannel(server, known);
+    return { sendAll: (messages) => socket.write(Buffer.concat(messages.map((m) => encode(m)))), channel };
+  }
+  if (via === "ws") {
+    const socket = await openRawWebSocket(`ws://127.0.0.1:${server.wsPort}/`);
+    cleanup.add(() => closeRawWebSocket(socket));
+    const channel = await newChannel(server, known);
+    return { sendAll: (messages) => messages.forEach((m) => socket.send(payloadOf(m))), channel };
+  }
+  const listener = cleanup.listener(new ConnectionListener());
+  listener.connect(server);
+  const channel = await newChannel(server, known);
+  return { sendAll: (messages) => messages.forEach((m) => listener.send(m)), channel };
+}
+
+describe("the token bucket (injected clock)", () => {
+  it("lets a burst through at once, then refills at its rate, never above its capacity", () => {
+    const clock = manualClock();
+    const bucket = new TokenBucket(10, 3, clock.now);
+    for (let i = 0; i < 3; i++) {
+      expect(bucket.wait(1)).toBe(0);
+      bucket.take(1);
+    }
+    expect(bucket.wait(1)).toBeCloseTo(100);
+    clock.advance(60);
+    expect(bucket.wait(1)).toBeCloseTo(40);
+    clock.advance(40);
+    expect(bucket.wait(1)).toBe(0);
+    clock.advance(60_000);
+    expect(bucket.available).toBe(3);
+  });
+
+  it("lets a cost over its capacity through once full, and the debt is paid back at its rate", () => {
+    const clock = manualClock();
+    const bucket = new TokenBucket(1_000, 500, clock.now);
+    expect(bucket.wait(2_000)).toBe(0);
+    bucket.take(2_000);
+    expect(bucket.available).toBe(-1_500);
+    // A 1-byte message waits until the 1,500-token debt and its own token are back: 1.501 s.
+    expect(bucket.wait(1)).toBeCloseTo(1_501);
+    clock.advance(1_501);
+    expect(bucket.wait(1)).toBe(0);
+  });
+});
+
+describe("the rate limiter (injected clock)", () => {
+  it("charges messages and bytes together, or nothing when either budget says wait", () => {
+    const clock = manualClock();
+    const limiter = new RateLimiter(resolved({ messages: 100, burst: 10, bytes: 1_000, byteBurst: 1_000 }), clock.now);
+    expect(limiter.charge("move", 900)).toBe(0);
+    // 100 bytes left: a 200-byte message waits 100 ms for the missing 100 bytes, and takes no message token.
+    expect(limiter.charge("move", 200)).toBeCloseTo(100);
+    for (let i = 0; i < 9; i++) expect(limiter.charge("move", 1)).toBe(0);
+    expect(limiter.charge("move", 1)).toBeCloseTo(10);
+  });
+
+  it("gives an action of `actions` its own budget in place of the shared one", () => {
+    const clock = manualClock();
+    const limiter = new RateLimiter(
+      resolved({ messages: 1_000, burst: 3, actions: { chat: { messages: 5, burst: 2 } } }),
+      clock.now,
+    );
+    expect(limiter.charge("chat", 10)).toBe(0);
+    expect(limiter.charge("chat", 10)).toBe(0);
+    expect(limiter.charge("chat", 10)).toBeCloseTo(200);
+    // Chat used none of the shared budget: three other messages still pass, the fourth waits 1 ms.
+    for (let i = 0; i < 3; i++) expect(limiter.charge("move", 10)).toBe(0);
+    expect(limiter.charge("move", 10)).toBeCloseTo(1);
+    clock.advance(200);
+    expect(limiter.charge("chat", 10)).toBe(0);
+  });
+
+  it("never charges the library's control messages; other @ actions and messages without one count", () => {
+    const clock = manualClock();
+    const limiter = new RateLimiter(resolved({ messages: 1, burst: 1 }), clock.now);
+    for (const action of ["@ping", "@pong", "@hello", "@ack", "@session", "@resumed", "@resume-failed", "@refused"]) {
+      expect(isControlAction(action)).toBe(true);
+      for (let i = 0; i < 100; i++) expect(limiter.charge(action, 4_000_000)).toBe(0);
+    }
+    expect(isControlAction("@reply")).toBe(false);
+    expect(limiter.charge("@reply", 10)).toBe(0);
+    expect(limiter.charge("@reply", 10)).toBeGreaterThan(0);
+    clock.advance(1_000);
+    expect(limiter.charge(undefined, 10)).toBe(0);
+    expect(limiter.charge(undefined, 10)).toBeGreaterThan(0);
+  });
+});
+
+describe("rateLimit options", () => {
+  it("are on by default, turned off with false, and complete what is given", () => {
+    expect(resolveLimits({}).rateLimit).toEqual({
+      messages: 5_000,
+      burst: 10_000,
+      bytes: 8 * 1024 * 1024,
+      byteBurst: 8 * 1024 * 1024,
+      actions: new Map(),
+      onExceed: "pause",
+      closeAfter: 2_000,
+    });
+    expect(resolveLimits({ rateLimit: true }).rateLimit).toEqual(resolveLimits({}).rateLimit);
+    expect(resolveLimits({ rateLimit: false }).rateLimit).toBeNull();
+    // The byte burst is never less than one payload of maxPayload bytes.
+    expect(resolveLimits({ maxPayload: 16 * 1024 * 1024 }).rateLimit!.byteBurst).toBe(16 * 1024 * 1024);
+    expect(resolved({ bytes: 1_000 }).byteBurst).toBe(4 * 1024 * 1024);
+    const chosen = resolved({ messages: 0.5, actions: { chat: { messages: 5 }, slow: { messages: 0.2 } } });
+    expect(chosen.messages).toBe(0.5);
+    expect(chosen.actions).toEqual(
+      new Map([
+        ["chat", { messages: 5, burst: 5 }],
+        ["slow", { messages: 0.2, burst: 1 }],
+      ]),
+    );
+    expect(new Server({ rateLimit: false }).limits.rateLimit).toBeNull();
+  });
+
+  it("are checked up front, by the server and the client, with what is allowed", () => {
+    const bad: [unknown, ErrorConstructor, RegExp][] = [
+      ["fast", TypeError, /rateLimit must be true, false or an object such as/],
+      [[], TypeError, /rateLimit must be true, false or an object/],
+      [{ messagesPerSecond: 5 }, TypeError, /no "messagesPerSecond" option; it takes messages, burst, bytes/],
+      [{ messages: 0 }, RangeError, /rateLimit\.messages must be a finite number per second over 0, got 0/],
+      [{ messages: -1 }, RangeError, /rateLimit\.messages must be a finite number per second over 0/],
+      [{ messages: Infinity }, RangeError, /rateLimit\.messages must be a finite number/],
+      [{ messages: "5" }, TypeError, /rateLimit\.messages must be a number per second/],
+      [{ burst: 0 }, RangeError, /rateLimit\.burst must be between 1 and/],
+      [{ burst: 1.5 }, TypeError, /rateLimit\.burst must be an integer/],
+      [{ bytes: 0 }, RangeError, /rateLimit\.bytes must be a finite number per second over 0/],
+      [{ byteBurst: 0 }, RangeError, /rateLimit\.byteBurst must be between 1 and/],
+      [{ onExceed: "drop" }, TypeError, /rateLimit\.onExceed must be "pause" or "close", got "drop"/],
+      [{ closeAfter: -1 }, RangeError, /rateLimit\.closeAfter must be between 0 and/],
+      [{ actions: [] }, TypeError, /rateLimit\.actions must map action names to \{ messages, burst \}/],
+      [{ actions: { chat: 5 } }, TypeError, /rateLimit\.actions\["chat"\] must be \{ messages, burst\? \}, got 5/],
+      [{ actions: { chat: {} } }, TypeError, /rateLimit\.actions\["chat"\]\.messages is required/],
+      [{ actions: { chat: { messages: 0 } } }, RangeError, /actions\["chat"\]\.messages must be a finite number/],
+      [{ actions: { chat: { messages: 5, burst: 0 } } }, RangeError, /actions\["chat"\]\.burst must be between 1/],
+      [{ actions: { chat: { messages: 5, bytes: 5 } } }, TypeError, /has no "bytes" option; it takes messages/],
+    ];
+    const listener = cleanup.listener(new ConnectionListener());
+    for (const [rateLimit, type, message] of bad) {
+      const options = { rateLimit } as { rateLimit: RateLimitOptions };
+      expect(() => new Server(options), JSON.stringify(rateLimit)).toThrow(type);
+      expect(() => new Server(options), JSON.stringify(rateLimit)).toThrow(message);
+      expect(() => listener.connect("127.0.0.1", 5071, options), JSON.stringify(rateLimit)).toThrow(message);
+    }
+  });
+});
+
+describe.each(["tcp", "ws", "memory"] as const)("a client flooding over %s", (via) => {
+  it("is slowed to the configured rate, and every one of its messages arrives, in order", async () => {
+    const server = await recordingServer({ rateLimit: { messages: 200, burst: 20 } });
+    const peer = await openPeer(server, via);
+    const count = 240;
+    peer.sendAll(Array.from({ length: count }, (_, n) => ({ action: "n", n })));
+
+    await waitFor(() => peer.channel.got.length >= 40, "the burst and the first paced messages");
+    const start = peer.channel.got[0]!.at;
+    // The burst passes at once; the rest is paced at 200/s.
+    expect(peer.channel.got[19]!.at - start).toBeLessThan(100);
+    await waitFor(() => peer.channel.got.length === count, `all ${count} messages`, 4_000);
+    const span = peer.channel.got[count - 1]!.at - start;
+    // (240 - 20) messages at 200/s: 1.1 s.
+    expect(span).toBeGreaterThan(950);
+    expect(span).toBeLessThan(2_500);
+    expect(peer.channel.of("n")).toEqual(Array.from({ length: count }, (_, n) => n));
+    expect(peer.channel.errors).toEqual([]);
+    expect(peer.channel.isConnected).toBe(true);
+  });
+});
+
+/**
+ * A raw TCP client in its own process that writes `{ action: "flood", n }` frames as fast as the
+ * socket takes them: the cost of flooding stays out of the server's process.
+ */
+async function spawnFlooder(port: number) {
+  const chunk = framesOf("flood", 2_000).toString("base64");
+  const script = `
+    const net = require("node:net");
+    const chunk = Buffer.from(process.argv[2], "base64");
+    const socket = net.connect({ host: "127.0.0.1", port: Number(process.argv[1]) }, () => {
+      console.log("ready " + socket.localPort);
+      const flood = () => { while (socket.write(chunk)); };
+      socket.on("drain", flood);
+      flood();
+    });
+    socket.on("data", () => {});
+    socket.on("error", () => process.exit(0));
+    socket.on("close", () => process.exit(0));
+  `;
+  return spawnNode(cleanup, ["-e", script, String(port), chunk]);
+}
+
+/** Plays `count` sequential ping-pong round trips from a raw TCP socket; resolves with the time taken. */
+async function pingPong(socket: net.Socket, received: unknown[], count: number): Promise<number> {
+  const started = performance.now();
+  for (let n = 0; n < count; n++) {
+    socket.write(encode({ action: "ping", n }));
+    await waitFor(
+      () => received.some((message) => (message as IncomingMessage).n === n),
+      `pong ${n}`,
+      10_000,
+    );
+  }
+  return performance.now() - started;
+}
+
+describe("a good client beside a flooder", () => {
+  it("keeps its round trips fast: 100 of them within a second, which the flood prevents without the limit", async () => {
+    const server = await recordingServer();
+    const known = new Set(server.channels);
+    const good = cleanup.socket(await rawSocket(server.port));
+    const received = receivedBy(good);
+    const goodChannel = await newChannel(server, known);
+    await pingPong(good, received, 10); // warm-up
+
+    const flooder = await spawnFlooder(server.port);
+    const flooderChannel = await newChannel(server, new Set([...known, goodChannel]));
+    await waitFor(() => flooderChannel.got.length > 10_000, "the flood to pass its burst");
+    const took = await pingPong(good, received, 100);
+    // The flooder was served meanwhile, at its default rate, and is still connected.
+    expect(flooderChannel.isConnected).toBe(true);
+    expect(flooder.child.exitCode).toBeNull();
+    expect(took).toBeLessThan(1_000);
+  }, 15_000);
+});
+
+describe("@ping during a flood", () => {
+  it("is answered at once, ahead of the held messages sent before it, which still all arrive in order", async () => {
+    const server = await recordingServer({ rateLimit: { messages: 200, burst: 20 } });
+    const known = new Set(server.channels);
+    const socket = cleanup.socket(await rawSocket(server.port));
+    const received = receivedBy(socket);
+    const channel = await newChannel(server, known);
+    const sent = performance.now();
+    socket.write(Buffer.concat([framesOf("n", 220), encode({ action: "@ping", id: 7 })]));
+
+    await waitFor(() => received.some((message) => (message as IncomingMessage).action === "@pong"), "the pong");
+    const pongAfter = performance.now() - sent;
+    const dispatchedByThen = channel.got.length;
+    expect(received).toContainEqual({ action: "@pong", id: 7 });
+    expect(pongAfter).toBeLessThan(150);
+    expect(dispatchedByThen).toBeLessThan(100);
+    await waitFor(() => channel.got.length === 220, "all 220 messages", 4_000);
+    expect(channel.of("n")).toEqual(Array.from({ length: 220 }, (_, n) => n));
+  });
+});
+
+describe("per-action budgets", () => {
+  it("pace chat at 5/s while the other actions pass at once", async () => {
+    const server = await recordingServer({ rateLimit: { messages: 1_000, burst: 500, actions: { chat: { messages: 5, burst: 2 } } } });
+    const known = new Set(server.channels);
+    const socket = cleanup.socket(await rawSocket(server.port));
+    receivedBy(socket);
+    const channel = await newChannel(server, known);
+    const sent = performance.now();
+    // Moves, the chat burst, moves again: nothing waits.
+    socket.write(Buffer.concat([framesOf("move", 200), framesOf("chat", 2), framesOf("move", 200, 200)]));
+    await waitFor(() => channel.of("move").length === 400, "400 moves", 1_000);
+    expect(performance.now() - sent).toBeLessThan(300);
+    expect(channel.of("chat")).toEqual([0, 1]);
+
+    // Four more chats: one every 200 ms.
+    const chatsSent = performance.now();
+    socket.write(framesOf("chat", 4, 2));
+    await waitFor(() => channel.of("chat").length === 6, "six chats", 3_000);
+    const chats = channel.got.filter((entry) => entry.action === "chat");
+    expect(chats[5]!.at - chatsSent).toBeGreaterThan(700);
+    expect(chats[5]!.at - chatsSent).toBeLessThan(1_500);
+    expect(channel.of("chat")).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+});
+
+describe("the byte budget", () => {
+  it("paces large messages to rateLimit.bytes per second, in order", async () => {
+    const server = await recordingServer({ rateLimit: { bytes: 40_000, byteBurst: 10_000 } });
+    const known = new Set(server.channels);
+    const socket = cleanup.socket(await rawSocket(server.port));
+    receivedBy(socket);
+    const channel = await newChannel(server, known);
+    const data = "x".repeat(4_980); // about 5,000 payload bytes each
+    const sent = performance.now();
+    socket.write(framesOf("big", 10, 0, { data }));
+    await waitFor(() => channel.got.length === 10, "ten big messages", 3_000);
+    // Two fit the 10,000-byte burst; the other eight come at 40,000 bytes/s: about 1 s.
+    expect(channel.got[1]!.at - sent).toBeLessThan(100);
+    expect(channel.got[9]!.at - sent).toBeGreaterThan(850);
+    expect(channel.got[9]!.at - sent).toBeLessThan(2_000);
+    expect(channel.of("big")).toEqual(Array.from({ length: 10 }, (_, n) => n));
+  });
+});
+
+describe('onExceed: "close"', () => {
+  it("cuts off with ERR_RATE_LIMITED a peer over its budget for closeAfter ms, and only that one", async () => {
+    const closeAfter = 300;
+    const server = await recordingServer({
+      rateLimit: { messages: 100, burst: 10, onExceed: "close", closeAfter },
+    });
+    const known = new Set(server.channels);
+    const calm = cleanup.socket(await rawSocket(server.port));
+    receivedBy(calm);
+    const calmChannel = await newChannel(server, known);
+    const flooder = cleanup.socket(await rawSocket(server.port));
+    receivedBy(flooder);
+    const flooderChannel = await newChannel(server, new Set([...known, calmChannel]));
+    let closedAt = 0;
+    flooder.on("close", () => (closedAt = performance.now()));
+
+    const started = performance.now();
+    let n = 0;
+    const floodTimer = setInterval(() => {
+      if (!flooder.destroyed) flooder.write(framesOf("flood", 50, (n += 50)));
+    }, 10);
+    cleanup.add(() => clearInterval(floodTimer));
+    let calmN = 0;
+    const calmTimer = setInterval(() => calm.write(encode({ action: "calm", n: calmN++ })), 50);
+    cleanup.add(() => clearInterval(calmTimer));
+
+    await waitFor(() => flooderChannel.closes === 1, "the flooder to be cut off", 3_000);
+    const cutAfter = performance.now() - started;
+    expect(flooderChannel.errors.map((error) => error.code)).toEqual(["ERR_RATE_LIMITED"]);
+    expect(flooderChannel.errors[0]!.message).toMatch(/rate limit.*closeAfter of 300 ms/);
+    expect(cutAfter).toBeGreaterThanOrEqual(closeAfter);
+    expect(cutAfter).toBeLessThan(closeAfter + 700);
+    await waitFor(() => closedAt > 0, "the flooder's socket to close");
+
+    const calmBefore = calmChannel.of("calm").length;
+    await delay(200);
+    expect(calmChannel.of("calm").length).toBeGreaterThan(calmBefore);
+    expect(calmChannel.isConnected).toBe(true);
+    expect(calmChannel.errors).toEqual([]);
+  });
+});
+
+describe("a Node client with a rate limit, facing a flooding server", () => {
+  it("is paused, not crashed, and loses nothing", async () => {
+    const count = 1_500;
+    let serverSocket: net.Socket | undefined;
+    const port = await rawServer(cleanup, (socket) => {
+      serverSocket = socket;
+      socket.write(encode({ action: "connected" }));
+      socket.write(framesOf("spam", count));
+    });
+    const { listener, log } = loggedListener(cleanup);
+    listener.connect("127.0.0.1", port, { rateLimit: { messages: 1_000, burst: 100 } });
+    await waitFor(() => log.some((message) => message.action === "spam"), "the first spam");
+    const first = performance.now();
+    await delay(300);
+    const early = log.filter((message) => message.action === "spam").length;
+    // About 100 + 300: far from the 1,500 already sent.
+    expect(early).toBeLessThan(700);
+    await waitFor(() => log.filter((message) => message.action === "spam").length === count, "all spam", 4_000);
+    expect(performance.now() - first).toBeGreaterThan(1_100);
+    const spam = log.filter((message) => message.action === "spam").map((message) => message.n);
+    expect(spam).toEqual(Array.from({ length: count }, (_, n) => n));
+    expect(log.map((message) => message.action)).not.toContain("error");
+    expect(log.map((message) => message.action)).not.toContain("disconnected");
+    expect(listener.connection?.isConnected).toBe(true);
+    expect(serverSocket?.destroyed).toBe(false);
+  });
+});
+
+describe("frameTimeout while the rate limit pauses reading", () => {
+  it("does not count the pause: a frame finished by the peer during it is read once reading resumes", async () => {
+    const server = await recordingServer({ frameTimeout: 150, rateLimit: { messages: 10, burst: 1 } });
+    const known = new Set(server.channels);
+    const socket = cleanup.socket(await rawSocket(server.port));
+    receivedBy(socket);
+    const channel = await newChannel(server, known);
+    const last = encode({ action: "n", n: 5 });
+    // Five messages and half of a sixth: the server holds four of them for 400 ms, not reading.
+    socket.write(Buffer.concat([framesOf("n", 5), last.subarray(0, 6)]));
+    await delay(250); // past frameTimeout, still paused
+    socket.write(last.subarray(6));
+    await waitFor(() => channel.got.length === 6, "six messages", 2_000);
+    expect(channel.of("n")).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(channel.errors).toEqual([]);
+    expect(channel.isConnected).toBe(true);
+  });
+
+  it("still cuts off a peer that leaves a frame unfinished once reading has resumed", async () => {
+    const server = await recordingServer({ frameTimeout: 150, rateLimit: { messages: 10, burst: 1 } });
+    const known = new Set(server.channels);
+    const socket = cleanup.socket(await rawSocket(server.port));
+    receivedBy(socket);
+    const channel = await newChannel(server, known);
+    const sent = performance.now();
+    socket.write(Buffer.concat([framesOf("n", 3), encode({ action: "n", n: 3 }).subarray(0, 6)]));
+    await waitFor(() => channel.closes === 1, "the frame timeout", 2_000);
+    expect(channel.errors.map((error) => error.code)).toEqual(["ERR_FRAME_TIMEOUT"]);
+    // Paused for the two held messages (200 ms), then 150 ms of frameTimeout.
+    expect(performance.now() - sent).toBeGreaterThan(320);
+    expect(channel.of("n")).toEqual([0, 1, 2]);
+  });
+
+  it("FrameDeadline.hold() stops the clock until release()", async () => {
+    let expired = -1;
+    const deadline = new FrameDeadline(60, (elapsed) => (expired = elapsed));
+    cleanup.add(() => deadline.stop());
+    deadline.update(true, true);
+    await delay(30);
+    deadline.hold();
+    await delay(100);
+    expect(expired).toBe(-1);
+    deadline.release();
+    await waitFor(() => expired >= 0, "the deadline", 1_000);
+    // 30 ms before the hold and about 30 ms after it: the 100 ms held are not counted.
+    expect(expired).toBeGreaterThanOrEqual(55);
+    expect(expired).toBeLessThan(100);
+  });
+});
+
+describe("the in-memory transport, paused", () => {
+  it("counts what waits for the paused end in the sender's bufferedAmount, and delivers it on resume", async () => {
+    const server = await recordingServer({ rateLimit: { messages: 100, burst: 10 } });
+    const known = new Set(server.channels);
+    const listener = cleanup.listener(new ConnectionListener());
+    listener.connect(server);
+    const channel = await newChannel(server, known);
+    for (let n = 0; n < 60; n++) listener.send({ action: "n", n, data: "x".repeat(100) });
+    await waitFor(() => channel.got.length >= 10, "the burst");
+    // The rest waits, unread, on the server's end: the client sees it as not yet taken.
+    expect(listener.connection!.bufferedAmount).toBeGreaterThan(40 * 100);
+    await waitFor(() => channel.got.length === 60, "all 60", 2_000);
+    expect(listener.connection!.bufferedAmount).toBe(0);
+    expect(channel.of("n")).toEqual(Array.from({ length: 60 }, (_, n) => n));
+  });
+});
+
+/** A stand-in for the browser's WebSocket that the test drives by hand. */
+class FakeBrowserSocket {
+  static last: FakeBrowserSocket | null = null;
+  readyState = 1;
+  binaryType = "blob";
+  bufferedAmount = 0;
+  onopen: (() => void) | null = null;
+  onmessage: ((event: { data: unknown }) => void) | null = null;
+  onclose: ((event: { code: number; reason: string }) => void) | null = null;
+  onerror: (() => void) | null = null;
+  constructor() {
+    FakeBrowserSocket.last = this;
+  }
+  send(): void {}
+  close(): void {}
+  receive(n: number): void {
+    const payload = payloadOf({ action: "n", n });
+    this.onmessage?.({ data: payload.slice().buffer });
+  }
+}
+
+describe("BrowserWebSocketTransport, paused", () => {
+  it("keeps what arrives in order and delivers it on resume, or before the close", () => {
+    const transport = new BrowserWebSocketTransport("ws://game.test/", { host: "game.test", port: 80 }, {
+      maxPayload: 1_000,
+      WebSocket: FakeBrowserSocket as unknown as WebSocketConstructor,
+    });
+    const socket = FakeBrowserSocket.last!;
+    const events: unknown[] = [];
+    transport.start({
+      open: () => events.push("open"),
+      payload: (payload) => {
+        const n = payload[payload.length - 1]!;
+        events.push(n);
+        // Pauses again after 3, as the rate limit would.
+        if (n === 3) transport.pause();
+      },
+      invalid: () => events.push("invalid"),
+      close: (error) => events.push(error === undefined ? "close" : "close with error"),
+    });
+    socket.receive(1);
+    transport.pause();
+    for (const n of [2, 3, 4, 5]) socket.receive(n);
+    expect(events).toEqual([1]);
+    transport.resume();
+    expect(events).toEqual([1, 2, 3]);
+    socket.receive(6);
+    transport.resume();
+    expect(events).toEqual([1, 2, 3, 4, 5, 6]);
+    transport.pause();
+    socket.receive(7);
+    socket.onclose!({ code: 1000, reason: "" });
+    expect(events).toEqual([1, 2, 3, 4, 5, 6, 7, "close"]);
+  });
+});
+
+describe("the default limit", () => {
+  it("does not slow a burst of 5,000 messages from the server to a client, nor 5,000 the other way", async () => {
+    const server = await recordingServer();
+    const known = new Set(server.channels);
+    const { listener, log } = loggedListener(cleanup);
+    listener.connect("127.0.0.1", server.port);
+    const channel = await newChannel(server, known);
+    await waitFor(() => log.some((message) => message.action === "connected"), "connected");
+    const started = performance.now();
+    for (let n = 0; n < 5_000; n++) {
+      channel.send({ action: "down", n });
+      listener.send({ action: "up", n });
+    }
+    await waitFor(
+      () => channel.got.length === 5_000 && log.filter((message) => message.action === "down").length === 5_000,
+      "5,000 each way",
+      2_000,
+    );
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+});
