@@ -15,7 +15,11 @@ const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? "").split(",").filter(Boolean) :
 const wantsScaleOut = only === null || only.includes("scale-out");
 const wantsDecodeBudget = only === null || only.includes("decode-budget");
 const wantsSessionResume = only === null || only.includes("session-resume");
-const mainOnly = only?.filter((id) => id !== "scale-out" && id !== "decode-budget" && id !== "session-resume") ?? null;
+const wantsFloodIsolation = only === null || only.includes("flood-isolation");
+const mainOnly =
+  only?.filter(
+    (id) => id !== "scale-out" && id !== "decode-budget" && id !== "session-resume" && id !== "flood-isolation",
+  ) ?? null;
 /** What the decode budget row understands of the arguments: `--quick` and `--out DIR`. */
 const decodeBudgetArgs = args.flatMap((arg, i) =>
   arg === "--quick" || arg.startsWith("--out=") ? [arg] : arg === "--out" ? [arg, args[i + 1] ?? ""] : [],
@@ -42,5 +46,10 @@ if (status === 0 && wantsScaleOut && !args.includes("--help")) {
 if (status === 0 && wantsSessionResume && !args.includes("--help")) {
   // It understands the same `--quick` and `--out DIR` as the decode budget row.
   status = run("./session-resume.ts", decodeBudgetArgs);
+}
+if (status === 0 && wantsFloodIsolation && !args.includes("--help")) {
+  // The flood isolation row (bench/flood-isolation.ts): a good player's latency beside a flooder,
+  // with and without the rate limit. Same `--quick` and `--out DIR`.
+  status = run("./flood-isolation.ts", decodeBudgetArgs);
 }
 process.exit(status);

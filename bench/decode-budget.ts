@@ -4,15 +4,17 @@
  * `maxPayloadItems`, `maxPayloadKeys`) and with the budget lifted as far as the options go, side
  * by side.
  *
- *   node --import tsx bench/decode-budget.ts [--quick] [--out DIR]
+ *   node --import tsx bench/decode-budget.ts [--quick] [--out DIR] [--shapes ID,ID...]
  *   npm run bench -- --only decode-budget
  *
  * Two server processes (one per budget, started with `--expose-gc`) each run a `Server` on
  * 127.0.0.1; this process sends them raw TCP frames. Per payload, the server collects garbage,
  * then measures its own CPU time (user + system) and heap growth until the message reaches its
- * channel or is dropped. The target of the hardening issue: with the default options no payload
+ * channel or is dropped. Unmeasured payloads of each row's shape go first (see `Config`), so that
+ * the figures are those of a server that has been up for a while, not of V8 warming up. The target of the hardening issue: with the default options no payload
  * of at most the default maxPayload costs more than 50 ms of CPU or 64 MiB of heap. Prints a table
- * and writes results-decode-budget.json in bench/ (or `--out DIR`; quick runs only with `--out`).
+ * and writes results-decode-budget.json in bench/ (or `--out DIR`; quick runs and runs of some
+ * `--shapes` only with `--out`).
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import * as net from "node:net";
@@ -45,30 +47,49 @@ interface Config {
    * optimised code as in a server that has been up for a while, not its first few calls.
    */
   readonly warmup: number;
+  /**
+   * Payloads of the row itself (other variants, same size) sent unmeasured after the small ones,
+   * in the default-budget rows: V8 runs the first one or two payloads of a new size with code and
+   * a young generation sized for the small ones, up to 40 ms more even for a plain snapshot. Not in
+   * the lifted rows, whose payloads take seconds.
+   */
+  readonly fullWarmup: number;
   /** Size of the full-size payloads: the default maxPayload, or less in a quick run. */
   readonly bytes: number;
   /** The whole run is abandoned, its processes killed, after this long. */
   readonly deadlineMs: number;
   readonly outDir: string | null;
+  /** The ids of the shapes to run (`--shapes a,b`); all of them when null. */
+  readonly shapes: readonly string[] | null;
 }
 
 function readArgs(argv: readonly string[]): Config {
   const quick = argv.includes("--quick");
   let outDir: string | null = null;
+  let shapes: string[] | null = null;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--out") outDir = argv[++i] ?? null;
     else if (arg.startsWith("--out=")) outDir = arg.slice("--out=".length);
+    else if (arg === "--shapes") shapes = (argv[++i] ?? "").split(",").filter(Boolean);
     else if (arg !== "--quick") throw new TypeError(`decode-budget: unexpected argument ${JSON.stringify(arg)}`);
   }
-  if (!quick) outDir ??= fileURLToPath(new URL(".", import.meta.url));
+  const unknown = shapes?.find((id) => !SHAPES.some((shape) => shape.id === id));
+  if (unknown !== undefined) {
+    throw new TypeError(
+      `decode-budget: no shape ${JSON.stringify(unknown)} (${SHAPES.map((shape) => shape.id).join(", ")})`,
+    );
+  }
+  if (!quick && shapes === null) outDir ??= fileURLToPath(new URL(".", import.meta.url));
   return {
     quick,
     payloads: quick ? 1 : 3,
     warmup: quick ? 3 : 30,
+    fullWarmup: quick ? 0 : 2,
     bytes: quick ? 256 * 1024 : DEFAULT_MAX_PAYLOAD,
     deadlineMs: quick ? 120_000 : 600_000,
     outDir,
+    shapes,
   };
 }
 
@@ -158,8 +179,12 @@ async function openSocket(port: number): Promise<net.Socket> {
   return socket;
 }
 
-/** Values in each warm-up payload: enough to run every path of the shape's decoding many times. */
-const WARMUP_VALUES = 2_000;
+/**
+ * Values in each warm-up payload: enough to run every path of the shape's decoding many times,
+ * and, in the shapes with keys, more map keys than the default maxPayloadKeys (distinct ones cut
+ * at it), so that the scan tells them apart as it does for the measured payloads.
+ */
+const WARMUP_VALUES = 4_096;
 
 /**
  * Sends the row's warm-up payloads, then its measured ones, one at a time; each is measured by the
@@ -172,6 +197,10 @@ async function runRow(server: BenchChild, port: number, plan: RowPlan, config: C
   const frames = Array.from({ length: config.payloads }, (_, i) =>
     tcpFrame(i === 0 ? plan.payload.bytes : plan.variant(FIRST_VARIANT + i).bytes),
   );
+  const fullWarmups = plan.budget === "default" ? config.fullWarmup : 0;
+  const fullFrames = Array.from({ length: fullWarmups }, (_, i) =>
+    tcpFrame(plan.variant(FIRST_VARIANT + config.payloads + i).bytes),
+  );
   const socket = await openSocket(port);
   const send = async (bytes: Buffer, collect = true): Promise<DecodeOutcome> => {
     await server.request("decode.arm", { collect }, 30_000);
@@ -180,6 +209,7 @@ async function runRow(server: BenchChild, port: number, plan: RowPlan, config: C
   };
   try {
     for (let i = 0; i < config.warmup; i++) await send(warmup, false);
+    for (const frame of fullFrames) await send(frame, false);
     const outcomes: DecodeOutcome[] = [];
     for (const frame of frames) outcomes.push(await send(frame));
     return outcomes;
@@ -197,7 +227,7 @@ async function canLiftKeys(server: BenchChild, port: number, config: Config): Pr
   const build = (variant: number): Payload =>
     shape.build(config.bytes, Infinity, DEFAULT_MAX_PAYLOAD_KEYS + 1, variant);
   const plan: RowPlan = { shape, budget: "lifted", payload: build(0), variant: build, cut: false };
-  const [outcome] = await runRow(server, port, plan, { ...config, payloads: 1, warmup: 0 });
+  const [outcome] = await runRow(server, port, plan, { ...config, payloads: 1, warmup: 0, fullWarmup: 0 });
   return outcome?.outcome === "delivered";
 }
 
@@ -236,7 +266,9 @@ function renderTable(rows: readonly RowResult[], config: Config): string {
   });
   const load = os.loadavg()[0]!;
   return [
-    `Decode budget: what one payload costs the server, ${config.payloads} per row after ${config.warmup} small ones, full size ${config.bytes} bytes` +
+    `Decode budget: what one payload costs the server, ${config.payloads} per row after ${config.warmup} small ones` +
+      (config.fullWarmup > 0 ? ` and ${config.fullWarmup} of the row's own (default budget)` : "") +
+      `, full size ${config.bytes} bytes` +
       (config.quick ? " (quick mode: sizes too small for conclusions)" : ""),
     `Default budget: maxPayloadDepth ${DEFAULT_MAX_PAYLOAD_DEPTH}, maxPayloadItems ${DEFAULT_MAX_PAYLOAD_ITEMS} (an extension value counting ${EXT_VALUE_WEIGHT}), maxPayloadKeys ${DEFAULT_MAX_PAYLOAD_KEYS}; lifted: 100, 4294967295 and 4294967295.`,
     `Target of the default rows, every payload: <= ${TARGET.cpuMs} ms CPU and <= ${TARGET.heapMiB} MiB heap.` +
@@ -287,6 +319,7 @@ async function main(config: Config): Promise<number> {
       );
     }
     for (const shape of SHAPES) {
+      if (config.shapes !== null && !config.shapes.includes(shape.id)) continue;
       const plans = plansFor(shape, config);
       const measured = new Map<RowPlan, DecodeOutcome[]>();
       const errors = new Map<RowPlan, string>();
@@ -362,6 +395,7 @@ async function main(config: Config): Promise<number> {
           payloads: config.payloads,
           warmup: config.warmup,
           warmupValues: WARMUP_VALUES,
+          fullWarmup: config.fullWarmup,
           bytes: config.bytes,
           maxPayloadDepth: DEFAULT_MAX_PAYLOAD_DEPTH,
           maxPayloadItems: DEFAULT_MAX_PAYLOAD_ITEMS,

@@ -24,7 +24,12 @@ export { decode, encode } from "./protocol/codec.js";
 // Client side
 export { Client } from "./connections/client.js";
 export type { ClientOptions, ClientState } from "./connections/client.js";
-export type { ConnectionLimits, HeartbeatOptions } from "./connections/connection-options.js";
+export type {
+  ActionRateLimit,
+  ConnectionLimits,
+  HeartbeatOptions,
+  RateLimitOptions,
+} from "./connections/connection-options.js";
 export type { ReconnectOptions } from "./connections/reconnect-policy.js";
 export type { ConnectionState } from "./connections/connection.js";
 export type { ConnectionListenerApi, ConnectOptions, LocalServer } from "./connections/connection-listener.js";

@@ -69,24 +69,26 @@ export const DEFAULT_MAX_PAYLOAD_DEPTH = 64;
  * Most values (every array element, map key and map value, nested ones included) accepted in one
  * payload by default. Decoding costs about one allocation per value, so this, not the byte size,
  * bounds the CPU and memory a payload can cost: see the decode budget row of `npm run bench`.
- * An extension value (`ExtData`, a msgpack timestamp decoded as a `Date`) counts as 4 values:
- * the decoder makes an object and a copy of its data for each, and 65,536 of them took up to
- * 65 ms. At this bound, empty containers, numbers, strings, binaries and extension values decode
- * in 2 to 20 ms and under 10 MiB of heap (4 MiB of empty maps, unbounded: over a second and 256
- * MiB), while a game snapshot of 3,000 entities with 8 fields each (51,000 values) passes. Maps
- * whose keys differ cost more per value than this allows for: `DEFAULT_MAX_PAYLOAD_KEYS` bounds
+ * An extension value (`ExtData`, or a msgpack timestamp decoded as a `Date`) counts as 4 values:
+ * decoding one costs several times any other leaf value (65,536 timestamps took up to 65 ms,
+ * 16,384 take 5 to 11). At this bound, empty containers, numbers, strings, binaries and extension
+ * values decode in 2 to 21 ms and under 10 MiB of heap (4 MiB of empty maps, unbounded: over a
+ * second and 256 MiB), while a game snapshot of 3,000 entities with 8 fields each (51,000 values)
+ * passes. Maps with many different keys cost more per value: `DEFAULT_MAX_PAYLOAD_KEYS` bounds
  * them.
  */
 export const DEFAULT_MAX_PAYLOAD_ITEMS = 65_536;
 
 /**
  * Most distinct map keys accepted in one payload by default. A key is distinct unless an earlier
- * map of the payload had the same key after the same keys in the same order: each one costs V8 a
- * new hidden class (and the msgpack decoder a miss in its key cache), up to 100 ms per 65,536
- * values when every key differs, and as much when a few dozen names come in ever different
- * orders, so counting names alone would not do. A snapshot of 3,000 entities with the same 8
- * fields counts 8 (plus the envelope's), a scoreboard keyed by 1,000 player names 1,000. See the
- * decode budget row of `npm run bench`.
+ * map of the payload had the same key after the same keys in the same order: V8 gives such maps
+ * the same hidden class, and makes a new one for every other key. 65,536 values of maps whose keys
+ * all differ took up to 100 ms to decode, and the same 8 names in ever different orders up to 50,
+ * so counting names alone would not do. At 1,024, the costliest payloads the defaults accept
+ * decode in 20 to 42 ms, most of it misses in @msgpack/msgpack's key cache (16 names per key
+ * length), which a lower bound would hardly change; at 4,096, up to 64 ms. A snapshot of 3,000
+ * entities with the same 8 fields counts 8 (plus the envelope's), a scoreboard keyed by 1,000
+ * player names 1,000. See the decode budget row of `npm run bench`.
  */
 export const DEFAULT_MAX_PAYLOAD_KEYS = 1_024;
 

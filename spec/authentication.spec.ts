@@ -8,6 +8,9 @@ import {
   Channel,
   ConnectionListener,
   Server,
+  decode,
+  type AuthContext,
+  type Authenticate,
   type ChannelInit,
   type ConnectOptions,
   type DispatchMode,
@@ -15,14 +18,13 @@ import {
   type ServerOptions,
   type UntypedActions,
 } from "../lib/index.js";
-import type { AuthContext, Authenticate } from "../lib/sessions/session-options.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { tcpLoginPeer, wsLoginPeer, type LoginPeer } from "./helpers/login-peers.js";
 import { delay, waitFor } from "./helpers/net.js";
 import { rawPeer } from "./helpers/players.js";
 import { tcpProxy } from "./helpers/proxy.js";
 import { rawServer } from "./helpers/raw.js";
-import { recordingLogger } from "./helpers/ws.js";
+import { rawWsServer, recordingLogger } from "./helpers/ws.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -238,10 +240,15 @@ describe("a refused login", () => {
   });
 
   it("a client whose login is pending when the server stops gets an error, never connected", async () => {
-    const server = await startLobby({ authenticate: () => NEVER });
+    let calls = 0;
+    const server = await startLobby({
+      authenticate: () => {
+        calls++;
+        return NEVER;
+      },
+    });
     const { listener, log } = connectVia(server, "tcp", { auth: "token" });
-    await waitFor(() => listener.connection?.isConnected === false && server.events.length === 0, "the connection");
-    await delay(50);
+    await waitFor(() => calls === 1, "the login to be checked");
     await server.stop();
     await closedFor(listener);
     expect(log.map((message) => message.action)).toEqual(["error"]);
@@ -595,8 +602,20 @@ describe("what authenticate knows of a client", () => {
       2_000,
     );
     await delay(50);
-    expect(log.map((message) => message.action)).toEqual(["connected", "socketConnect"]);
+    expect(log).toEqual([{ action: "connected" }, { action: "socketConnect" }]);
     expect(server.channels).toHaveLength(1);
+  });
+
+  it("a repod-rx WebSocket client without auth still opens with { action: @hello }, for a server to check its upgrade request", async () => {
+    const first: unknown[] = [];
+    const { url } = await rawWsServer(cleanup, (socket) => {
+      socket.on("message", (data: Buffer) => first.push(decode(Uint8Array.from(data))));
+    });
+    const listener = cleanup.listener(new ConnectionListener());
+    listener.connect(url);
+    listener.send({ action: "move" });
+    await waitFor(() => first.length >= 1, "the client's first message");
+    expect(first[0]).toEqual({ action: "@hello" });
   });
 
   it("a resumed login sees resuming true", async () => {

@@ -17,6 +17,9 @@ afterEach(() => cleanup.run());
  * `binaryType`, `CloseEvent`...), injected through the connector. The real browser is
  * exercised by browser.spec.ts.
  */
+/** What a repod-rx server sends first: a WebSocket client is in once it arrives. */
+const GREETING = payloadOf({ action: "connected" });
+
 function browserListener(WebSocketClass: WebSocketConstructor = WebSocket as unknown as WebSocketConstructor) {
   const Listener = listenerMixin(Object, createBrowserConnector(WebSocketClass));
   const listener = new (class extends Listener {
@@ -65,6 +68,7 @@ describe("BrowserWebSocketTransport", () => {
 
   it("drops a text message and keeps the connection", async () => {
     const { url } = await rawWsServer(cleanup, (socket) => {
+      socket.send(GREETING);
       socket.send("hello in text");
       socket.send(payloadOf({ action: "after" }));
     });
@@ -78,7 +82,10 @@ describe("BrowserWebSocketTransport", () => {
 
   it("ends the connection with ERR_PAYLOAD_TOO_LARGE on a message over maxPayload", async () => {
     const map = payloadOf({ action: "map", tiles: "x".repeat(3000) });
-    const { url } = await rawWsServer(cleanup, (socket) => socket.send(map));
+    const { url } = await rawWsServer(cleanup, (socket) => {
+      socket.send(GREETING);
+      socket.send(map);
+    });
     const client = browserListener();
     client.connect(url, undefined, { maxPayload: 2000 });
     await pumpUntil(client, () => client.of("disconnected").length === 1, "disconnected");
@@ -139,6 +146,7 @@ describe("BrowserWebSocketTransport", () => {
     const { url } = await rawWsServer(cleanup, (socket) => {
       socket.on("message", (data: Buffer) => frames.push(data));
       socket.on("close", (code) => (closeCode = code));
+      socket.send(GREETING);
     });
     const client = browserListener();
     client.connect(url);
@@ -147,7 +155,10 @@ describe("BrowserWebSocketTransport", () => {
     await waitFor(() => closeCode !== 0, "the close");
 
     expect(closeCode).toBe(1000);
-    expect(frames).toHaveLength(30);
+    // The client's hello (a WebSocket client always says it, so a server may log it in from its
+    // upgrade request), then the 30 moves.
+    expect(frames).toHaveLength(31);
+    expect([...frames[0]!]).toEqual([...payloadOf({ action: "@hello" })]);
   });
 });
 

@@ -517,6 +517,16 @@ describe("exceedsDecodeBudget: distinct map keys", () => {
     expect(exceedsDecodeBudget(message(mapOf(names(100_000))), LIFTED)).toBeNull();
   });
 
+  it("counts exactly, never more, in 100 payloads of 4,096 distinct keys each seen twice, at a limit of 4,096", () => {
+    // A key whose lookup ran out of probes when it was added is not found when it comes again,
+    // and counts twice: with the table half full and 32 probes, this failed every time.
+    for (let i = 0; i < 100; i++) {
+      const payload = message(Array.from({ length: 4_094 * 2 }, (_, j) => ({ [`k${i}.${j % 4_094}`]: 0 })));
+      expect(exceedsDecodeBudget(payload, keys(4_096))).toBeNull();
+      expect(exceedsDecodeBudget(payload, keys(4_095))).toMatch(KEYS);
+    }
+  });
+
   it("finds every repeated key whatever the keys around it: 20,000 maps cycling through 40 key orders", () => {
     const orders = Array.from({ length: 40 }, (_, i) => names(1 + (i % 8), `o${i}.`));
     const payload = message(Array.from({ length: 20_000 }, (_, i) => mapOf(orders[i % 40]!)));

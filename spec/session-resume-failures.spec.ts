@@ -116,7 +116,7 @@ describe("a resume window that passes", () => {
 });
 
 describe("the replay bound passed while the player is away", () => {
-  it("ends the seat with ERR_RESUME_OVERFLOW; the returning client is told ERR_RESUME_UNKNOWN and goes on as a new player", async () => {
+  it("ends the seat with ERR_RESUME_OVERFLOW; the returning client is told ERR_RESUME_OVERFLOW and goes on as a new player", async () => {
     const server = await startCounting({ resume: { window: 5_000, maxMessages: 10 } });
     const { proxy, player, seat } = await resumablePlayer(server);
     proxy.refuse(true);
@@ -134,12 +134,12 @@ describe("the replay bound passed while the player is away", () => {
     proxy.refuse(false);
     const fresh = await newChannel(server, [seat], "the player's new seat");
     await waitFor(() => player.listener.events.filter((event) => event === "connected").length === 2, "connected");
-    // The seat is gone, so its token is unknown: the client cannot tell an overflow from expiry.
+    // The seat is gone, but the server remembers why for a window: the client learns the reason.
     expect(player.listener.events).toEqual([
       "connected",
       "socketConnect",
       DROPPED,
-      "error:ERR_RESUME_UNKNOWN",
+      "error:ERR_RESUME_OVERFLOW",
       "disconnected",
       "connected",
       "socketConnect",
@@ -147,6 +147,36 @@ describe("the replay bound passed while the player is away", () => {
     expect(player.listener.got).toEqual([]);
     expect(fresh).not.toBe(seat);
     await sessionGranted(player.listener);
+  });
+});
+
+describe("the replay bound passed while the player is connected", () => {
+  it("ends the seat with ERR_RESUME_OVERFLOW (what it sent unacknowledged is lost); the client comes back as a new player", async () => {
+    const server = await startCounting({ resume: { window: 5_000, maxMessages: 10 } });
+    const { proxy, player, seat } = await resumablePlayer(server);
+    // The player's acknowledgements are held in the network: the seat keeps all it sends.
+    proxy.hold(true);
+    const sent = range(11).map((n) => seat.send({ action: "m", n }));
+    expect(sent.slice(0, 10).every((bytes) => bytes > 0)).toBe(true);
+    expect(sent[10]).toBe(0);
+    await waitFor(() => seat.closes === 1, "the seat to end");
+    expect(errorCodes(seat)).toEqual(["ERR_RESUME_OVERFLOW"]);
+    expect(seat.drops).toBe(0);
+    proxy.hold(false);
+    // The seat was cut without a goodbye: the client takes it for a drop, and learns at its
+    // resume that the seat is gone, and why.
+    const fresh = await newChannel(server, [seat], "the player's new seat");
+    await waitFor(() => player.listener.events.filter((event) => event === "connected").length === 2, "connected");
+    expect(player.listener.events).toEqual([
+      "connected",
+      "socketConnect",
+      DROPPED,
+      "error:ERR_RESUME_OVERFLOW",
+      "disconnected",
+      "connected",
+      "socketConnect",
+    ]);
+    expect(server.channels).toEqual([fresh]);
   });
 });
 
@@ -166,6 +196,10 @@ describe("a resume token", () => {
     expect(resumed).toEqual({ action: "@resumed", token: expect.any(String), received: 0 });
     expect(resumed.token).not.toBe(granted.token);
 
+    // The player is back and playing on the new token.
+    back.send({ action: "n", n: 7 });
+    await waitFor(() => seat.got.length === 1, "the player's message on its seat");
+
     const thief = await rawSessionPeer(cleanup, server.port);
     thief.send({ action: "@hello", session: true, resume: { token: granted.token, received: 0 } });
     const failed = await receivedAction(thief, "@resume-failed");
@@ -174,9 +208,9 @@ describe("a resume token", () => {
     expect(actionsOf(thief)).toEqual(["connected", "@resume-failed", "@session"]);
     const other = await newChannel(server, [seat], "the thief's own new seat");
 
-    back.send({ action: "n", n: 7 });
-    await waitFor(() => seat.got.length === 1, "the player's message on its seat");
-    expect(seat.got).toEqual([7]);
+    back.send({ action: "n", n: 8 });
+    await waitFor(() => seat.got.length === 2, "the player's next message on its seat");
+    expect(seat.got).toEqual([7, 8]);
     expect(other.got).toEqual([]);
     expect([seat.drops, seat.resumes, seat.closes]).toEqual([1, 1, 0]);
   });

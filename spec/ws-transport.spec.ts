@@ -36,15 +36,18 @@ describe("WsTransport", () => {
     const frames: Buffer[] = [];
     wss.on("connection", (socket) => {
       socket.on("message", (data: Buffer) => frames.push(data));
+      socket.send(payloadOf({ action: "connected" }));
       socket.send(payloadOf({ action: "hello", n: 1 }));
     });
     const client = cleanup.listener(new Recorder());
     client.connect(url);
     client.send({ action: "first" });
     client.send({ action: "second", list: [1, 2] });
-    await pumpUntil(client, () => client.of("hello").length === 1 && frames.length === 2, "the exchange");
+    await pumpUntil(client, () => client.of("hello").length === 1 && frames.length === 3, "the exchange");
 
+    // A WebSocket client says hello first, so that a server may log it in from its upgrade request.
     expect(frames.map((frame) => [...frame])).toEqual([
+      [...payloadOf({ action: "@hello" })],
       [...payloadOf({ action: "first" })],
       [...payloadOf({ action: "second", list: [1, 2] })],
     ]);
@@ -79,6 +82,7 @@ describe("WsTransport", () => {
   it("drops a text message from the server on the Node client side and keeps the connection", async () => {
     const { wss, url } = await rawWsServer(cleanup);
     wss.on("connection", (socket) => {
+      socket.send(payloadOf({ action: "connected" }));
       socket.send("not msgpack");
       socket.send(payloadOf({ action: "after" }));
     });

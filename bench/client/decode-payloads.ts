@@ -243,6 +243,8 @@ export const SHAPES: readonly Shape[] = [
   mapsShape("distinct-key-one", "maps of 1 key, every key different", (index, variant) => [
     variantPrefix(variant) + distinctName(index, 4),
   ]),
+  // For contrast, what a game sends: entities with the same fields in the same order.
+  mapsShape("snapshot", "maps of the same 8 keys, in the same order (a snapshot)", () => EIGHT_NAMES),
   // Few names, each map a new order of them: every order needs its own hidden classes. Stepping
   // through the orders by a prime makes neighbours share short beginnings, as random orders do.
   mapsShape("permuted-keys", "maps of the same 8 keys, in every order", (index, variant) =>

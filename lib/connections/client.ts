@@ -11,7 +11,9 @@ import { ConnectionError, ProtocolError, RepodError } from "../errors.js";
 import { resolveLogger, type Logger } from "../logging.js";
 import { encode } from "../protocol/codec.js";
 import { CLIENT_SESSION_BOUNDS, ClientSession } from "../sessions/client-session.js";
+import { BYE_ACTION } from "../sessions/session-control.js";
 import { SessionStream } from "../sessions/session-stream.js";
+import { isSessionToken } from "../sessions/session-token.js";
 import type { Connector, ConnectTarget, TlsOptions, Transport } from "../transports/transport.js";
 import type { ActionMap, Address, IncomingMessage, Message, UntypedActions, Received } from "../types.js";
 import { Connection } from "./connection.js";
@@ -107,6 +109,12 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   /** Frames sent while reconnecting without a session, for the next connection. */
   private outbox: Uint8Array[] = [];
   private outboxBytes = 0;
+  /**
+   * Whether this client says hello even without `auth` or `resume`: over WebSocket, so that a
+   * server may log it in from its upgrade request alone (a cookie, a ticket in the URL). Python
+   * repod servers, which expect nothing of the kind, speak TCP only.
+   */
+  private readonly saysHello: boolean;
   /** The resumable session the server granted, if any. */
   private session: ClientSession | null = null;
   /** Where sends go while a session may be granted on the current connection: numbered and kept. */
@@ -134,6 +142,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       throw new TypeError(`options.resume must be true or false, got ${JSON.stringify(options.resume)}`);
     }
     this.wantsSession = options.resume ?? false;
+    this.saysHello = target.protocol === "ws" || target.protocol === "wss";
     // One attempt per connection; `retry` opens the next one after a backoff delay. A session
     // that was dropped is resumed for as long as the server holds it; otherwise the reconnection
     // policy decides, and gives up after maxAttempts failures in a row (an attempt the server
@@ -177,9 +186,21 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   send(message: Message<Out>): number {
     const frame = encode(message);
     if (this.closeRequested) return 0;
-    if (this.stream !== null) return this.stream.send(frame);
-    if (this.state === "reconnecting") {
-      const bound = this.policy?.maxQueuedBytes ?? 0;
+    const stream = this.stream;
+    if (stream !== null) {
+      const sent = stream.send(frame);
+      const session = this.session;
+      if (stream.isOverflowed && session !== null && session.droppedAt !== null) {
+        // Nothing can be kept any more for a resume: the gap ends the session, visibly.
+        this.sessionLost(session, overflowError());
+        return 0;
+      }
+      return sent;
+    }
+    if (this.state === "reconnecting" || (this.state === "connecting" && this.connection === null)) {
+      // While reconnecting, up to the policy's bound; before the first connection exists (an
+      // `auth` function is still running), like any message sent while connecting.
+      const bound = this.state === "reconnecting" ? (this.policy?.maxQueuedBytes ?? 0) : this.limits.maxQueuedBytes;
       if (this.outboxBytes + frame.byteLength > bound) return 0;
       this.outbox.push(frame);
       this.outboxBytes += frame.byteLength;
@@ -203,6 +224,8 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       return;
     }
     this.setState("closing");
+    // A goodbye, so that the server ends the seat at once instead of taking the close for a drop.
+    if (this.session !== null) this.connection.sendFrame(encode({ action: BYE_ACTION }));
     this.connection.close();
   }
 
@@ -276,7 +299,10 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     let sessionPending = !resuming && this.wantsSession;
     // Resuming: waiting for the server's answer to the resume.
     let resumePending = resuming;
-    const needsGreeting = auth !== undefined;
+    // Why a clean close is not a drop: the server said goodbye, or refused us.
+    const closeExplained = { bye: false, refused: false };
+    // A client that said hello may have to log in first: it is in once the server greets it.
+    const needsGreeting = auth !== undefined || this.saysHello;
     const enterFresh = (): void => {
       if (entered) return;
       entered = true;
@@ -306,6 +332,13 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
           if (resumePending) {
             if (action === RESUMED_ACTION) {
               resumePending = false;
+              if (this.session !== session) {
+                // The session ended on this side while the answer was on its way (its window
+                // passed, its messages overflowed): the seat the server took back is let go.
+                connection.sendFrame(encode({ action: BYE_ACTION }));
+                connection.close();
+                return;
+              }
               this.resumed(connection, session!, message);
               entered = true;
               outcome.accepted();
@@ -313,7 +346,8 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
             }
             if (action === RESUME_FAILED_ACTION) {
               resumePending = false;
-              this.resumeFailed(message);
+              // Said once: not again for a session that already ended on this side.
+              if (this.session === session) this.resumeFailed(message);
               this.stream = new SessionStream(CLIENT_SESSION_BOUNDS);
               this.stream.attach(connection, 0);
               sessionPending = this.wantsSession;
@@ -334,7 +368,12 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
             this.stream = null;
           }
           if (action === REFUSED_ACTION) {
+            closeExplained.refused = true;
             this.refused(message, auth);
+            return;
+          }
+          if (action === BYE_ACTION && this.session !== null) {
+            closeExplained.bye = true;
             return;
           }
           if (action === ACK_ACTION && this.session !== null) {
@@ -350,7 +389,8 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
             action === RESUMED_ACTION ||
             action === RESUME_FAILED_ACTION ||
             action === HELLO_ACTION ||
-            action === ACK_ACTION
+            action === ACK_ACTION ||
+            action === BYE_ACTION
           ) {
             connection.reject(
               new ProtocolError(
@@ -364,7 +404,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
           this.emit(message);
         },
         rtt: (milliseconds) => this.rttSubject.next(milliseconds),
-        close: (error) => this.lost(connection, { opened, entered, error }, outcome),
+        close: (error) => this.lost(connection, { opened, entered, error, ...closeExplained }, outcome),
       },
       {
         ...this.limits,
@@ -380,12 +420,14 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       this.stream = this.wantsSession ? new SessionStream(CLIENT_SESSION_BOUNDS) : null;
       this.stream?.attach(connection, 0);
     }
+    // What was sent before the first connection existed goes first, in order (it queues while connecting).
+    if (this.state === "connecting") this.flushOutbox(connection);
     return connection;
   }
 
   /** The first message of a connection, or `undefined` when there is nothing to say. */
   private helloFor(auth: unknown, session: ClientSession | null): Uint8Array | undefined {
-    if (auth === undefined && !this.wantsSession) return undefined;
+    if (auth === undefined && !this.wantsSession && !this.saysHello) return undefined;
     return encode({
       action: HELLO_ACTION,
       auth,
@@ -413,18 +455,18 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   /** The session took the new connection: the missed messages go out again, and `resumed` is said. */
   private resumed(connection: Connection, session: ClientSession, message: IncomingMessage): void {
     const received = message.received;
-    if (typeof message.token === "string") session.token = message.token;
+    if (isSessionToken(message.token)) session.token = message.token;
     this.stopExpiry();
     session.droppedAt = null;
     if (typeof received !== "number" || !session.stream.attach(connection, received)) {
-      // DEBUG-TMP
-      const log = (session.stream as any).log;
-      console.log("DEBUG-TMP resume mismatch", received, { sent: log.sent, acked: log.acked, over: log.overflowed, kept: log.keptMessages });
       connection.destroy(
         new ProtocolError("ERR_INVALID_CONTROL", "The server's resume answer does not match what was sent"),
       );
       return;
     }
+    // Our first frame on this connection: it also tells the server the new token arrived, so the
+    // one we came back with can be let go.
+    session.stream.acknowledgeNow();
     if (!this.closeRequested) this.setState("open");
     this.logger.info("resumed", { server: this.describe() });
     this.emit({ action: "resumed" });
@@ -458,25 +500,49 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   /** One connection ended: a drop (a resume follows), a loss (a reconnection may follow), or a close. */
   private lost(
     connection: Connection,
-    attempt: { opened: boolean; entered: boolean; error: Error | undefined },
+    attempt: { opened: boolean; entered: boolean; error: Error | undefined; bye: boolean; refused: boolean },
     outcome: { ended(ended: AttemptEnded): void; closed(): void },
   ): void {
-    const { opened, entered, error } = attempt;
+    const { opened, entered } = attempt;
+    let error = attempt.error;
     if (this.connection === connection) this.connection = null;
     const session = this.session;
-    const networkFailure = !this.closeRequested && error instanceof ConnectionError;
-    if (session !== null) {
+    if (session !== null && error === undefined && !attempt.bye && !attempt.refused && !this.closeRequested) {
+      // A session's connection closed cleanly without the server's goodbye: what a reset looks
+      // like on Node when data was still unread, or on a WebSocket without a close frame.
+      error = new ConnectionError(
+        "ERR_CONNECTION_LOST",
+        `${this.describe()} closed the connection without a goodbye: taken for a network failure`,
+      );
+    }
+    if (session !== null && session.stream.isOverflowed && !attempt.bye && error instanceof ConnectionError) {
+      // More was sent than is kept for a resume: the session cannot be resumed, it ends here.
+      error = overflowError(error);
+      this.stopExpiry();
+      this.session = null;
+      session.stream.end();
+    }
+    if (error === undefined && opened && !entered && !attempt.refused && !this.closeRequested) {
+      // Closed before the server let us in (a login still pending when it stopped): say so.
+      error = new ConnectionError(
+        "ERR_CONNECTION_LOST",
+        `${this.describe()} closed the connection before letting the client in`,
+      );
+    }
+    // After the server's goodbye the session is over, however the connection then ended.
+    const failure = !this.closeRequested && !attempt.bye && error instanceof ConnectionError ? error : null;
+    if (session !== null && this.session === session) {
       session.stream.detach();
-      if (networkFailure && (entered || session.droppedAt !== null)) {
+      if (failure !== null && (entered || session.droppedAt !== null)) {
         if (session.droppedAt === null) {
           // The first loss of a gap: said once, however many attempts the resume takes.
           session.droppedAt = Date.now();
           this.setState("resuming");
-          this.logger.warn("dropped", { server: this.describe(), reason: error.message });
-          this.emit({ action: "dropped", error: error.message, code: error.code });
+          this.logger.warn("dropped", { server: this.describe(), reason: failure.message });
+          this.emit({ action: "dropped", error: failure.message, code: failure.code });
           this.startExpiry(session);
         }
-        outcome.ended(new AttemptEnded(error, true));
+        outcome.ended(new AttemptEnded(failure, true));
         return;
       }
       // A close by either side, or a refused resume: the session is over.
@@ -534,17 +600,29 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     this.stopExpiry();
     this.expiryTimer = setTimeout(() => {
       if (this.session !== session || session.droppedAt === null) return;
-      this.endSession({
-        action: "error",
-        error: `Could not resume the session within the server's window of ${session.window} ms`,
-        code: "ERR_RESUME_EXPIRED",
-      });
-      if (this.policy === null) {
-        this.subscription.unsubscribe();
-        this.finish(undefined);
-      } else this.setState("reconnecting");
+      this.sessionLost(
+        session,
+        new ConnectionError(
+          "ERR_RESUME_EXPIRED",
+          `Could not resume the session within the server's window of ${session.window} ms`,
+        ),
+      );
     }, session.window);
     this.expiryTimer.unref?.();
+  }
+
+  /**
+   * A session in a gap can no longer be resumed: it ends, visibly (`error`, `disconnected`), and
+   * the client goes on as a new player if it reconnects, else closes.
+   */
+  private sessionLost(session: ClientSession, error: ConnectionError): void {
+    if (this.session !== session) return;
+    session.stream.end();
+    this.endSession(errorMessage(error));
+    if (this.policy === null) {
+      this.subscription.unsubscribe();
+      this.finish(undefined);
+    } else this.setState("reconnecting");
   }
 
   private stopExpiry(): void {
@@ -610,6 +688,15 @@ function errorMessage(error: Error): IncomingMessage {
   return typeof code === "string"
     ? { action: "error", error: error.message, code }
     : { action: "error", error: error.message };
+}
+
+/** Why a session cannot be resumed when this client kept less than it sent. */
+function overflowError(cause?: Error): ConnectionError {
+  return new ConnectionError(
+    "ERR_RESUME_OVERFLOW",
+    `More than ${CLIENT_SESSION_BOUNDS.maxMessages} messages or ${CLIENT_SESSION_BOUNDS.maxBytes} bytes were sent without the server's acknowledgement: the session cannot be resumed`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /** Credentials as a string, to recognize the same ones again (never logged). */

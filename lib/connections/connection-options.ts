@@ -72,8 +72,10 @@ export interface RateLimitOptions {
    * waits, undelivered, and the connection stops reading from the peer until the budget has
    * refilled for it, typically a few milliseconds; then it is delivered and reading resumes.
    * Nothing is lost and the order is kept: TCP and WebSocket flow control make the peer wait, at
-   * no cost to this side. `"close"`: the same, and a peer that stays over its budget for
-   * `closeAfter` milliseconds is cut off with `ERR_RATE_LIMITED`.
+   * no cost to this side. What a peer sent before it closed is still delivered, before the close.
+   * `"close"`: the same, and a peer that stays over its budget for `closeAfter` milliseconds is
+   * cut off with `ERR_RATE_LIMITED`. A browser cannot stop reading a WebSocket: there, what is
+   * held waits in memory, and the limit paces its handling only.
    *
    * The library's own control messages (`@ping`, `@pong`, `@hello`, `@ack`, `@session`,
    * `@resumed`, `@resume-failed`, `@refused`) never use the budget, and heartbeats already read are
@@ -120,10 +122,12 @@ export interface ConnectionLimits {
    */
   readonly maxPayloadItems?: number;
   /**
-   * Most distinct map keys accepted in one payload (the same fields repeated in many maps count
-   * once). Each new key name costs the JavaScript engine a new object shape, several times what
-   * another value costs; a payload with more is dropped unread with `ERR_PAYLOAD_TOO_COMPLEX`.
-   * Default 1,024.
+   * Most distinct map keys accepted in one payload. A key is distinct unless an earlier map of the
+   * same payload had the same key after the same keys in the same order: entities that repeat the
+   * same fields count them once (a snapshot of 3,000 `{ id, x, y, hp }` counts 4), while the same
+   * names in another order count again. Each distinct key costs the JavaScript engine a new object
+   * shape, several times what another value costs; a payload with more is dropped unread with
+   * `ERR_PAYLOAD_TOO_COMPLEX`. Integer keys from 0 to 4,294,967,294 are not counted. Default 1,024.
    */
   readonly maxPayloadKeys?: number;
   /**
@@ -265,7 +269,7 @@ const RATE_LIMIT_KEYS: ReadonlySet<string> = new Set([
   "onExceed",
   "closeAfter",
 ]);
-const RATE_LIMIT_EXAMPLE = '{ messages: 5000, burst: 10000, actions: { chat: { messages: 5 } } }';
+const RATE_LIMIT_EXAMPLE = "{ messages: 5000, burst: 10000, actions: { chat: { messages: 5 } } }";
 
 /** Checks and completes `rateLimit`; `null` when it is turned off. */
 function resolveRateLimit(value: unknown, maxPayload: number): ResolvedRateLimit | null {

@@ -7,7 +7,7 @@ import type { Transport } from "../transports/transport.js";
 import type { Address, IncomingMessage } from "../types.js";
 import type { HeartbeatOptions, ResolvedRateLimit } from "./connection-options.js";
 import { InvalidInput } from "./invalid-input.js";
-import { InboundGate, RateLimiter } from "./rate-limiter.js";
+import { InboundGate, looksLikeHeartbeat, RateLimiter } from "./rate-limiter.js";
 import { readMessage } from "./read-message.js";
 
 /**
@@ -112,6 +112,7 @@ export class Connection {
           pause: () => transport.pause(),
           resume: () => transport.resume(),
           isOpen: () => this.stateValue === "open",
+          decode: (payload) => this.guarded(() => this.decode(payload)) ?? null,
           deliver: (message) => this.deliverHeld(message),
           exceed: (error) => this.destroy(error),
         })
@@ -250,22 +251,38 @@ export class Connection {
   }
 
   private receive(payload: Uint8Array): void {
-    const message = readMessage(payload, this.budget);
-    if (message instanceof ProtocolError) {
-      this.drop(message);
+    // While messages wait for their rate limit, what still arrives waits behind them, undecoded.
+    if (this.gate?.holding && !looksLikeHeartbeat(payload)) {
+      this.gate.hold(payload);
       return;
     }
+    const message = this.decode(payload);
+    if (message === null) return;
     // Over its rate limit, the message waits in the gate (the transport pauses meanwhile).
     if (this.gate === null || this.gate.admit(message, payload.byteLength)) this.handle(message);
+  }
+
+  /** The peer's message in `payload`, or `null` if it was invalid and dropped. */
+  private decode(payload: Uint8Array): IncomingMessage | null {
+    const message = readMessage(payload, this.budget);
+    if (!(message instanceof ProtocolError)) return message;
+    this.drop(message);
+    return null;
   }
 
   /** A message the rate limit held back, delivered now that its budget allows it. */
   private deliverHeld(message: IncomingMessage): void {
     if (this.trackActivity) this.lastActivity = this.now();
+    this.guarded(() => this.handle(message));
+  }
+
+  /** Runs receive-path work outside `onPayload` (from the rate limit's timer) behind the same safety net. */
+  private guarded<T>(work: () => T): T | undefined {
     try {
-      this.handle(message);
+      return work();
     } catch (error) {
       this.fail(error);
+      return undefined;
     }
   }
 

@@ -58,13 +58,13 @@ export class TokenBucket {
 
   /** Tokens there now (negative while in debt). */
   get available(): number {
-    this.refill();
+    this.refill(this.now());
     return this.tokens;
   }
 
   /** Milliseconds until `cost` could be taken: 0 when it can be now. Takes nothing. */
-  wait(cost: number): number {
-    this.refill();
+  wait(cost: number, now = this.now()): number {
+    this.refill(now);
     const needed = Math.min(cost, this.capacity);
     return this.tokens >= needed ? 0 : ((needed - this.tokens) * 1000) / this.rate;
   }
@@ -74,13 +74,36 @@ export class TokenBucket {
     this.tokens -= cost;
   }
 
-  private refill(): void {
-    const now = this.now();
+  private refill(now: number): void {
     const elapsed = now - this.updatedAt;
     if (elapsed <= 0) return;
     this.updatedAt = now;
     this.tokens = Math.min(this.capacity, this.tokens + (elapsed * this.rate) / 1000);
   }
+}
+
+/** `{ action: "@ping"` or `"@pong"` as the first key of a msgpack map: how every repod-rx peer sends them. */
+const HEARTBEAT_PREFIXES = [PING_ACTION, PONG_ACTION].map((action) =>
+  Uint8Array.from([
+    0xa6,
+    ...new TextEncoder().encode("action"),
+    0xa0 | action.length,
+    ...new TextEncoder().encode(action),
+  ]),
+);
+
+/**
+ * Whether `payload` is, at a glance, a heartbeat: a map whose first key is `action`, valued
+ * `"@ping"` or `"@pong"`. Only a hint for what may skip the queue without being decoded first; a
+ * heartbeat written otherwise waits its turn, like any message.
+ */
+export function looksLikeHeartbeat(payload: Uint8Array): boolean {
+  if (payload.length < 14 || (payload[0]! & 0xf0) !== 0x80) return false;
+  next: for (const prefix of HEARTBEAT_PREFIXES) {
+    for (let i = 0; i < prefix.length; i++) if (payload[i + 1] !== prefix[i]) continue next;
+    return true;
+  }
+  return false;
 }
 
 /** Whether `action` is one of the library's control messages, which no rate limit applies to. */
@@ -99,13 +122,14 @@ export class RateLimiter {
 
   constructor(
     readonly limit: ResolvedRateLimit,
-    now: Clock = monotonic,
+    private readonly now: Clock = monotonic,
   ) {
     const { messages, burst, bytes, byteBurst } = limit;
     this.messages = new TokenBucket(messages, burst, now);
     this.bytes = new TokenBucket(bytes, byteBurst, now);
     const actions = new Map<string, TokenBucket>();
-    for (const [action, budget] of limit.actions) actions.set(action, new TokenBucket(budget.messages, budget.burst, now));
+    for (const [action, budget] of limit.actions)
+      actions.set(action, new TokenBucket(budget.messages, budget.burst, now));
     this.actions = actions;
   }
 
@@ -117,7 +141,8 @@ export class RateLimiter {
     if (CONTROL_ACTIONS.has(action)) return 0;
     let count = this.messages;
     if (this.actions.size > 0 && typeof action === "string") count = this.actions.get(action) ?? count;
-    const wait = Math.max(count.wait(1), this.bytes.wait(bytes));
+    const now = this.now();
+    const wait = Math.max(count.wait(1, now), this.bytes.wait(bytes, now));
     if (wait > 0) return wait;
     count.take(1);
     this.bytes.take(bytes);
@@ -133,6 +158,8 @@ export interface GateHost {
   resume(): void;
   /** Whether the connection still takes the peer's messages (not closing or closed). */
   isOpen(): boolean;
+  /** Decodes a payload held back undecoded; `null` if it was invalid (and dropped). */
+  decode(payload: Uint8Array): IncomingMessage | null;
   /** Handles a message that was held back, now that its budget allows it. */
   deliver(message: IncomingMessage): void;
   /** The peer stayed over its budget for `closeAfter` (`onExceed: "close"`): cut it off with `error`. */
@@ -152,11 +179,14 @@ const MIN_PAUSE = 4;
  * within its budget passes at once. One over it is held, the transport is paused, and held
  * messages are delivered, in order, as the budget refills; when none is left the transport resumes.
  * What the transport still delivers while paused (the rest of a chunk it had already read) is held
- * behind, except heartbeats, which jump the queue: answering a ping does not depend on the game
- * messages before it. Other control messages wait their turn (a login must stay first), free.
+ * behind it undecoded (`hold`), and decoded at its turn: decoding thousands of tiny messages at
+ * once would spend in one go what the limit spreads out. Heartbeats jump the queue: answering a
+ * ping does not depend on the game messages before it. Other control messages wait their turn (a
+ * login must stay first), free.
  */
 export class InboundGate {
-  private held: ({ readonly message: IncomingMessage; readonly bytes: number } | undefined)[] = [];
+  /** Held messages, oldest first; `payload` until decoded, then `message`. */
+  private held: ({ message?: IncomingMessage; payload?: Uint8Array; readonly bytes: number } | undefined)[] = [];
   private head = 0;
   private paused = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -177,11 +207,6 @@ export class InboundGate {
   /** Whether messages are held back (the transport is paused). */
   get holding(): boolean {
     return this.head < this.held.length;
-  }
-
-  /** Messages held back now. */
-  get heldCount(): number {
-    return this.held.length - this.head;
   }
 
   /**
@@ -208,13 +233,22 @@ export class InboundGate {
     return false;
   }
 
+  /** Queues a payload, undecoded, behind the held messages; only while `holding`. */
+  hold(payload: Uint8Array): void {
+    this.held.push({ payload, bytes: payload.byteLength });
+  }
+
   /**
    * Delivers every held message at once, budget or not: the peer has gone, what it sent before
    * leaving is delivered as a socket delivers what it had read.
    */
   flush(): void {
     this.clearTimer();
-    while (this.holding && this.host.isOpen()) this.host.deliver(this.next());
+    while (this.holding && this.host.isOpen()) {
+      const message = this.decodeHead();
+      this.held[this.head++] = undefined;
+      if (message !== null) this.host.deliver(message);
+    }
     this.held = [];
     this.head = 0;
   }
@@ -230,9 +264,15 @@ export class InboundGate {
     }
   }
 
-  private next(): IncomingMessage {
+  /** The oldest held message, decoded now if it was not yet; `null` if it was invalid. */
+  private decodeHead(): IncomingMessage | null {
     const entry = this.held[this.head]!;
-    this.held[this.head++] = undefined;
+    if (entry.message === undefined) {
+      const message = this.host.decode(entry.payload!);
+      if (message === null) return null;
+      entry.message = message;
+      entry.payload = undefined;
+    }
     return entry.message;
   }
 
@@ -253,13 +293,18 @@ export class InboundGate {
     this.timer = undefined;
     while (this.holding) {
       if (!this.host.isOpen()) return;
-      const entry = this.held[this.head]!;
-      const wait = this.limiter.charge(entry.message.action, entry.bytes);
+      const message = this.decodeHead();
+      if (message === null) {
+        this.held[this.head++] = undefined;
+        continue;
+      }
+      const wait = this.limiter.charge(message.action, this.held[this.head]!.bytes);
       if (wait > 0) {
         this.schedule(wait, this.now());
         return;
       }
-      this.host.deliver(this.next());
+      this.held[this.head++] = undefined;
+      this.host.deliver(message);
     }
     this.held = [];
     this.head = 0;

@@ -16,7 +16,7 @@ import { Connection, type ConnectionEvents } from "../connections/connection.js"
 import { resolveLimits, type ResolvedLimits } from "../connections/connection-options.js";
 import { dispatch } from "../dispatch/dispatch.js";
 import { requestId } from "../dispatch/requests.js";
-import { ProtocolError } from "../errors.js";
+import { ProtocolError, RepodError, type RepodErrorCode } from "../errors.js";
 import { formatLogLine, isDebugEnabled, isSilent, resolveLogger, type Logger } from "../logging.js";
 import { encode, frame } from "../protocol/codec.js";
 import { PumpScheduler } from "../scheduling/pump-scheduler.js";
@@ -104,6 +104,13 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
   readonly #handshakes = new Set<ServerHandshake>();
   /** Resumable sessions by their current token. */
   readonly #sessions = new Map<string, ServerSession>();
+  /**
+   * Why seats ended by the server (expired, overflowed) could not be resumed, by their token, for
+   * one window after their end: a player who comes back late is told the real reason, not that its
+   * token is unknown. One small entry per seat ended within a window.
+   */
+  readonly #endedSessions = new Map<string, { code: RepodErrorCode; reason: string }>();
+  readonly #endedTimers = new Set<ReturnType<typeof setTimeout>>();
   readonly #authenticate: Authenticate<unknown> | null;
   readonly #resume: ResolvedResume | null;
   readonly #dropsSubject = new Subject<AnyChannel>();
@@ -231,6 +238,9 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     await wsClosed;
     this.#acceptor = null;
     this.#drainPumpQueue();
+    for (const timer of this.#endedTimers) clearTimeout(timer);
+    this.#endedTimers.clear();
+    this.#endedSessions.clear();
     await this.adapter?.stop();
     this.#local = false;
     this.#state = "idle";
@@ -453,8 +463,9 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
   readonly #handshakeHost: HandshakeHost = {
     admit: (connection, admission) => this.#admit(connection, admission),
     session: (token) => this.#sessions.get(token),
-    resumed: (session, previousToken) => {
-      this.#sessions.delete(previousToken);
+    ended: (token) => this.#endedSessions.get(token),
+    resumed: (session, stale) => {
+      for (const token of stale) this.#sessions.delete(token);
       this.#sessions.set(session.token, session);
     },
     refuse: (connection, code, reason) => {
@@ -471,6 +482,9 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
    * it, then dispatches what it sent during the handshake.
    */
   #admit(connection: Connection, admission: Admission): void {
+    // The link reports to the channel, which needs the link to be built: its events arrive
+    // asynchronously, after `channel` is set below.
+    // eslint-disable-next-line prefer-const
     let channel!: C;
     let link: ChannelLink;
     let session: ServerSession | null = null;
@@ -478,8 +492,6 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
       session = new ServerSession(connection, admission.data, this.#resume);
       link = session;
     } else {
-      // The connection reports to the channel, which needs the connection to be built: the events
-      // arrive asynchronously, after `channel` is set below.
       connection.route({
         open: () => {},
         message: (message) => {
@@ -508,8 +520,13 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
         rtt: (milliseconds) => channel.emitRtt(milliseconds),
         drop: (error) => this.#drop(channel, error),
         resume: () => this.#resumed(channel),
+        confirmed: (spent) => this.#sessions.delete(spent),
         end: (error) => {
           this.#sessions.delete(seat.token);
+          if (seat.previousToken !== null) this.#sessions.delete(seat.previousToken);
+          if (error instanceof RepodError && error.code.startsWith("ERR_RESUME_")) {
+            this.#rememberEnded(seat.token, { code: error.code, reason: error.message });
+          }
           this.#release(channel, error);
         },
       });
@@ -531,6 +548,16 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
       if (session !== null) session.receive(message);
       else this.#receive(accepted, message);
     }
+  }
+
+  #rememberEnded(token: string, why: { code: RepodErrorCode; reason: string }): void {
+    this.#endedSessions.set(token, why);
+    const timer = setTimeout(() => {
+      this.#endedTimers.delete(timer);
+      this.#endedSessions.delete(token);
+    }, this.#resume!.window);
+    timer.unref?.();
+    this.#endedTimers.add(timer);
   }
 
   /** A resumable channel lost its connection: its seat is held for the resume window. */
@@ -559,7 +586,7 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
   #refuse(transport: Transport, reason: string): void {
     this.logger.warn("refused", { peer: `${transport.remote.host}:${transport.remote.port}`, reason });
     transport.start({ open: () => {}, payload: () => {}, invalid: () => {}, close: () => {} });
-    transport.write(encode({ action: REFUSED_ACTION, reason }));
+    transport.write(encode({ action: REFUSED_ACTION, code: "ERR_SERVER_FULL", reason }));
     transport.end();
   }
 

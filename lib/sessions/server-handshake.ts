@@ -41,8 +41,13 @@ export interface HandshakeHost {
   admit(connection: Connection, admission: Admission): void;
   /** The seat `token` holds, if this server has it. */
   session(token: string): ServerSession | undefined;
-  /** The seat took its player's new connection: `previousToken` is spent. */
-  resumed(session: ServerSession, previousToken: string): void;
+  /** Why the seat `token` held has ended, if it ended within its window on this server. */
+  ended(token: string): { code: RepodErrorCode; reason: string } | undefined;
+  /**
+   * The seat took its player's new connection and has a new token; of the tokens it had before,
+   * `stale`, none is good any more but the one presented (kept until the player confirms).
+   */
+  resumed(session: ServerSession, stale: readonly string[]): void;
   /** Refuses the connection: tells the client why (`@refused`) and closes it. */
   refuse(connection: Connection, code: RepodErrorCode, reason: string): void;
   /** The handshake is over, however it ended: its slot is free. */
@@ -167,7 +172,6 @@ export class ServerHandshake {
       return;
     }
     this.state = "checking";
-    this.admit({ name: "x", level: 0 }, false);
     let outcome: unknown;
     try {
       outcome = authenticate(hello.auth, { ...this.context, resuming: resume !== null });
@@ -206,6 +210,8 @@ export class ServerHandshake {
   private tryResume(data: unknown, request: ResumeRequest): { code: RepodErrorCode; reason: string } | null {
     const session = this.host.session(request.token);
     if (session === undefined) {
+      const ended = this.host.ended(request.token);
+      if (ended !== undefined) return ended;
       return {
         code: "ERR_RESUME_UNKNOWN",
         reason:
@@ -215,10 +221,12 @@ export class ServerHandshake {
     if (this.options.authenticate !== null && !this.options.resume!.samePlayer(session.data, data)) {
       return { code: "ERR_RESUME_MISMATCH", reason: "The session belongs to another player" };
     }
-    const previousToken = session.token;
+    const stale = [session.token, session.previousToken].filter(
+      (token): token is string => token !== null && token !== request.token,
+    );
     this.state = "done";
     this.stopTimer();
-    if (!session.resume(this.connection, request.received)) {
+    if (!session.resume(this.connection, request.received, request.token)) {
       this.state = "checking";
       return {
         code: "ERR_RESUME_OVERFLOW",
@@ -233,7 +241,7 @@ export class ServerHandshake {
         ),
       );
     }
-    this.host.resumed(session, previousToken);
+    this.host.resumed(session, stale);
     this.host.settled(this);
     return null;
   }

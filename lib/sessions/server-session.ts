@@ -5,7 +5,7 @@ import { ConnectionError, type RepodError } from "../errors.js";
 import { encode } from "../protocol/codec.js";
 import type { Address, IncomingMessage } from "../types.js";
 import type { ResolvedResume } from "./session-options.js";
-import { handleControl, isSessionControl } from "./session-control.js";
+import { BYE_ACTION, handleControl, isSessionControl } from "./session-control.js";
 import { newSessionToken } from "./session-token.js";
 import { SessionStream } from "./session-stream.js";
 
@@ -19,6 +19,8 @@ export interface ServerSessionEvents {
   drop(error: Error): void;
   /** The player came back on a new connection; the messages it missed follow. */
   resume(): void;
+  /** The player showed it has the new token: the one it came back with, `spent`, is no longer good. */
+  confirmed(spent: string): void;
   /** The seat ended, for good: a deliberate close, a hostile peer, the window passed. Exactly once. */
   end(error?: Error): void;
 }
@@ -34,12 +36,19 @@ export interface ServerSessionEvents {
 export class ServerSession implements ChannelLink {
   /** The current resume token; replaced at every resume. */
   token = newSessionToken();
+  /**
+   * The token of the last resume, still accepted until the player shows it received the new one;
+   * `null` once spent.
+   */
+  previousToken: string | null = null;
   private readonly stream: SessionStream;
   private connection: Connection | null = null;
   private lastRemote: Address;
   private windowTimer: ReturnType<typeof setTimeout> | undefined;
   private ending = false;
   private ended = false;
+  /** Whether the player said goodbye (`@bye`) on the current connection: its close is deliberate. */
+  private peerSaidBye = false;
   private events: ServerSessionEvents | null = null;
 
   /**
@@ -113,12 +122,20 @@ export class ServerSession implements ChannelLink {
     this.events?.message(message);
   }
 
-  /** A deliberate close: the seat ends once what was sent is delivered, and is never resumed. */
+  /**
+   * A deliberate close: says goodbye (`@bye`, so the player does not take the close for a drop),
+   * then the seat ends once what was sent is delivered, and is never resumed.
+   */
   close(): void {
     if (this.ending || this.ended) return;
     this.ending = true;
-    if (this.connection !== null) this.connection.close();
-    else this.finish(undefined);
+    const connection = this.connection;
+    if (connection === null) {
+      this.finish(undefined);
+      return;
+    }
+    connection.send({ action: BYE_ACTION });
+    connection.close();
   }
 
   /**
@@ -126,7 +143,7 @@ export class ServerSession implements ChannelLink {
    * messages received, then sends again what the player missed (it said it received
    * `peerReceived`). False when that cannot be done (the messages are not all kept).
    */
-  resume(connection: Connection, peerReceived: number): boolean {
+  resume(connection: Connection, peerReceived: number, presentedToken: string): boolean {
     if (this.ended || this.ending || !this.stream.canReplay(peerReceived)) return false;
     const previous = this.connection;
     // A resume proves the old transport dead even if it still looks open (a half-open socket):
@@ -137,6 +154,9 @@ export class ServerSession implements ChannelLink {
       previous.destroy();
     }
     this.token = newSessionToken();
+    // The token the player came back with stays good until it shows it got the new one (its
+    // first frame on this connection): a reset that swallows `@resumed` must not lose the seat.
+    this.previousToken = presentedToken;
     connection.send({ action: RESUMED_ACTION, token: this.token, received: this.stream.received });
     this.stream.attach(connection, peerReceived);
     this.stopWindow();
@@ -148,9 +168,19 @@ export class ServerSession implements ChannelLink {
 
   private use(connection: Connection): void {
     this.connection = connection;
+    this.peerSaidBye = false;
     connection.route({
       open: () => {},
       message: (message) => {
+        if (this.previousToken !== null && connection === this.connection) {
+          const spent = this.previousToken;
+          this.previousToken = null;
+          this.events?.confirmed(spent);
+        }
+        if (message.action === BYE_ACTION) {
+          if (connection === this.connection) this.peerSaidBye = true;
+          return;
+        }
         if (isSessionControl(message)) {
           handleControl(this.stream, connection, message);
           return;
@@ -163,15 +193,25 @@ export class ServerSession implements ChannelLink {
     });
   }
 
-  /** The connection closed: a drop (an error that is not the peer's fault) suspends, anything else ends. */
-  private lost(connection: Connection, error: Error | undefined): void {
+  /**
+   * The connection closed: a drop (a network failure, or a clean close without the player's
+   * goodbye, which is what a reset can look like) suspends the seat; a goodbye, a close asked for
+   * on this side, or a peer that broke the protocol ends it.
+   */
+  private lost(connection: Connection, closed: Error | undefined): void {
     if (connection !== this.connection) return;
     this.connection = null;
     this.stream.detach();
-    if (this.ending || error === undefined || !isDrop(error)) {
-      this.finish(error);
+    if (this.ending || this.peerSaidBye || (closed !== undefined && !isDrop(closed))) {
+      this.finish(closed);
       return;
     }
+    const error =
+      closed ??
+      new ConnectionError(
+        "ERR_CONNECTION_LOST",
+        "The connection closed without the player's goodbye: taken for a network failure",
+      );
     this.windowTimer = setTimeout(() => {
       this.endWith(
         new ConnectionError(

@@ -4,12 +4,24 @@ import { ProtocolError } from "../errors.js";
 import type { IncomingMessage } from "../types.js";
 import type { SessionStream } from "./session-stream.js";
 
+/**
+ * A side's goodbye before it closes a session's connection on purpose: `{ action: "@bye" }`.
+ *
+ * Without it a peer cannot tell a deliberate close from a network failure: on Node a TCP reset
+ * that arrives behind data not yet read is reported as a clean end (libuv takes the hang-up that
+ * comes with the reset for the end of the stream), a WebSocket reset is a close without a close
+ * frame, and an in-memory link closes cleanly whichever end fails. So a session's connection that
+ * closes without an error and without a goodbye is taken for a drop, and the seat is held.
+ */
+export const BYE_ACTION = "@bye";
+
 const SESSION_ACTIONS: ReadonlySet<unknown> = new Set([
   ACK_ACTION,
   HELLO_ACTION,
   SESSION_ACTION,
   RESUMED_ACTION,
   RESUME_FAILED_ACTION,
+  BYE_ACTION,
 ]);
 
 /** Whether a message belongs to the session protocol (never numbered, never dispatched). */

@@ -26,7 +26,10 @@ export interface AuthContext {
  * @param auth what the client sent as `auth` (its `connect(..., { auth })` option), or
  *   `undefined` if it sent none (a cookie-based login reads `context.request` instead)
  */
-export type Authenticate<D> = (auth: unknown, context: AuthContext) => D | Promise<D> | Observable<D>;
+export type Authenticate<D> = (
+  auth: unknown,
+  context: AuthContext,
+) => D | undefined | Promise<D | undefined> | Observable<D | undefined>;
 
 /** Session resume: a dropped player keeps their seat for a while and loses nothing. */
 export interface ResumeOptions<D = unknown> {

@@ -113,6 +113,11 @@ export class SessionStream {
     this.log.ack(this.log.sentCount);
   }
 
+  /** Acknowledges at once (after a resume, it also tells the server the new token arrived). */
+  acknowledgeNow(): void {
+    this.sendAck();
+  }
+
   private sendAck(): void {
     this.stopAckTimer();
     const connection = this.connection;

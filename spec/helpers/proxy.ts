@@ -39,6 +39,19 @@ export interface TestProxy {
    * before that chunk is forwarded: the client never reads it. One-shot.
    */
   cutBeforeServerSends(predicate: (chunk: Buffer) => boolean): void;
+  /**
+   * Cuts everything the first time a chunk sent by `from` matches `predicate`, right after
+   * forwarding it: the reset reaches the other side behind data it has not read yet. One-shot.
+   */
+  cutRightAfter(from: "server" | "client", predicate: (chunk: Buffer) => boolean): void;
+}
+
+/** A one-shot cut armed on the chunks one side sends. */
+interface Trap {
+  readonly from: "server" | "client";
+  /** Whether the matching chunk is forwarded before the cut. */
+  readonly forward: boolean;
+  readonly matches: (chunk: Buffer) => boolean;
 }
 
 /** The server's side of a connection whose client side was cut. */
@@ -67,7 +80,7 @@ export async function tcpProxy(cleanup: Cleanup, targetPort: number): Promise<Te
   let refusing = false;
   let holding = false;
   let accepted = 0;
-  let serverTrap: ((chunk: Buffer) => boolean) | null = null;
+  let trap: Trap | null = null;
 
   const cut = (): void => {
     for (const pair of [...pairs]) {
@@ -81,9 +94,8 @@ export async function tcpProxy(cleanup: Cleanup, targetPort: number): Promise<Te
   /** Writes `chunk` to `to`, pausing `from` until `to` drains. */
   const forward = (from: net.Socket, to: net.Socket, chunk: Buffer): void => {
     if (!to.write(chunk)) {
-      (globalThis as any).chaosLogs?.push(`PAUSE from=${from === undefined} connecting=${to.connecting} wl=${to.writableLength}`);
       from.pause();
-      to.once("drain", () => { (globalThis as any).chaosLogs?.push("RESUME"); from.resume(); });
+      to.once("drain", () => from.resume());
     }
   };
 
@@ -111,19 +123,21 @@ export async function tcpProxy(cleanup: Cleanup, targetPort: number): Promise<Te
       };
     client.on("close", closed(upstream));
     upstream.on("close", closed(client));
+    /** Forwards `chunk` from one side to the other unless a trap cuts first (or right after). */
+    const relay = (from: "server" | "client", chunk: Buffer): void => {
+      const [source, target] = from === "client" ? [client, upstream] : [upstream, client];
+      const sprung = trap !== null && trap.from === from && trap.matches(chunk) ? trap : null;
+      if (sprung !== null) trap = null;
+      if (sprung === null || sprung.forward) forward(source, target, chunk);
+      if (sprung !== null) cut();
+    };
     client.on("data", (chunk: Buffer) => {
       if (pair.detached) return;
       if (holding) pair.held.push(chunk);
-      else { (globalThis as any).chaosLogs?.push(`P c->s ${accepted} ${chunk.byteLength} connecting=${upstream.connecting} wl=${upstream.writableLength}`); forward(client, upstream, chunk); }
+      else relay("client", chunk);
     });
     upstream.on("data", (chunk: Buffer) => {
-      if (pair.detached) return;
-      if (serverTrap !== null && serverTrap(chunk)) {
-        serverTrap = null;
-        cut();
-        return;
-      }
-      forward(upstream, client, chunk);
+      if (!pair.detached) relay("server", chunk);
     });
     client.on("end", () => {
       if (!pair.detached) upstream.end();
@@ -191,10 +205,10 @@ export async function tcpProxy(cleanup: Cleanup, targetPort: number): Promise<Te
       target = port;
     },
     cutBeforeServerSends(predicate) {
-      serverTrap = predicate;
+      trap = { from: "server", forward: false, matches: predicate };
     },
-    debug() {
-      return [...pairs].map((p) => ({ cPaused: p.client.isPaused(), cFlow: p.client.readableFlowing, cRead: p.client.bytesRead, cWl: p.client.writableLength, uPaused: p.upstream.isPaused(), uFlow: p.upstream.readableFlowing, uRead: p.upstream.bytesRead, uWl: p.upstream.writableLength, uWritten: p.upstream.bytesWritten, cReading: (p.client as any)._handle?.reading, cLen: (p.client as any)._readableState.length, cLocal: p.client.remotePort, cDestroyed: p.client.destroyed, det: p.detached }));
+    cutRightAfter(from, predicate) {
+      trap = { from, forward: true, matches: predicate };
     },
-  } as TestProxy;
+  };
 }

@@ -8,12 +8,12 @@ import {
   type LocalServer,
   type Server,
 } from "../../lib/index.js";
+import type { Transport } from "../../lib/transports/transport.js";
 import type { Cleanup } from "./cleanup.js";
-import { delay, waitFor } from "./net.js";
+import { delay, rawSocket, waitFor } from "./net.js";
 import { rawPeer, type RawPeer } from "./players.js";
-import { rawSocket } from "./net.js";
 
-/** The numbers 0..count-1, what a side that sent `count` numbered messages expects to be seen. */
+/** `count` numbers from `from` on: what a side that sent them numbered expects to be seen. */
 export function range(count: number, from = 0): number[] {
   return Array.from({ length: count }, (_, index) => from + index);
 }
@@ -226,27 +226,25 @@ export async function receivedAction(peer: RawPeer, action: string): Promise<Rec
 }
 
 /**
- * An in-process link to `server` that a test can drop. `MemoryTransport.destroy(error)` shows its
- * peer a clean close (there is no network between them), and a clean close ends a seat: to drop
- * the link as a network would, both ends are failed with a reset, through the transport's
- * private `finish` (there is no public way).
+ * An in-process link to `server` that a test can drop: `drop()` fails the client's end of the
+ * in-memory transport with a reset, as a heartbeat timeout would. The server's end then sees a
+ * clean close (there is no network between them) without the player's goodbye. `isUp()` says
+ * whether a connection was opened since the last drop.
  */
-export function droppableLocal(server: Server<any>): { target: LocalServer; drop(): void } {
-  let current: unknown = null;
+export function droppableLocal(server: Server<any>): { target: LocalServer; isUp(): boolean; drop(): void } {
+  let current: Transport | null = null;
   return {
     target: {
       openLocal: (options) => {
-        const transport = server.openLocal(options);
-        current = transport;
-        return transport;
+        current = server.openLocal(options);
+        return current;
       },
     },
+    isUp: () => current !== null,
     drop() {
-      const client = current as { peer: { finish(error: Error): void }; finish(error: Error): void } | null;
-      if (client === null) throw new Error("nothing to drop: the local client never connected");
-      const reset = (): ConnectionError => new ConnectionError("ERR_CONNECTION_LOST", "read ECONNRESET (simulated)");
-      client.peer.finish(reset());
-      client.finish(reset());
+      if (current === null) throw new Error("nothing to drop: no local connection since the last drop");
+      current.destroy(new ConnectionError("ERR_CONNECTION_LOST", "read ECONNRESET (simulated)"));
+      current = null;
     },
   };
 }
