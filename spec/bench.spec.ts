@@ -1,57 +1,15 @@
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { SHAPES } from "../bench/client/decode-payloads.js";
 import type { BenchResults } from "../bench/harness/results.js";
 import { DEFAULT_MAX_PAYLOAD_DEPTH, DEFAULT_MAX_PAYLOAD_ITEMS, DEFAULT_MAX_PAYLOAD_KEYS } from "../lib/constants.js";
+import { isRunning, runQuickBench } from "./helpers/quick-bench.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const RUN = path.join(ROOT, "bench", "run.ts");
-const DECODE_BUDGET = path.join(ROOT, "bench", "decode-budget.ts");
+const RUN = "bench/run.ts";
+const DECODE_BUDGET = "bench/decode-budget.ts";
 const HARNESS_TIMEOUT = 120_000;
-
-interface Outcome {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/**
- * Runs a benchmark script (the harness by default) in quick mode, writing into `out`. The script
- * stops its own child processes; if it overruns, it gets SIGTERM (it kills its children on it),
- * then SIGKILL (its children exit on their own when their IPC channel to it closes).
- */
-function runQuick(out: string, script = RUN): Promise<Outcome> {
-  const harness = spawn(process.execPath, ["--import", "tsx", script, "--quick", "--out", out], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  harness.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  harness.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => {
-    const term = setTimeout(() => harness.kill("SIGTERM"), HARNESS_TIMEOUT);
-    const kill = setTimeout(() => harness.kill("SIGKILL"), HARNESS_TIMEOUT + 3_000);
-    harness.once("exit", (code) => {
-      clearTimeout(term);
-      clearTimeout(kill);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("npm run bench -- --quick (smoke run of the benchmark harness)", () => {
   it(
@@ -59,7 +17,7 @@ describe("npm run bench -- --quick (smoke run of the benchmark harness)", () => 
     async () => {
       const out = await mkdtemp(path.join(tmpdir(), "repod-bench-"));
       try {
-        const { code, stdout, stderr } = await runQuick(out);
+        const { code, stdout, stderr } = await runQuickBench(RUN, out, HARNESS_TIMEOUT);
         expect(code, stderr).toBe(0);
         expect(stdout).toContain("1. Pipelined echo");
         expect(stdout).toContain("Targets of issue 6");
@@ -118,7 +76,7 @@ describe("the decode budget row, --quick (smoke run of bench/decode-budget.ts)",
     async () => {
       const out = await mkdtemp(path.join(tmpdir(), "repod-bench-decode-"));
       try {
-        const { code, stdout, stderr } = await runQuick(out, DECODE_BUDGET);
+        const { code, stdout, stderr } = await runQuickBench(DECODE_BUDGET, out, HARNESS_TIMEOUT);
         expect(code, stderr).toBe(0);
         expect(stdout).toContain("Decode budget: what one payload costs the server");
 

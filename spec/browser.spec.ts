@@ -1,11 +1,8 @@
-import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import type { Page } from "playwright-core";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Channel, type IncomingMessage } from "../lib/index.js";
 import type { PageApi, SeenMessage } from "./fixtures/browser-game.js";
-import { bundleForBrowser } from "./helpers/browser-bundle.js";
-import { launchChromium, type ChromiumBrowser } from "./helpers/chromium.js";
+import { BrowserFixture } from "./helpers/browser-fixture.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { pumpUntil, startServer, waitFor } from "./helpers/net.js";
 import { Recorder } from "./helpers/ws.js";
@@ -13,68 +10,18 @@ import { Recorder } from "./helpers/ws.js";
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-/** The browser and the server of the game page, shared by the tests of this file. */
-interface BrowserEnvironment {
-  readonly browser: ChromiumBrowser;
-  readonly pageServer: http.Server;
-  /** `http://127.0.0.1:<port>`, the page's origin. */
-  readonly origin: string;
-}
-
-let environment: Promise<BrowserEnvironment> | undefined;
-
-/**
- * Starts the browser and the page server on first use. Every test awaits it, so a machine without
- * Chromium fails each test with the way to install it: never a skip.
- */
-function browserEnvironment(): Promise<BrowserEnvironment> {
-  environment ??= launch();
-  return environment;
-}
-
-async function launch(): Promise<BrowserEnvironment> {
-  const browser = await launchChromium({ purpose: "the browser tests", profilePrefix: "repod-rx-chromium-" });
-  try {
-    const bundle = await bundleForBrowser({ file: "spec/fixtures/browser-game.ts" });
-    const html =
-      '<!doctype html><meta charset="utf-8"><title>repod-rx</title><script type="module" src="/game.js"></script>';
-    const pageServer = http.createServer((request, response) => {
-      if (request.url === "/game.js") {
-        response.writeHead(200, { "Content-Type": "text/javascript" }).end(bundle.code);
-      } else if (request.url?.startsWith("/?") || request.url === "/") {
-        response.writeHead(200, { "Content-Type": "text/html" }).end(html);
-      } else {
-        response.writeHead(404).end();
-      }
-    });
-    await new Promise<void>((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
-    const origin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
-    return { browser, pageServer, origin };
-  } catch (error) {
-    await browser.close();
-    throw error;
-  }
-}
-
-afterAll(async () => {
-  const started = await environment?.catch(() => undefined);
-  if (started === undefined) return;
-  await started.browser.close();
-  started.pageServer.closeAllConnections();
-  await new Promise((resolve) => started.pageServer.close(resolve));
+const game = new BrowserFixture({
+  script: "spec/fixtures/browser-game.ts",
+  title: "repod-rx",
+  global: "repod",
+  purpose: "the browser tests",
+  profilePrefix: "repod-rx-chromium-",
 });
+afterAll(() => game.close());
 
 /** Opens the game page, which connects to `wsUrl` and sends `chats` chat messages once connected. */
-async function openGame(wsUrl: string, chats = 0): Promise<Page> {
-  const { browser, origin } = await browserEnvironment();
-  const page = await browser.context.newPage();
-  cleanup.add(() => page.close());
-  const errors: Error[] = [];
-  page.on("pageerror", (error) => errors.push(error));
-  cleanup.add(() => expect(errors).toEqual([]));
-  await page.goto(`${origin}/?ws=${encodeURIComponent(wsUrl)}&chats=${chats}`);
-  await page.waitForFunction(() => (window as unknown as { repod?: PageApi }).repod !== undefined);
-  return page;
+function openGame(wsUrl: string, chats = 0): Promise<Page> {
+  return game.open(cleanup, `ws=${encodeURIComponent(wsUrl)}&chats=${chats}`);
 }
 
 /** What the page's handlers and `messages$` saw so far. */
@@ -115,7 +62,7 @@ describe("repod-rx/client in a real Chromium", () => {
     "plays with a TCP client in one server, running its handlers in autoPump(animationFrames())",
     { timeout: 60_000 },
     async () => {
-      await browserEnvironment();
+      await game.start();
       const server = cleanup.server(await startServer({ channelClass: ChatChannel, ws: { port: 0 } }));
       const tcp = cleanup.listener(new Recorder());
       tcp.connect("127.0.0.1", server.port);
@@ -162,7 +109,7 @@ describe("repod-rx/client in a real Chromium", () => {
     "is refused by a server whose ws.origins does not list the page's origin, and accepted by one that does",
     { timeout: 60_000 },
     async () => {
-      const { origin: pageOrigin } = await browserEnvironment();
+      const { origin: pageOrigin } = await game.start();
       const strict = cleanup.server(await startServer({ ws: { port: 0, origins: ["https://game.example"] } }));
       const friendly = cleanup.server(await startServer({ ws: { port: 0, origins: [pageOrigin] } }));
 

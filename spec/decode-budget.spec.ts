@@ -1,4 +1,5 @@
 import fc from "fast-check";
+import type * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { ExtData } from "@msgpack/msgpack";
 import { DEFAULT_MAX_PAYLOAD_DEPTH, DEFAULT_MAX_PAYLOAD_ITEMS, DEFAULT_MAX_PAYLOAD_KEYS } from "../lib/constants.js";
@@ -687,6 +688,9 @@ describe("exceedsDecodeBudget: properties", () => {
 });
 
 describe("maxPayloadItems and maxPayloadKeys over a real socket", () => {
+  type Warning = { message: string; fields?: Record<string, unknown> };
+
+  /** Records the messages only: its onError keeps the default, which reports through the logger. */
   class RecordingChannel extends Channel {
     readonly received: IncomingMessage[] = [];
 
@@ -695,8 +699,9 @@ describe("maxPayloadItems and maxPayloadKeys over a real socket", () => {
     }
   }
 
-  it("drops a payload of 200,001 empty maps unread, delivers the ones around it, and keeps the connection", async () => {
-    const warnings: { message: string; fields?: Record<string, unknown> }[] = [];
+  /** A server with the default budget and a logger keeping its warnings, a raw socket to it, and its channel. */
+  async function connectedChannel(): Promise<{ warnings: Warning[]; socket: net.Socket; channel: RecordingChannel }> {
+    const warnings: Warning[] = [];
     const logger: Logger = {
       debug() {},
       info() {},
@@ -705,9 +710,13 @@ describe("maxPayloadItems and maxPayloadKeys over a real socket", () => {
     };
     const server = cleanup.server(await startServer({ channelClass: RecordingChannel, logger }));
     const socket = cleanup.socket(await rawSocket(server.port));
-    const fromServer = receivedBy(socket);
     await waitFor(() => server.channels.length === 1, "the channel");
-    const channel = server.channels[0]!;
+    return { warnings, socket, channel: server.channels[0]! };
+  }
+
+  it("drops a payload of 200,001 empty maps unread, delivers the ones around it, and keeps the connection", async () => {
+    const { warnings, socket, channel } = await connectedChannel();
+    const fromServer = receivedBy(socket);
 
     // 4 values for { action, data }, the rest in data: exactly the default budget.
     const fits = encode({ action: "fits", data: Array.from({ length: DEFAULT_MAX_PAYLOAD_ITEMS - 4 }, () => ({})) });
@@ -735,17 +744,7 @@ describe("maxPayloadItems and maxPayloadKeys over a real socket", () => {
   });
 
   it(`drops a payload of more than ${DEFAULT_MAX_PAYLOAD_KEYS} distinct map keys by default, and delivers a snapshot of many more repeated ones`, async () => {
-    const warnings: { message: string; fields?: Record<string, unknown> }[] = [];
-    const logger: Logger = {
-      debug() {},
-      info() {},
-      warn: (message, fields) => warnings.push({ message, fields }),
-      error() {},
-    };
-    const server = cleanup.server(await startServer({ channelClass: RecordingChannel, logger }));
-    const socket = cleanup.socket(await rawSocket(server.port));
-    await waitFor(() => server.channels.length === 1, "the channel");
-    const channel = server.channels[0]!;
+    const { warnings, socket, channel } = await connectedChannel();
 
     // 2 keys for { action, data }, the rest in data's maps, 8 different names in each: as many
     // maps as fit within the default, then one more.

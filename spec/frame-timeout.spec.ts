@@ -1,44 +1,21 @@
 import { createHash, randomBytes } from "node:crypto";
 import type * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  Channel,
-  ConnectionError,
-  encode,
-  FrameDecoder,
-  HEADER_SIZE,
-  type IncomingMessage,
-  type Server,
-} from "../lib/index.js";
+import { ConnectionError, encode, FrameDecoder, HEADER_SIZE, type IncomingMessage, type Server } from "../lib/index.js";
 import { WsFrameTracker } from "../lib/protocol/ws-frame-tracker.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { loggedListener } from "./helpers/listeners.js";
 import { delay, rawSocket, startServer, waitFor } from "./helpers/net.js";
 import { headerOf, rawServer, receivedBy } from "./helpers/raw.js";
+import { RecordingChannel } from "./helpers/recording-channel.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
 /** Echoes `echo` messages and records what it received and how it ended. */
-class EchoChannel extends Channel {
-  readonly errors: unknown[] = [];
-  readonly received: IncomingMessage[] = [];
-  closes = 0;
-
+class EchoChannel extends RecordingChannel {
   Network_echo(message: IncomingMessage): void {
     this.send({ action: "echo", n: message.n });
-  }
-
-  override networkReceived(message: IncomingMessage): void {
-    this.received.push(message);
-  }
-
-  override onError(error: unknown): void {
-    this.errors.push(error);
-  }
-
-  override onClose(): void {
-    this.closes++;
   }
 }
 

@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { Channel, ConnectionListener, type IncomingMessage } from "../lib/index.js";
+import { ConnectionListener, type IncomingMessage } from "../lib/index.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { loggedListener } from "./helpers/listeners.js";
 import { first, startServer, waitFor } from "./helpers/net.js";
+import { RecordingChannel } from "./helpers/recording-channel.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -11,24 +12,6 @@ const COUNT = 5_000;
 // 5,000 messages of about 1 KiB: several megabytes, more than the kernel buffers of a loopback
 // socket hold, so stop() and close() must really wait for the bytes to leave.
 const PADDING = "p".repeat(1_000);
-
-class RecordingChannel extends Channel {
-  readonly received: IncomingMessage[] = [];
-  readonly errors: unknown[] = [];
-  closes = 0;
-
-  override networkReceived(message: IncomingMessage): void {
-    this.received.push(message);
-  }
-
-  override onError(error: unknown): void {
-    this.errors.push(error);
-  }
-
-  override onClose(): void {
-    this.closes++;
-  }
-}
 
 function connectListener(port: number): { listener: ConnectionListener; log: IncomingMessage[] } {
   const { listener, log } = loggedListener(cleanup);

@@ -2,7 +2,6 @@ import type * as net from "node:net";
 import { firstValueFrom, timeout } from "rxjs";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  Channel,
   ConnectionError,
   ConnectionListener,
   decode,
@@ -16,6 +15,7 @@ import { Cleanup } from "./helpers/cleanup.js";
 import { loggedListener } from "./helpers/listeners.js";
 import { delay, first, rawSocket, startServer, waitFor } from "./helpers/net.js";
 import { rawServer } from "./helpers/raw.js";
+import { RecordingChannel } from "./helpers/recording-channel.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -24,21 +24,6 @@ afterEach(() => cleanup.run());
 const heartbeat = { interval: 100, timeout: 400 };
 // Detection happens on the first ping after `timeout` ms of silence; allow for a busy machine.
 const DETECTION_BOUND = heartbeat.timeout + 2 * heartbeat.interval + 1_000;
-
-class RecordingChannel extends Channel {
-  readonly errors: unknown[] = [];
-  closes = 0;
-  closedAt = 0;
-
-  override onError(error: unknown): void {
-    this.errors.push(error);
-  }
-
-  override onClose(): void {
-    this.closes++;
-    this.closedAt = Date.now();
-  }
-}
 
 function connectListener(
   port: number,

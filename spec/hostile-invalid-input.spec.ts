@@ -21,13 +21,11 @@ import {
   type Wire,
 } from "./helpers/hostile.js";
 import { startServer, waitFor } from "./helpers/net.js";
+import { nil, toStringTrap } from "./helpers/poisons.js";
 import { recordingLogger, type LogEntry } from "./helpers/ws.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
-
-const nil = Uint8Array.of(0xc0);
-const toStringTrap = rawMap([["toString", rawValue(1)]]);
 
 /** Ids a ping or a request may not carry: none is a number or a short string. */
 const UNUSABLE_IDS: [string, Uint8Array][] = [

@@ -8,6 +8,7 @@ import { connectTo } from "./helpers/listeners.js";
 import { delay, rawSocket, startServer, waitFor } from "./helpers/net.js";
 import { pythonFrame } from "./helpers/players.js";
 import { frameOf, rawServer } from "./helpers/raw.js";
+import { RecordingChannel } from "./helpers/recording-channel.js";
 import { closeRawWebSocket, openRawWebSocket, payloadOf, rawWsServer, recordingLogger } from "./helpers/ws.js";
 
 const cleanup = new Cleanup();
@@ -15,24 +16,6 @@ afterEach(async () => {
   await cleanup.run();
   vi.restoreAllMocks();
 });
-
-class RecordingChannel extends Channel {
-  readonly errors: unknown[] = [];
-  readonly received: IncomingMessage[] = [];
-  closes = 0;
-
-  override onError(error: unknown): void {
-    this.errors.push(error);
-  }
-
-  override onClose(): void {
-    this.closes++;
-  }
-
-  override networkReceived(message: IncomingMessage): void {
-    this.received.push(message);
-  }
-}
 
 /** A msgpack payload that is not a map: a positive fixint. */
 const NOT_A_MAP = "2a";

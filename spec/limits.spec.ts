@@ -2,7 +2,6 @@ import * as net from "node:net";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  Channel,
   ConnectionError,
   ConnectionListener,
   encode,
@@ -16,28 +15,10 @@ import { Cleanup } from "./helpers/cleanup.js";
 import { closeRawWebSocket, openRawWebSocket, payloadOf } from "./helpers/ws.js";
 import { loggedListener } from "./helpers/listeners.js";
 import { closedPort, delay, rawSocket, startServer, waitFor } from "./helpers/net.js";
+import { RecordingChannel } from "./helpers/recording-channel.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
-
-/** Records how the channel ended. */
-class RecordingChannel extends Channel {
-  readonly errors: unknown[] = [];
-  readonly received: IncomingMessage[] = [];
-  closes = 0;
-
-  override onError(error: unknown): void {
-    this.errors.push(error);
-  }
-
-  override onClose(): void {
-    this.closes++;
-  }
-
-  override networkReceived(message: IncomingMessage): void {
-    this.received.push(message);
-  }
-}
 
 /** A connected listener and every message it got, recorded live. */
 async function connectListener(

@@ -14,11 +14,15 @@ function block(file: string): string {
   return match[1]!.replaceAll('from "repod-rx"', `from "${root}lib/index.ts"`);
 }
 
+/** A TypeScript file running under tsx, with its output (stdout and stderr) so far and its exit code. */
+interface Run {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  readonly exit: Promise<number | null>;
+}
+
 /** Runs a TypeScript file with tsx and collects its output. */
-function run(
-  file: string,
-  env: Record<string, string>,
-): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
+function run(file: string, env: Record<string, string>): Run {
   const child = spawn(process.execPath, ["--import", "tsx", file], { cwd: root, env: { ...process.env, ...env } });
   let output = "";
   child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -36,12 +40,16 @@ describe("the README quick start", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("runs as two files: the client and the server exchange messages, then both exit", async () => {
+  /**
+   * Writes the README's `serverFile` and `clientFile` blocks into the test's directory, starts the
+   * server on a free port, and once it listens, the client on that port.
+   */
+  async function runExample(serverFile: string, clientFile: string): Promise<{ server: Run; client: Run }> {
     mkdirSync(dir, { recursive: true });
-    writeFileSync(`${dir}/server.ts`, block("server.ts"));
-    writeFileSync(`${dir}/client.ts`, block("client.ts"));
+    writeFileSync(`${dir}/${serverFile}`, block(serverFile));
+    writeFileSync(`${dir}/${clientFile}`, block(clientFile));
 
-    const server = run(`${dir}/server.ts`, { PORT: "0" });
+    const server = run(`${dir}/${serverFile}`, { PORT: "0" });
     children.push(server.child);
     await waitFor(
       () => /listening on port \d+/.test(server.output()),
@@ -50,8 +58,13 @@ describe("the README quick start", () => {
     );
     const port = /listening on port (\d+)/.exec(server.output())![1]!;
 
-    const client = run(`${dir}/client.ts`, { PORT: port });
+    const client = run(`${dir}/${clientFile}`, { PORT: port });
     children.push(client.child);
+    return { server, client };
+  }
+
+  it("runs as two files: the client and the server exchange messages, then both exit", async () => {
+    const { server, client } = await runExample("server.ts", "client.ts");
     expect(await client.exit).toBe(0);
     expect(client.output().trim().split("\n")).toEqual([
       "connected",
@@ -66,21 +79,7 @@ describe("the README quick start", () => {
   }, 30_000);
 
   it("logs in as the Sessions section shows: a wrong token is refused, the right one welcomed", async () => {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(`${dir}/sessions-server.ts`, block("sessions-server.ts"));
-    writeFileSync(`${dir}/sessions-client.ts`, block("sessions-client.ts"));
-
-    const server = run(`${dir}/sessions-server.ts`, { PORT: "0" });
-    children.push(server.child);
-    await waitFor(
-      () => /listening on port \d+/.test(server.output()),
-      `the server to listen; output: ${server.output()}`,
-      15_000,
-    );
-    const port = /listening on port (\d+)/.exec(server.output())![1]!;
-
-    const client = run(`${dir}/sessions-client.ts`, { PORT: port });
-    children.push(client.child);
+    const { server, client } = await runExample("sessions-server.ts", "sessions-client.ts");
     expect(await client.exit).toBe(0);
     const printed = /The client prints:\n\n```\n([\s\S]*?)```/.exec(readme)![1]!;
     expect(client.output().trim()).toBe(printed.trim());

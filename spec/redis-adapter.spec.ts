@@ -1,233 +1,53 @@
 import { build } from "esbuild";
-import { execFileSync, fork, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { createClient } from "redis";
-
-const newClient = (url: string) => createClient({ url });
-type RedisClient = ReturnType<typeof newClient>;
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ConnectionListener, RepodError, Server, type IncomingMessage } from "../lib/index.js";
 import { redisAdapter, type RedisClientLike } from "../lib/redis.js";
+import { ROOT } from "./helpers/browser-bundle.js";
+import { FixtureProcess, type FixtureEvent } from "./helpers/fixture-process.js";
 import { closedPort, delay } from "./helpers/net.js";
+import { RedisServer } from "./helpers/redis-server.js";
+import { until } from "./helpers/until.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const FIXTURE = path.join(ROOT, "spec/fixtures/redis-game-server.ts");
+const newClient = (url: string) => createClient({ url });
+type RedisClient = ReturnType<typeof newClient>;
+
+const FIXTURE = "spec/fixtures/redis-game-server.ts";
 const PREFIX = "spec-game";
 
-/** Every process this file starts, ended in afterAll whatever happened before. */
-const spawned: ChildProcess[] = [];
-
-/** Polls an async or sync condition until it holds; rejects with `what` after `timeout` ms. */
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeout = 5_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await delay(5);
-  }
-}
-
-/** Fails, never skips, when the Debian package is missing. */
-function requireRedisServer(): void {
+/** Runs `work` with a fresh node-redis client of `redis` (closed after). */
+async function query<T>(redis: RedisServer, work: (client: RedisClient) => Promise<T>): Promise<T> {
+  const client = newClient(redis.url);
+  client.on("error", () => {});
+  await client.connect();
   try {
-    execFileSync("redis-server", ["--version"], { stdio: "pipe" });
-  } catch {
-    throw new Error("redis-server is not installed: run apt-get install redis-server (the project's .ci/run does)");
+    return await work(client);
+  } finally {
+    client.destroy();
   }
 }
 
-/** Ends `child` with `signal`, and with SIGKILL if it has not exited after `grace` ms. */
-async function end(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM", grace = 3_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill("SIGKILL"), grace);
-  await exited;
-  clearTimeout(timer);
+/** How many servers subscribe to `channel` (PUBSUB NUMSUB). */
+function numsub(redis: RedisServer, channel: string): Promise<number> {
+  return query(redis, async (client) => Number((await client.pubSubNumSub(channel))[channel] ?? 0));
 }
 
-/** A `redis-server` on 127.0.0.1:`port`, persisting nothing, its files under `dir`. */
-class RedisServer {
-  #child: ChildProcess | null = null;
+/**
+ * One `spec/fixtures/redis-game-server.ts` child process, driven over IPC; its `ready` event
+ * carries its adapter's `serverId`.
+ */
+type GameServerProcess = FixtureProcess;
 
-  constructor(
-    readonly port: number,
-    readonly dir: string,
-  ) {}
+/** The id of the server's adapter, from its `ready` event. */
+const serverId = (server: GameServerProcess): string => server.ready.serverId as string;
 
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
+/** The adapter's state as last reported. */
+const stateOf = (server: GameServerProcess): string | undefined => server.of("state").at(-1)?.state;
 
-  async start(): Promise<void> {
-    const args = [
-      "--port",
-      String(this.port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      this.dir,
-      "--daemonize",
-      "no",
-    ];
-    const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
-    spawned.push(child);
-    this.#child = child;
-    let output = "";
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start within 5 s:\n${output}`)), 5_000);
-      const onData = (chunk: Buffer): void => {
-        output += chunk.toString();
-        if (output.includes("Ready to accept connections")) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      child.stdout!.on("data", onData);
-      child.stderr!.on("data", onData);
-      child.once("exit", (code) => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server exited with code ${code}:\n${output}`));
-      });
-    });
-  }
-
-  async stop(): Promise<void> {
-    const child = this.#child;
-    this.#child = null;
-    if (child !== null) await end(child);
-  }
-
-  /** Runs `work` with a fresh node-redis client (closed after). */
-  async query<T>(work: (client: RedisClient) => Promise<T>): Promise<T> {
-    const client = newClient(this.url);
-    client.on("error", () => {});
-    await client.connect();
-    try {
-      return await work(client);
-    } finally {
-      client.destroy();
-    }
-  }
-
-  /** How many servers subscribe to `channel` (PUBSUB NUMSUB). */
-  numsub(channel: string): Promise<number> {
-    return this.query(async (client) => Number((await client.pubSubNumSub(channel))[channel] ?? 0));
-  }
-}
-
-type Event = { event: string; [key: string]: any };
-
-/** One `spec/fixtures/redis-game-server.ts` child process, driven over IPC. */
-class GameServerProcess {
-  readonly events: Event[] = [];
-  readonly exited: Promise<void>;
-  port = 0;
-  serverId = "";
-  #nextId = 1;
-  readonly #pending = new Map<number, { resolve: (value: any) => void; reject: (error: Error) => void }>();
-  #stderr = "";
-
-  private constructor(
-    readonly name: string,
-    readonly child: ChildProcess,
-  ) {
-    this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
-    child.stderr!.on("data", (chunk: Buffer) => (this.#stderr += chunk.toString()));
-    child.on("message", (message: any) => {
-      if (message.event !== undefined) {
-        this.events.push(message);
-        return;
-      }
-      const pending = this.#pending.get(message.id);
-      if (pending === undefined) return;
-      this.#pending.delete(message.id);
-      if (message.ok) pending.resolve(message.value);
-      else pending.reject(Object.assign(new Error(message.error.message), { code: message.error.code }));
-    });
-    child.once("exit", () => {
-      for (const pending of this.#pending.values()) pending.reject(new Error(`${name} exited`));
-      this.#pending.clear();
-    });
-  }
-
-  static async start(name: string, redisUrl: string): Promise<GameServerProcess> {
-    const child = fork(FIXTURE, [], {
-      cwd: ROOT,
-      execArgv: ["--import", "tsx"],
-      env: { ...process.env, REDIS_URL: redisUrl, REDIS_PREFIX: PREFIX, SERVER_NAME: name },
-      stdio: ["ignore", "ignore", "pipe", "ipc"],
-    });
-    spawned.push(child);
-    const server = new GameServerProcess(name, child);
-    await until(
-      () => server.events.some((event) => event.event === "ready") || child.exitCode !== null,
-      `${name} to start`,
-      40_000,
-    );
-    const ready = server.events.find((event) => event.event === "ready");
-    if (ready === undefined) throw new Error(`${name} did not start:\n${server.#stderr}`);
-    server.port = ready.port;
-    server.serverId = ready.serverId;
-    return server;
-  }
-
-  request<T = unknown>(cmd: string, args: object = {}, timeout = 5_000): Promise<T> {
-    const id = this.#nextId++;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new Error(`${this.name}: no answer to ${cmd} within ${timeout} ms`));
-      }, timeout);
-      this.#pending.set(id, {
-        resolve: (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      });
-      this.child.send({ id, cmd, ...args });
-    });
-  }
-
-  /** The adapter's state as last reported. */
-  get state(): string | undefined {
-    return this.events.filter((event) => event.event === "state").at(-1)?.state;
-  }
-
-  get fatal(): Event[] {
-    return this.events.filter((event) => event.event === "fatal");
-  }
-
-  logs(level: string): Event[] {
-    return this.events.filter((event) => event.event === "log" && event.level === level);
-  }
-
-  serverMessages(): Event[] {
-    return this.events.filter((event) => event.event === "serverMessage");
-  }
-
-  get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** Asks the server to stop cleanly, then makes sure the process is gone. */
-  async stop(): Promise<void> {
-    if (!this.alive) return;
-    await this.request("stop", {}, 3_000).catch(() => {});
-    await Promise.race([this.exited, delay(3_000)]);
-    await end(this.child, "SIGKILL");
-  }
-}
+/** The lines the server's logger wrote at `level`. */
+const logs = (server: GameServerProcess, level: string): FixtureEvent[] =>
+  server.of("log").filter((event) => event.level === level);
 
 /** A repod-rx client connected to one of the servers, recording what it receives, live. */
 class Player {
@@ -284,8 +104,7 @@ class Player {
 const range = (count: number): number[] => Array.from({ length: count }, (_, index) => index);
 
 describe("redisAdapter: one game over three server processes and a real redis-server", () => {
-  let dir = "";
-  let redis: RedisServer;
+  const redis = new RedisServer();
   let A: GameServerProcess, B: GameServerProcess, C: GameServerProcess;
   let servers: GameServerProcess[] = [];
   let players: Player[] = [];
@@ -314,12 +133,14 @@ describe("redisAdapter: one game over three server processes and a real redis-se
   }
 
   beforeAll(async () => {
-    requireRedisServer();
-    dir = mkdtempSync(path.join(tmpdir(), "repod-rx-redis-"));
-    redis = new RedisServer(await closedPort(), dir);
     await redis.start();
-    servers = await Promise.all(["A", "B", "C"].map((name) => GameServerProcess.start(name, redis.url)));
-    [A, B, C] = servers as [GameServerProcess, GameServerProcess, GameServerProcess];
+    [A, B, C] = await FixtureProcess.startAll(
+      ["A", "B", "C"],
+      FIXTURE,
+      { REDIS_URL: redis.url, REDIS_PREFIX: PREFIX },
+      40_000,
+    );
+    servers = [A, B, C];
     players = servers.flatMap((server) =>
       range(3).map((index) => new Player(`${server.name.toLowerCase()}${index}`, server)),
     );
@@ -329,10 +150,8 @@ describe("redisAdapter: one game over three server processes and a real redis-se
   afterAll(async () => {
     for (const candidate of players) candidate.close();
     await Promise.all(servers.map((server) => server.stop()));
-    await redis?.stop();
-    await Promise.all(spawned.map((child) => end(child, "SIGKILL")));
-    if (dir !== "") rmSync(dir, { recursive: true, force: true });
-    for (const server of servers) expect(server.fatal, `${server.name} crashed`).toEqual([]);
+    await redis.dispose();
+    for (const server of servers) expect(server.of("fatal"), `${server.name} crashed`).toEqual([]);
   }, 20_000);
 
   it("relays a broadcast made on any server to every client of every server, in the order it was sent", async () => {
@@ -344,10 +163,10 @@ describe("redisAdapter: one game over three server processes and a real redis-se
     const members = [player("a0"), player("a1"), player("b0")];
     for (const member of members) await member.join("table");
     await until(
-      async () => (await redis.numsub(`${PREFIX}#room#table`)) === 2,
+      async () => (await numsub(redis, `${PREFIX}#room#table`)) === 2,
       "A and B (not C) to subscribe to the room",
     );
-    expect(await redis.query((client) => client.pubSubChannels(`${PREFIX}#room#*`))).toEqual([`${PREFIX}#room#table`]);
+    expect(await query(redis, (client) => client.pubSubChannels(`${PREFIX}#room#*`))).toEqual([`${PREFIX}#room#table`]);
 
     // C has no member: its room broadcast still reaches the members on A and B.
     await Promise.all([
@@ -367,7 +186,7 @@ describe("redisAdapter: one game over three server processes and a real redis-se
     // The last member on B leaves: B unsubscribes.
     await player("b0").leave("table");
     await until(
-      async () => (await redis.numsub(`${PREFIX}#room#table`)) === 1,
+      async () => (await numsub(redis, `${PREFIX}#room#table`)) === 1,
       "B to unsubscribe from the emptied room",
     );
   });
@@ -376,7 +195,7 @@ describe("redisAdapter: one game over three server processes and a real redis-se
     expect(await C.request("roomSize", { room: "table" })).toBe(2);
     await player("b0").join("table");
     await player("c0").join("table");
-    await until(async () => (await redis.numsub(`${PREFIX}#room#table`)) === 3, "all three servers to subscribe");
+    await until(async () => (await numsub(redis, `${PREFIX}#room#table`)) === 3, "all three servers to subscribe");
     for (const server of servers) expect(await server.request("roomSize", { room: "table" }), server.name).toBe(4);
     expect(await A.request("roomSize", { room: "nobody" })).toBe(0);
     await player("c0").leave("table");
@@ -396,19 +215,19 @@ describe("redisAdapter: one game over three server processes and a real redis-se
 
   it("lets servers message one another, all at once or one by id", async () => {
     expect(await A.request("sendToServers", { message: { action: "match", room: "table", seats: 2 } })).toBe(true);
-    expect(await B.request("sendToServer", { to: C.serverId, message: { action: "seat", for: "a0" } })).toBe(true);
-    await until(() => B.serverMessages().length === 1 && C.serverMessages().length === 2, "the server messages");
-    expect(B.serverMessages()).toEqual([
-      { event: "serverMessage", from: A.serverId, message: { action: "match", room: "table", seats: 2 } },
+    expect(await B.request("sendToServer", { to: serverId(C), message: { action: "seat", for: "a0" } })).toBe(true);
+    await until(() => B.of("serverMessage").length === 1 && C.of("serverMessage").length === 2, "the server messages");
+    expect(B.of("serverMessage")).toEqual([
+      { event: "serverMessage", from: serverId(A), message: { action: "match", room: "table", seats: 2 } },
     ]);
-    expect(C.serverMessages()).toContainEqual({
+    expect(C.of("serverMessage")).toContainEqual({
       event: "serverMessage",
-      from: B.serverId,
+      from: serverId(B),
       message: { action: "seat", for: "a0" },
     });
     expect(await A.request("serverCount")).toBe(3);
     await delay(50);
-    expect(A.serverMessages()).toEqual([]); // a server does not hear its own sendToServers
+    expect(A.of("serverMessage")).toEqual([]); // a server does not hear its own sendToServers
   });
 
   it("writes a relayed broadcast with one deliverRemote (one frame) per server, however many channels it has", async () => {
@@ -465,12 +284,12 @@ describe("redisAdapter: one game over three server processes and a real redis-se
     await redis.stop();
     // The state and the log line travel separately from each child process: wait for both.
     const noticed = (server: (typeof survivors)[number]): boolean =>
-      server.state === "reconnecting" &&
-      server.logs("warn").some((log) => log.message.startsWith("redis connection lost"));
+      stateOf(server) === "reconnecting" &&
+      logs(server, "warn").some((log) => log.message.startsWith("redis connection lost"));
     await until(() => survivors.every(noticed), "A and B to notice the outage");
     for (const server of survivors)
       expect(
-        server.logs("warn").some((log) => log.message.startsWith("redis connection lost")),
+        logs(server, "warn").some((log) => log.message.startsWith("redis connection lost")),
         server.name,
       ).toBe(true);
 
@@ -484,10 +303,10 @@ describe("redisAdapter: one game over three server processes and a real redis-se
     for (const remote of on(B)) expect(remote.count("outage"), remote.label).toBe(0);
 
     await redis.start();
-    await until(() => survivors.every((server) => server.state === "connected"), "A and B to reconnect", 10_000);
+    await until(() => survivors.every((server) => stateOf(server) === "connected"), "A and B to reconnect", 10_000);
     for (const server of survivors)
       expect(
-        server.logs("info").some((log) => log.message.startsWith("redis reconnected")),
+        logs(server, "info").some((log) => log.message.startsWith("redis reconnected")),
         server.name,
       ).toBe(true);
     expect(((await A.request("status")) as { dropped: number }).dropped).toBeGreaterThanOrEqual(101);

@@ -1,11 +1,8 @@
-import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import type { Page } from "playwright-core";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Channel, ConnectionError, type IncomingMessage } from "../lib/index.js";
 import type { SessionPageApi } from "./fixtures/browser-session-game.js";
-import { bundleForBrowser } from "./helpers/browser-bundle.js";
-import { launchChromium, type ChromiumBrowser } from "./helpers/chromium.js";
+import { BrowserFixture } from "./helpers/browser-fixture.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { startServer, waitFor } from "./helpers/net.js";
 import { tcpProxy } from "./helpers/proxy.js";
@@ -13,66 +10,18 @@ import { tcpProxy } from "./helpers/proxy.js";
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-interface BrowserEnvironment {
-  readonly browser: ChromiumBrowser;
-  readonly pageServer: http.Server;
-  /** `http://127.0.0.1:<port>`, the page's origin. */
-  readonly origin: string;
-}
-
-let environment: Promise<BrowserEnvironment> | undefined;
-
-/**
- * Starts Chromium and the page server on first use. A machine without Chromium fails the test
- * with the way to install it, never skips it.
- */
-function browserEnvironment(): Promise<BrowserEnvironment> {
-  environment ??= launch();
-  return environment;
-}
-
-async function launch(): Promise<BrowserEnvironment> {
-  const browser = await launchChromium({ purpose: "the browser session tests", profilePrefix: "repod-rx-session-" });
-  try {
-    const bundle = await bundleForBrowser({ file: "spec/fixtures/browser-session-game.ts" });
-    const html =
-      '<!doctype html><meta charset="utf-8"><title>repod-rx session</title><script type="module" src="/game.js"></script>';
-    const pageServer = http.createServer((request, response) => {
-      if (request.url === "/game.js") {
-        response.writeHead(200, { "Content-Type": "text/javascript" }).end(bundle.code);
-      } else if (request.url?.startsWith("/?")) {
-        response.writeHead(200, { "Content-Type": "text/html" }).end(html);
-      } else {
-        response.writeHead(404).end();
-      }
-    });
-    await new Promise<void>((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
-    return { browser, pageServer, origin: `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}` };
-  } catch (error) {
-    await browser.close();
-    throw error;
-  }
-}
-
-afterAll(async () => {
-  const started = await environment?.catch(() => undefined);
-  if (started === undefined) return;
-  await started.browser.close();
-  started.pageServer.closeAllConnections();
-  await new Promise((resolve) => started.pageServer.close(resolve));
+const game = new BrowserFixture({
+  script: "spec/fixtures/browser-session-game.ts",
+  title: "repod-rx session",
+  global: "repodSession",
+  purpose: "the browser session tests",
+  profilePrefix: "repod-rx-session-",
 });
+afterAll(() => game.close());
 
 /** Opens the session game page, which connects to `wsUrl` with `{ resume: true }`. */
-async function openGame(wsUrl: string): Promise<Page> {
-  const { browser, origin } = await browserEnvironment();
-  const page = await browser.context.newPage();
-  cleanup.add(() => page.close());
-  const errors: Error[] = [];
-  page.on("pageerror", (error) => errors.push(error));
-  cleanup.add(() => expect(errors).toEqual([]));
-  await page.goto(`${origin}/?ws=${encodeURIComponent(wsUrl)}`);
-  await page.waitForFunction(() => (window as unknown as { repodSession?: SessionPageApi }).repodSession !== undefined);
-  return page;
+function openGame(wsUrl: string): Promise<Page> {
+  return game.open(cleanup, `ws=${encodeURIComponent(wsUrl)}`);
 }
 
 /** What the page has seen and sent so far. */
@@ -178,7 +127,7 @@ describe("session resume in a real Chromium", () => {
     "resumes a page whose connection is reset mid-game: dropped and resumed through pump(), no disconnected, nothing lost or repeated either way",
     { timeout: 60_000 },
     async () => {
-      await browserEnvironment();
+      await game.start();
       const server = cleanup.server(
         await startServer({ channelClass: PlayingSeat, ws: { port: 0 }, resume: { window: 10_000 } }),
       );

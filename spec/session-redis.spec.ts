@@ -1,8 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Cleanup } from "./helpers/cleanup.js";
 import { delay, pumpUntil } from "./helpers/net.js";
-import { FixtureProcess, LocalRedis, until } from "./helpers/redis-cluster.js";
+import { FixtureProcess } from "./helpers/fixture-process.js";
+import { RedisServer } from "./helpers/redis-server.js";
 import { switchProxy } from "./helpers/switch-proxy.js";
+import { until } from "./helpers/until.js";
 import { Recorder } from "./helpers/ws.js";
 
 const cleanup = new Cleanup();
@@ -26,19 +28,19 @@ interface SeatView {
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, index) => from + index);
 
 describe("session resume in a game scaled out over a real redis-server", () => {
-  const redis = new LocalRedis();
+  const redis = new RedisServer();
   let A: FixtureProcess;
   let B: FixtureProcess;
 
   beforeAll(async () => {
     await redis.start();
     const env = { REDIS_URL: redis.url, REDIS_PREFIX: "spec-sessions", RESUME_WINDOW: String(WINDOW) };
-    [A, B] = await Promise.all([FixtureProcess.start("A", FIXTURE, env), FixtureProcess.start("B", FIXTURE, env)]);
+    [A, B] = await FixtureProcess.startAll(["A", "B"], FIXTURE, env);
   }, 60_000);
 
   afterAll(async () => {
     await Promise.all([A?.stop(), B?.stop()]);
-    await redis.stop();
+    await redis.dispose();
     for (const server of [A, B]) expect(server?.of("fatal") ?? [], `${server?.name} crashed`).toEqual([]);
   }, 20_000);
 

@@ -6,6 +6,7 @@ import { WsTransport } from "../lib/transports/ws-transport.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { rawServer } from "./helpers/raw.js";
 import { closedPort, pumpUntil, startServer, waitFor } from "./helpers/net.js";
+import { RecordingChannel } from "./helpers/recording-channel.js";
 import {
   closeRawWebSocket,
   openRawWebSocket,
@@ -17,18 +18,6 @@ import {
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
-
-/** Remembers what reached each channel's handlers and hooks. */
-class RecordingChannel extends Channel {
-  readonly received: IncomingMessage[] = [];
-  readonly errors: unknown[] = [];
-  override networkReceived(message: IncomingMessage): void {
-    this.received.push(message);
-  }
-  override onError(error: unknown): void {
-    this.errors.push(error);
-  }
-}
 
 describe("WsTransport", () => {
   it("carries one msgpack payload per binary message, without the TCP length header", async () => {

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Cleanup } from "./cleanup.js";
 
@@ -56,4 +56,17 @@ export function spawnPingClient(cleanup: Cleanup, port: number): Promise<ChildPe
 /** A ping-answering repod-rx server (spec/fixtures/ping-peer.mjs) on a free port. */
 export function spawnPingServer(cleanup: Cleanup): Promise<ChildPeer> {
   return spawnNode(cleanup, [PING_PEER, "server"]);
+}
+
+/**
+ * Ends `child` with `signal`, then with SIGKILL if it has not exited after `grace` ms; resolves
+ * once it has exited (at once if it already had).
+ */
+export async function endChild(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM", grace = 3_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill("SIGKILL"), grace);
+  await exited;
+  clearTimeout(timer);
 }
