@@ -32,6 +32,7 @@ export type {
 } from "./connections/connection-options.js";
 export type { ReconnectOptions } from "./connections/reconnect-policy.js";
 export type { ConnectionState } from "./connections/connection.js";
+export type { SendOptions } from "./connections/outbox.js";
 export type { ConnectionListenerApi, ConnectOptions, LocalServer } from "./connections/connection-listener.js";
 
 // Requests

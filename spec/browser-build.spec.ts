@@ -24,7 +24,8 @@ describe("the browser build (repod-rx/client)", () => {
     // The size the docs report (the README, "Browsers: repod-rx/client"); raise it there too if this has to grow.
     // Sessions (login, resume) and inbound rate limits added about 3 KiB to every page, used or not;
     // making the entry tree-shake, so that a page pays only for what it uses, brings it down.
-    expect(bundle.gzipBytes).toBeLessThan(29 * 1024);
+    // The outbox (a backlog held in the library, volatile and latest-wins sends) added 1.5 KiB.
+    expect(bundle.gzipBytes).toBeLessThan(30 * 1024);
   });
 
   it("fails the build on an import of a Node builtin, naming the importer", async () => {

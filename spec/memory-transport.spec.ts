@@ -348,15 +348,27 @@ describe("in-memory transport: limits", () => {
     expect(server.channels).toEqual([first.channel]);
   });
 
-  it("maxQueuedBytes cuts off a local client that lets too much pile up", async () => {
+  it("maxQueuedBytes cuts off a local client that lets too much pile up, not one that takes a burst bigger than the bound", async () => {
     const { errors, channelClass } = errorRecordingChannel();
     const server = localServer({ channelClass, maxQueuedBytes: 1_000 });
     const player = await connectPlayer(cleanup, server, "local");
+    // One turn's burst is not a backlog: a client that reads gets all of it.
     let sent = 0;
     for (let i = 0; i < 20; i++) sent += player.channel.send({ action: "flood", text: "y".repeat(100) });
-    expect(sent).toBeLessThan(20 * 100);
-    await waitFor(() => server.channels.length === 0, "the channel to be cut off");
-    expect(errors[0]).toMatchObject({ code: "ERR_SEND_QUEUE_FULL" });
+    expect(sent).toBeGreaterThan(20 * 100);
+    await waitFor(() => player.of("flood").length === 20, "the whole burst");
+    // A client whose rate limit holds what arrives stops reading: what waits from turn to turn grows.
+    const stalled = cleanup.listener(new ConnectionListener());
+    stalled.connect(server, { rateLimit: { messages: 1, burst: 1 } });
+    await waitFor(() => server.channels.length === 2, "the stalled client's channel");
+    const channel = server.channels.find((candidate) => candidate !== player.channel)!;
+    for (let turn = 0; turn < 200 && channel.isConnected; turn++) {
+      channel.send({ action: "flood", text: "y".repeat(100) });
+      await delay(1);
+    }
+    await waitFor(() => server.channels.length === 1, "the stalled channel to be cut off");
+    expect(errors).toEqual([expect.objectContaining({ code: "ERR_SEND_QUEUE_FULL" })]);
+    expect(server.channels).toEqual([player.channel]);
   });
 });
 

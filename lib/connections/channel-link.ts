@@ -1,5 +1,6 @@
 import type { Address } from "../types.js";
 import type { ConnectionState } from "./connection.js";
+import type { SendOptions } from "./outbox.js";
 
 /**
  * What a channel sends through: its connection, or, with session resume, the player's session,
@@ -13,9 +14,9 @@ export interface ChannelLink {
   /** Bytes accepted and not yet handed to the operating system. */
   readonly bufferedAmount: number;
   /** Encodes and sends one message; the bytes accepted, or 0. @throws {TypeError} for a bad message. */
-  send(message: object): number;
+  send(message: object, options?: SendOptions): number;
   /** Sends an encoded frame (a broadcast's, shared); the bytes accepted, or 0. */
-  sendFrame(frame: Uint8Array): number;
+  sendFrame(frame: Uint8Array, options?: SendOptions): number;
   /** Closes gracefully: what was sent before is delivered first. */
   close(): void;
 }

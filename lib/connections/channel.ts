@@ -5,6 +5,7 @@ import { encode } from "../protocol/codec.js";
 import type { Server } from "../server/server.js";
 import type { ActionMap, Address, IncomingMessage, Message, UntypedActions } from "../types.js";
 import type { ChannelLink } from "./channel-link.js";
+import { checkSendOptions, type SendOptions } from "./outbox.js";
 
 /** A channel or a server of any protocol: the bound of the classes' own type parameters. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -103,11 +104,16 @@ export class Channel<
 
   /**
    * Sends one message to this client. Returns the bytes queued, 4-byte header included, or 0 once
-   * the channel is closing or closed.
-   * @throws {TypeError} for a value that is not a plain object or cannot be encoded as msgpack.
+   * the channel is closing or closed, and for a `volatile` message dropped because it would wait.
+   * `options`: `{ volatile: true }` drops the message rather than queue it behind a backlog (or
+   * keep it through a resumable session's gap); `{ latest: key }` replaces the message with the
+   * same key that still waits unsent (see {@link SendOptions}). Default: an ordinary message.
+   * @throws {TypeError} for a value that is not a plain object or cannot be encoded as msgpack,
+   *   or for options of the wrong type.
    */
-  send(message: Message<Out>): number {
-    if (this.#connection !== null) return this.#connection.send(message);
+  send(message: Message<Out>, options?: SendOptions): number {
+    checkSendOptions(options);
+    if (this.#connection !== null) return this.#connection.send(message, options);
     // Encoded anyway, so that bad input throws the same TypeError without a server as with one.
     encode(message);
     return 0;

@@ -18,6 +18,7 @@ import type { Connector, ConnectTarget, TlsOptions, Transport } from "../transpo
 import type { ActionMap, Address, IncomingMessage, Message, UntypedActions, Received } from "../types.js";
 import { Connection } from "./connection.js";
 import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "./connection-options.js";
+import { checkSendOptions, FrameQueue, type SendOptions } from "./outbox.js";
 import {
   backoffDelay,
   DEFAULT_RESUME_POLICY,
@@ -106,9 +107,8 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   private readonly subscription: Subscription;
   private connection: Connection | null = null;
   private closeRequested = false;
-  /** Frames sent while reconnecting without a session, for the next connection. */
-  private outbox: Uint8Array[] = [];
-  private outboxBytes = 0;
+  /** Frames sent while reconnecting without a session, for the next connection (latest-wins ones coalesced). */
+  private offline = new FrameQueue();
   /**
    * Whether this client says hello even without `auth` or `resume`: over WebSocket, so that a
    * server may log it in from its upgrade request alone (a cookie, a ticket in the URL). Python
@@ -172,7 +172,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
 
   /** Bytes accepted by `send()` and not yet handed to the operating system (or kept for a resume). */
   get bufferedAmount(): number {
-    return this.outboxBytes + (this.stream?.keptBytes ?? 0) + (this.connection?.bufferedAmount ?? 0);
+    return this.offline.bytes + (this.stream?.keptBytes ?? 0) + (this.connection?.bufferedAmount ?? 0);
   }
 
   /**
@@ -181,14 +181,21 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
    * `reconnect.maxQueuedBytes`; while resuming a session it is kept (within the session's
    * bounds) and delivered exactly once after the resume; all go out in order once connected.
    * After `close()`, once closed for good, or past a bound, it returns 0.
-   * @throws {TypeError} for a value that is not a plain object or cannot be encoded as msgpack.
+   *
+   * `options` (see {@link SendOptions}): `{ volatile: true }` returns 0 instead of queueing the
+   * message (while connecting, reconnecting, resuming, or behind a backlog); `{ latest: key }`
+   * replaces the message with the same key that still waits unsent, wherever it waits (the
+   * connection's backlog, the reconnection queue, the session's gap). Default: an ordinary message.
+   * @throws {TypeError} for a value that is not a plain object or cannot be encoded as msgpack,
+   *   or for options of the wrong type.
    */
-  send(message: Message<Out>): number {
+  send(message: Message<Out>, options?: SendOptions): number {
     const frame = encode(message);
+    checkSendOptions(options);
     if (this.closeRequested) return 0;
     const stream = this.stream;
     if (stream !== null) {
-      const sent = stream.send(frame);
+      const sent = stream.send(frame, options);
       const session = this.session;
       if (stream.isOverflowed && session !== null && session.droppedAt !== null) {
         // Nothing can be kept any more for a resume: the gap ends the session, visibly.
@@ -201,13 +208,23 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       // While reconnecting, up to the policy's bound; before the first connection exists (an
       // `auth` function is still running), like any message sent while connecting.
       const bound = this.state === "reconnecting" ? (this.policy?.maxQueuedBytes ?? 0) : this.limits.maxQueuedBytes;
-      if (this.outboxBytes + frame.byteLength > bound) return 0;
-      this.outbox.push(frame);
-      this.outboxBytes += frame.byteLength;
-      return frame.byteLength;
+      return this.queueOffline(frame, bound, options);
     }
     if (this.connection === null) return 0;
-    return this.connection.sendFrame(frame);
+    return this.connection.sendFrame(frame, options);
+  }
+
+  /** Queues a frame for the next connection, within `bound` bytes; a volatile one is dropped. */
+  private queueOffline(frame: Uint8Array, bound: number, options: SendOptions | undefined): number {
+    if (options?.volatile === true) return 0;
+    const offline = this.offline;
+    const key = options?.latest;
+    const slot = key === undefined ? undefined : offline.slot(key);
+    const growth = frame.byteLength - (slot?.frame.byteLength ?? 0);
+    if (growth > 0 && offline.bytes + growth > bound) return 0;
+    if (slot !== undefined) offline.replace(slot, frame);
+    else offline.push(frame, key);
+    return frame.byteLength;
   }
 
   /**
@@ -631,12 +648,15 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   }
 
   private flushOutbox(connection: Connection): void {
-    const outbox = this.outbox;
-    this.outbox = [];
-    this.outboxBytes = 0;
-    for (const frame of outbox) {
-      if (this.stream !== null) this.stream.send(frame);
-      else connection.sendFrame(frame);
+    const offline = this.offline;
+    this.offline = new FrameQueue();
+    while (!offline.isEmpty) {
+      const entry = offline.shiftEntry();
+      // A latest-wins frame stays one in the connection's backlog (or the session's).
+      const frame = offline.frameOf(entry);
+      const options = entry instanceof Uint8Array ? undefined : { latest: entry.key };
+      if (this.stream !== null) this.stream.send(frame, options);
+      else connection.sendFrame(frame, options);
     }
   }
 
@@ -661,8 +681,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     this.session?.stream.end();
     this.session = null;
     this.stream = null;
-    this.outbox = [];
-    this.outboxBytes = 0;
+    this.offline.clear();
     this.setState("closed");
     this.messagesSubject.complete();
     this.rttSubject.complete();

@@ -11,6 +11,7 @@ import { MemoryTransport } from "../transports/memory-transport.js";
 import type { Connector, ConnectorOptions, ConnectTarget, Transport } from "../transports/transport.js";
 import type { ActionMap, BuiltInActions, IncomingMessage, Message, UntypedActions, Received } from "../types.js";
 import { Client, type ClientOptions } from "./client.js";
+import { checkSendOptions, type SendOptions } from "./outbox.js";
 
 /** Options of `connect()`: the client's limits, heartbeat and reconnection policy. */
 export type ConnectOptions = ClientOptions;
@@ -74,8 +75,14 @@ export interface ConnectionListenerApi<In extends ActionMap = UntypedActions, Ou
    * call; the messages after it stay queued for the next `pump()`.
    */
   pump(): number;
-  /** Sends one message; returns the bytes queued, or 0 when not connected. */
-  send(message: Message<Out>): number;
+  /**
+   * Sends one message; returns the bytes queued, or 0 when not connected. `options`:
+   * `{ volatile: true }` drops the message (returns 0) rather than let it wait behind a backlog,
+   * a connection still opening or a reconnection; `{ latest: key }` replaces the message with the
+   * same key that still waits unsent (see {@link SendOptions}). Default: an ordinary message.
+   * @throws {TypeError} for a value that cannot be encoded, or options of the wrong type.
+   */
+  send(message: Message<Out>, options?: SendOptions): number;
   /**
    * Asks the server something: sends `message` and emits the reply once (the server's handler
    * answers by returning a value), then completes. Cold: each subscription sends one request.
@@ -193,10 +200,11 @@ export function listenerMixin<TBase extends Constructor>(
       return this.scheduler.flush();
     }
 
-    send(message: Message): number {
-      if (this.connection !== null) return this.connection.send(message);
-      // Encoded anyway, so that bad input throws the same TypeError before connect() as after.
+    send(message: Message, options?: SendOptions): number {
+      if (this.connection !== null) return this.connection.send(message, options);
+      // Encoded and checked anyway, so that bad input throws the same TypeError before connect() as after.
       encode(message);
+      checkSendOptions(options);
       return 0;
     }
 

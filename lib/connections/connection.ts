@@ -7,13 +7,14 @@ import type { Transport } from "../transports/transport.js";
 import type { Address, IncomingMessage } from "../types.js";
 import type { HeartbeatOptions, ResolvedRateLimit } from "./connection-options.js";
 import { InvalidInput } from "./invalid-input.js";
+import { Outbox, type LatestSlot, type SendOptions } from "./outbox.js";
 import { InboundGate, looksLikeHeartbeat, RateLimiter } from "./rate-limiter.js";
 import { readMessage } from "./read-message.js";
 
 /**
  * Where a connection is in its life:
  * - `connecting`: the transport is opening; `send()` queues.
- * - `open`: `send()` writes.
+ * - `open`: `send()` writes (or queues in the outbox behind a backlog).
  * - `closing`: `close()` was called; what was queued still goes out, `send()` returns 0.
  * - `closed`: gone for good.
  */
@@ -48,7 +49,11 @@ export interface ConnectionOptions {
   readonly maxPayloadKeys: number;
   /** Invalid messages tolerated before the peer is cut off with `ERR_TOO_MANY_INVALID`. */
   readonly maxInvalidMessages: number;
-  /** Bytes that may wait for the peer before it is cut off with `ERR_SEND_QUEUE_FULL`. */
+  /**
+   * Bytes that may wait for the peer before it is cut off with `ERR_SEND_QUEUE_FULL`: the
+   * outbox's backlog plus the transport's buffer, once bytes of an earlier turn still wait (see
+   * {@link Outbox}).
+   */
   readonly maxQueuedBytes: number;
   /** Milliseconds of silence from the peer after which it is cut off; 0 turns it off. */
   readonly idleTimeout: number;
@@ -70,8 +75,8 @@ export class Connection {
   private stateValue: ConnectionState;
   /** Whether the transport ever opened: a failure before is a failed connect, after a lost connection. */
   private opened: boolean;
-  private pending: Uint8Array[] = [];
-  private pendingBytes = 0;
+  /** What goes out, and the backlog the peer has not taken yet (also what waits while connecting). */
+  private readonly outbox: Outbox;
   private greetingPending: boolean;
   private events: ConnectionEvents;
   private readonly now: () => number;
@@ -107,6 +112,7 @@ export class Connection {
       maxKeys: options.maxPayloadKeys,
     };
     this.invalid = new InvalidInput(options.maxInvalidMessages, options.logger, () => this.peer());
+    this.outbox = new Outbox(transport, options.maxQueuedBytes);
     this.gate = options.rateLimit
       ? new InboundGate(new RateLimiter(options.rateLimit), {
           pause: () => transport.pause(),
@@ -122,8 +128,12 @@ export class Connection {
       payload: (payload) => this.onPayload(payload),
       invalid: (error) => this.drop(error),
       close: (error) => this.onClose(error),
+      drain: () => this.outbox.drain(),
     });
-    if (options.open) this.startTimers();
+    if (options.open) {
+      this.outbox.start();
+      this.startTimers();
+    }
   }
 
   get state(): ConnectionState {
@@ -134,53 +144,77 @@ export class Connection {
     return this.transport.remote;
   }
 
-  /** Bytes accepted and not yet handed to the operating system, queued-while-opening included. */
+  /**
+   * Bytes accepted and not yet handed to the operating system: the outbox's backlog (queued while
+   * opening included) and the transport's buffer.
+   */
   get bufferedAmount(): number {
-    return this.pendingBytes + this.transport.bufferedAmount;
+    return this.outbox.bufferedAmount;
+  }
+
+  /** Whether a frame sent now goes to the transport at once: open, no backlog, buffer below the mark. */
+  get isClear(): boolean {
+    return this.stateValue === "open" && this.outbox.isClear;
   }
 
   /**
-   * Encodes and sends `message`; returns the bytes queued, header included, or 0 once closing.
+   * Encodes and sends `message`; returns the bytes queued, header included, or 0 once closing
+   * (and for a volatile message that would wait).
    * @throws {TypeError} for a value that is not a plain object or cannot be encoded.
    */
-  send(message: object): number {
+  send(message: object, options?: SendOptions): number {
     // Encoded even when closed, so that bad input is reported the same way in every state.
-    return this.sendFrame(encode(message));
+    return this.sendFrame(encode(message), options);
   }
 
   /**
    * Sends an already encoded frame (shared by broadcasts); same return value as `send`. A peer
-   * that lets more than `maxQueuedBytes` pile up is cut off: its connection closes with
-   * `ERR_SEND_QUEUE_FULL` and the frame is refused with 0.
+   * that is behind (bytes of an earlier turn still wait) and would have more than
+   * `maxQueuedBytes` waiting is cut off: its connection closes with `ERR_SEND_QUEUE_FULL` and the
+   * frame is refused with 0. `tag` is kept with a latest-wins frame while it waits (a session's
+   * number for it, see {@link replaceLatest}).
    */
-  sendFrame(frame: Uint8Array): number {
-    switch (this.stateValue) {
-      case "open":
-        if (this.transport.bufferedAmount + frame.byteLength > this.options.maxQueuedBytes) {
-          return this.overflow(frame.byteLength);
-        }
-        this.transport.write(frame);
-        return frame.byteLength;
-      case "connecting":
-        if (this.pendingBytes + frame.byteLength > this.options.maxQueuedBytes) return 0;
-        this.pending.push(frame);
-        this.pendingBytes += frame.byteLength;
-        return frame.byteLength;
-      default:
-        return 0;
+  sendFrame(frame: Uint8Array, options?: SendOptions, tag = 0): number {
+    const state = this.stateValue;
+    if (state !== "open" && state !== "connecting") return 0;
+    let key: string | undefined;
+    if (options !== undefined) {
+      // While connecting everything waits: a volatile frame would be stale by the time it left.
+      if (options.volatile === true && !this.isClear) return 0;
+      key = options.latest;
     }
+    const accepted = this.outbox.offer(frame, key, tag);
+    return accepted >= 0 ? accepted : this.overflow(frame.byteLength);
+  }
+
+  /**
+   * Puts `frame` in the place of the frame sent with `latest: key` that still waits unsent.
+   * Returns that frame's slot (with the `tag` it was sent with), or `null` when none waits; a peer
+   * cut off because the bigger frame would pass `maxQueuedBytes` also gives `null`.
+   */
+  replaceLatest(key: string, frame: Uint8Array): LatestSlot | null {
+    const state = this.stateValue;
+    if (state !== "open" && state !== "connecting") return null;
+    const slot = this.outbox.replace(key, frame);
+    if (slot !== undefined) return slot;
+    if (state === "open") this.overflow(frame.byteLength);
+    return null;
   }
 
   /**
    * Closes gracefully: every frame accepted by `send()` before this call is delivered first,
-   * including frames queued while the connection was still opening.
+   * including frames queued while the connection was still opening and the outbox's backlog (all
+   * handed to the transport now: the transport's `closeTimeout` bounds how long they may take).
    */
   close(): void {
     if (this.stateValue === "closing" || this.stateValue === "closed") return;
     const wasOpen = this.stateValue === "open";
     this.stateValue = "closing";
     this.stopTimers();
-    if (wasOpen) this.transport.end();
+    if (wasOpen) {
+      this.outbox.flushAll();
+      this.transport.end();
+    }
   }
 
   /**
@@ -204,14 +238,13 @@ export class Connection {
     if (this.stateValue === "closed") return;
     // Nothing more goes out: `send()` returns 0 from now on, not only once `close` has followed.
     this.stateValue = "closing";
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.outbox.stop();
     this.stopTimers();
     this.transport.destroy(error);
   }
 
   private overflow(size: number): number {
-    const queued = this.transport.bufferedAmount;
+    const queued = this.outbox.bufferedAmount;
     this.destroy(
       new ConnectionError(
         "ERR_SEND_QUEUE_FULL",
@@ -226,15 +259,15 @@ export class Connection {
     this.opened = true;
     const closeRequested = this.stateValue === "closing";
     if (!closeRequested) this.stateValue = "open";
-    const pending = this.pending;
-    this.pending = [];
-    this.pendingBytes = 0;
     if (this.options.firstFrame !== undefined) this.transport.write(this.options.firstFrame);
-    for (const frame of pending) this.transport.write(frame);
+    // What was sent while connecting follows, within the high-water mark (all of it when closing).
+    this.outbox.start();
     this.lastActivity = this.now();
     this.events.open();
-    if (closeRequested) this.transport.end();
-    else this.startTimers();
+    if (closeRequested) {
+      this.outbox.flushAll();
+      this.transport.end();
+    } else this.startTimers();
   }
 
   private onPayload(payload: Uint8Array): void {
@@ -419,8 +452,7 @@ export class Connection {
     // What the peer sent before it went is delivered, as it would have been without a rate limit.
     if (this.stateValue === "open") this.gate?.flush();
     this.stateValue = "closed";
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.outbox.stop();
     this.stopTimers();
     this.invalid.close();
     this.events.close(error === undefined || error instanceof RepodError ? error : this.wrap(error));

@@ -1,11 +1,17 @@
 import { filter, map, type Observable } from "rxjs";
 import type { AnyChannel } from "../connections/channel.js";
+import { checkSendOptions, type SendOptions } from "../connections/outbox.js";
 
 /** Channels to leave out of a broadcast: one, or several. */
 export type Except<C> = C | Iterable<C> | null | undefined;
 
-/** Options of `sendToAll`. */
-export interface BroadcastOptions<C> {
+/**
+ * Options of `sendToAll`: who is left out, and how the message is sent to each channel
+ * (`volatile`, `latest`: see {@link SendOptions}; each channel applies them to its own backlog,
+ * so a slow player's stale state is replaced while the others get every message). Default: an
+ * ordinary message to everyone.
+ */
+export interface BroadcastOptions<C> extends SendOptions {
   /** A channel, or several, that must not receive the message (typically its sender). */
   readonly except?: Except<C>;
 }
@@ -19,7 +25,13 @@ export interface RoomEvent<C> {
 /** What a {@link Room} view needs from its server. @internal */
 export interface RoomHost<C> {
   roomMembers(name: string): ReadonlySet<C> | undefined;
-  broadcastTo(channels: Iterable<C>, message: object, except: Except<C>, room: string | undefined): number;
+  broadcastTo(
+    channels: Iterable<C>,
+    message: object,
+    except: Except<C>,
+    room: string | undefined,
+    options?: SendOptions,
+  ): number;
   readonly roomJoins$: Observable<RoomEvent<C>>;
   readonly roomLeaves$: Observable<RoomEvent<C>>;
 }
@@ -63,13 +75,27 @@ export class Room<C extends AnyChannel> {
   }
 
   /**
-   * Sends one message to every member but `except`; encoded once however many receive it.
-   * Returns the number of channels it was queued for.
-   * @throws {TypeError} for a value that is not a plain object or cannot be encoded.
+   * Sends one message to every member but `except`; encoded once however many receive it, with
+   * `volatile` or `latest` applied by each member's connection (see {@link BroadcastOptions}).
+   * Returns the number of channels it was queued for (a volatile message dropped for a member
+   * that has a backlog does not count).
+   * @throws {TypeError} for a value that is not a plain object or cannot be encoded, or for
+   *   options of the wrong type.
    */
   sendToAll(message: object, options: BroadcastOptions<C> = {}): number {
-    return this.host.broadcastTo(this.channels, message, options.except, this.name);
+    return this.host.broadcastTo(this.channels, message, options.except, this.name, options);
   }
+}
+
+/**
+ * The send options of a broadcast, checked once for all its channels: `undefined` for an ordinary
+ * message, so that each channel takes the fast path.
+ * @throws {TypeError} for options of the wrong type.
+ */
+export function toSendOptions(options: SendOptions | undefined): SendOptions | undefined {
+  checkSendOptions(options);
+  if (options === undefined) return undefined;
+  return options.volatile === true || options.latest !== undefined ? options : undefined;
 }
 
 /** Whether `channel` is excluded by `except`. */

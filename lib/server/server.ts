@@ -14,6 +14,7 @@ import { Channel, type AnyChannel } from "../connections/channel.js";
 import type { ChannelLink } from "../connections/channel-link.js";
 import { Connection, type ConnectionEvents } from "../connections/connection.js";
 import { resolveLimits, type ResolvedLimits } from "../connections/connection-options.js";
+import type { SendOptions } from "../connections/outbox.js";
 import { dispatch } from "../dispatch/dispatch.js";
 import { requestId } from "../dispatch/requests.js";
 import { ProtocolError, RepodError, type RepodErrorCode } from "../errors.js";
@@ -34,7 +35,15 @@ import { TcpAcceptor } from "../transports/tcp-acceptor.js";
 import type { ConnectorOptions, Transport } from "../transports/transport.js";
 import { WsAcceptor, type WebSocketOptions } from "../transports/ws-acceptor.js";
 import type { Address, IncomingMessage } from "../types.js";
-import { Room, toExcluded, type BroadcastOptions, type Except, type RoomEvent, type RoomHost } from "./room.js";
+import {
+  Room,
+  toExcluded,
+  toSendOptions,
+  type BroadcastOptions,
+  type Except,
+  type RoomEvent,
+  type RoomHost,
+} from "./room.js";
 import { checkRoomName, RoomRegistry } from "./room-registry.js";
 import type { AdapterHost, ServerAdapter } from "./server-adapter.js";
 import {
@@ -335,11 +344,15 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
 
   /**
    * Sends one message to every connected channel but `except`; it is encoded once however many
-   * receive it. Returns the number of channels it was queued for.
-   * @throws {TypeError} for a value that is not a plain object or cannot be encoded.
+   * receive it, with `volatile` or `latest` applied by each channel's connection (see
+   * {@link BroadcastOptions}; other servers behind an adapter deliver it as an ordinary message).
+   * Returns the number of channels it was queued for (a volatile message dropped for a channel
+   * that has a backlog does not count).
+   * @throws {TypeError} for a value that is not a plain object or cannot be encoded, or for
+   *   options of the wrong type.
    */
   sendToAll(message: object, options: BroadcastOptions<C> = {}): number {
-    return this.broadcastTo(this.#connections.keys(), message, options.except, undefined);
+    return this.broadcastTo(this.#connections.keys(), message, options.except, undefined, options);
   }
 
   /**
@@ -366,25 +379,38 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
    * @internal Encodes once, writes to every channel of `channels` not in `except`, and hands the
    * payload to the adapter for the other servers (`room` undefined: everyone).
    */
-  broadcastTo(channels: Iterable<C>, message: object, except: Except<C>, room: string | undefined): number {
+  broadcastTo(
+    channels: Iterable<C>,
+    message: object,
+    except: Except<C>,
+    room: string | undefined,
+    options?: SendOptions,
+  ): number {
     const bytes = encode(message);
+    const sendOptions = toSendOptions(options);
     this.adapter?.publish(bytes.subarray(HEADER_SIZE), room);
-    return this.#writeToChannels(channels, bytes, toExcluded(except));
+    return this.#writeToChannels(channels, bytes, toExcluded(except), sendOptions);
   }
 
   /** @internal A broadcast made on another server: framed once, written to the local channels. */
   deliverRemote(payload: Uint8Array, room: string | undefined): void {
     const channels = room === undefined ? this.#connections.keys() : this.roomMembers(room);
     if (channels === undefined) return;
-    this.#writeToChannels(channels, frame(payload), null);
+    this.#writeToChannels(channels, frame(payload), null, undefined);
   }
 
-  #writeToChannels(channels: Iterable<C>, frame: Uint8Array, excluded: ReadonlySet<C> | null): number {
+  #writeToChannels(
+    channels: Iterable<C>,
+    frame: Uint8Array,
+    excluded: ReadonlySet<C> | null,
+    options: SendOptions | undefined,
+  ): number {
     let count = 0;
     for (const channel of channels) {
       if (excluded !== null && excluded.has(channel)) continue;
       const link = this.#connections.get(channel);
-      if (link !== undefined && link.sendFrame(frame) > 0) count++;
+      // The same frame for every channel: a backlog holds a reference to it, never a copy.
+      if (link !== undefined && link.sendFrame(frame, options) > 0) count++;
     }
     return count;
   }

@@ -63,6 +63,25 @@ export class ReplayLog {
   }
 
   /**
+   * Puts `frame` in the place of message number `n` (numbered from 1), which must not have been
+   * handed to any transport yet: a latest-wins message replaced while it waited. The number stays:
+   * the peer counts the new frame where it would have counted the old one. False when `n` is no
+   * longer kept (acknowledged, or the log overflowed). Passing a bound overflows the log, as `push`.
+   */
+  replace(n: number, frame: Uint8Array): boolean {
+    if (this.overflowed || n <= this.acked || n > this.sent) return false;
+    const index = this.head + (n - this.acked - 1);
+    this.bytes += frame.byteLength - this.frames[index]!.byteLength;
+    this.frames[index] = frame;
+    if (this.bytes <= this.maxBytes) return true;
+    this.overflowed = true;
+    this.frames = [];
+    this.head = 0;
+    this.bytes = 0;
+    return false;
+  }
+
+  /**
    * The peer received the first `count` messages: they need never be sent again.
    * @returns false when `count` is not a number this log can take (beyond what was sent): a peer
    *   that claims to have received messages never sent is broken or hostile.

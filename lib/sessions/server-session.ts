@@ -1,6 +1,7 @@
 import { RESUMED_ACTION } from "../constants.js";
 import type { ChannelLink } from "../connections/channel-link.js";
 import type { Connection, ConnectionState } from "../connections/connection.js";
+import type { SendOptions } from "../connections/outbox.js";
 import { ConnectionError, type RepodError } from "../errors.js";
 import { encode } from "../protocol/codec.js";
 import type { Address, IncomingMessage } from "../types.js";
@@ -94,13 +95,17 @@ export class ServerSession implements ChannelLink {
     return this.stream.received;
   }
 
-  send(message: object): number {
-    return this.sendFrame(encode(message));
+  send(message: object, options?: SendOptions): number {
+    return this.sendFrame(encode(message), options);
   }
 
-  sendFrame(frame: Uint8Array): number {
+  /**
+   * Numbers, keeps and sends one frame (see {@link SessionStream.send} for `volatile`, dropped
+   * during a gap, and `latest`, which replaces a waiting frame under its number).
+   */
+  sendFrame(frame: Uint8Array, options?: SendOptions): number {
     if (this.ending || this.ended) return 0;
-    const sent = this.stream.send(frame);
+    const sent = this.stream.send(frame, options);
     if (this.stream.isOverflowed) {
       this.endWith(
         new ConnectionError(

@@ -1,5 +1,6 @@
 import { ACK_ACTION } from "../constants.js";
 import type { Connection } from "../connections/connection.js";
+import type { SendOptions } from "../connections/outbox.js";
 import { encode } from "../protocol/codec.js";
 import { ReplayLog } from "./replay-log.js";
 
@@ -23,6 +24,17 @@ export interface SessionBounds {
  * A connection is attached while the transport lives; without one, sends are only kept. On
  * attach, the peer's count of received messages says where the replay starts: nothing is sent
  * twice, nothing is skipped. Control messages (acks, pings) are not numbered.
+ *
+ * Send options keep the count exact, because the peer counts every message it receives and
+ * cannot tell a volatile or latest-wins one from another (the wire format is the same):
+ * - `volatile`: dropped, never numbered, during a gap (no connection) or when the connection
+ *   holds a backlog (see `Connection.isClear`); otherwise numbered and kept like any message, so
+ *   it reaches the peer exactly once even across a drop.
+ * - `latest`: numbered when sent, like any message. While it has not been handed to a transport
+ *   (it waits in the connection's backlog, or it was sent during a gap) a newer message with the
+ *   same key takes its place and its number, in the backlog and in the replay log alike: the
+ *   replaced message never reaches the peer and consumes no number of its own. Once handed to a
+ *   transport it may have reached the peer: a newer message is numbered and queued after it.
  */
 export class SessionStream {
   private readonly log: ReplayLog;
@@ -30,6 +42,11 @@ export class SessionStream {
   private ackedToPeer = 0;
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private connection: Connection | null = null;
+  /**
+   * The latest-wins messages sent since the connection was lost, by key: their numbers. Never
+   * handed to a transport, so a newer one with the same key replaces them in the log.
+   */
+  private gapSlots: Map<string, number> | null = null;
 
   constructor(bounds: SessionBounds) {
     this.log = new ReplayLog(bounds.maxMessages, bounds.maxBytes);
@@ -53,11 +70,39 @@ export class SessionStream {
   /**
    * Numbers and keeps one frame, and writes it if a connection is attached (a connection still
    * opening queues it). Returns the frame's size: once kept, it reaches the peer, now or after a
-   * resume, even if the connection cuts a peer that does not read.
+   * resume, even if the connection cuts a peer that does not read. A volatile frame that would
+   * wait returns 0, unnumbered; a latest-wins frame that replaces a waiting one keeps its number
+   * (see the class comment).
    */
-  send(frame: Uint8Array): number {
+  send(frame: Uint8Array, options?: SendOptions): number {
+    if (options === undefined) {
+      this.log.push(frame);
+      this.connection?.sendFrame(frame);
+      return frame.byteLength;
+    }
+    const connection = this.connection;
+    if (options.volatile === true && (connection === null || !connection.isClear)) return 0;
+    const key = options.latest;
+    if (key === undefined) {
+      this.log.push(frame);
+      connection?.sendFrame(frame);
+      return frame.byteLength;
+    }
+    if (connection !== null) {
+      const slot = connection.replaceLatest(key, frame);
+      if (slot !== null) {
+        this.log.replace(slot.tag, frame);
+        return frame.byteLength;
+      }
+      this.log.push(frame);
+      connection.sendFrame(frame, { latest: key }, this.log.sentCount);
+      return frame.byteLength;
+    }
+    const gapSlots = (this.gapSlots ??= new Map());
+    const waiting = gapSlots.get(key);
+    if (waiting !== undefined && this.log.replace(waiting, frame)) return frame.byteLength;
     this.log.push(frame);
-    this.connection?.sendFrame(frame);
+    gapSlots.set(key, this.log.sentCount);
     return frame.byteLength;
   }
 
@@ -95,15 +140,33 @@ export class SessionStream {
     this.connection = connection;
     // The resume handshake told the peer our count: it stands for an acknowledgement.
     this.ackedToPeer = this.receivedCount;
+    // The latest-wins messages of the gap go out still replaceable while they wait, under their
+    // numbers; the keys are looked up by number.
+    const gapKeys = this.gapKeys();
+    let n = peerReceived;
     for (const frame of missed) {
-      if (connection.sendFrame(frame) === 0) break;
+      n++;
+      const key = gapKeys?.get(n);
+      const sent = key === undefined ? connection.sendFrame(frame) : connection.sendFrame(frame, { latest: key }, n);
+      if (sent === 0) break;
     }
     return true;
+  }
+
+  /** The numbers of the gap's latest-wins messages, with their keys; the gap is over. */
+  private gapKeys(): Map<number, string> | null {
+    const gapSlots = this.gapSlots;
+    this.gapSlots = null;
+    if (gapSlots === null) return null;
+    const keys = new Map<number, string>();
+    for (const [key, n] of gapSlots) keys.set(n, key);
+    return keys;
   }
 
   /** The connection is gone; sends are only kept until the next `attach`. */
   detach(): void {
     this.connection = null;
+    this.gapSlots = null;
     this.stopAckTimer();
   }
 

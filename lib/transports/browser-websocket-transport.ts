@@ -25,6 +25,11 @@ export interface BrowserWebSocketTransportOptions {
 }
 
 const DEFAULT_CLOSE_TIMEOUT = 5_000;
+/**
+ * Milliseconds between two looks at `bufferedAmount` while a drain is awaited: a browser's
+ * WebSocket has no drain event, so it is polled, only while the connection holds a backlog.
+ */
+const DRAIN_POLL_INTERVAL = 10;
 
 // readyState values, read from the spec rather than from the injected class's statics.
 const CONNECTING = 0;
@@ -60,6 +65,9 @@ export class BrowserWebSocketTransport implements Transport {
   private paused = false;
   /** Payloads received while paused, in order. */
   private kept: Uint8Array[] = [];
+  /** The mark a `drain` is awaited below (`watchDrain`); 0 when none is. */
+  private drainBelow = 0;
+  private drainTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(url: string, remote: Address, options: BrowserWebSocketTransportOptions) {
     this.url = url;
@@ -123,7 +131,13 @@ export class BrowserWebSocketTransport implements Transport {
     this.socket.send(frame.subarray(HEADER_SIZE) as Uint8Array<ArrayBuffer>);
   }
 
+  watchDrain(below: number): void {
+    this.drainBelow = below;
+    if (this.drainTimer === undefined && !this.closed) this.pollDrain();
+  }
+
   end(): void {
+    this.stopDrainWatch();
     const socket = this.socket;
     if (socket === null || this.closed || this.closeTimer !== undefined) return;
     if (socket.readyState === CONNECTING) {
@@ -140,6 +154,7 @@ export class BrowserWebSocketTransport implements Transport {
   destroy(error?: Error): void {
     if (error) this.failure ??= error;
     if (this.closed) return;
+    this.stopDrainWatch();
     // Browsers cannot drop what is queued nor cut a socket: close it and stop listening to it.
     // The connection hears `close` in a later turn, as from every other transport.
     this.kept = [];
@@ -193,6 +208,7 @@ export class BrowserWebSocketTransport implements Transport {
   private finish(error: Error | undefined): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopDrainWatch();
     if (this.closeTimer !== undefined) {
       clearTimeout(this.closeTimer);
       this.closeTimer = undefined;
@@ -203,6 +219,26 @@ export class BrowserWebSocketTransport implements Transport {
     this.kept = [];
     for (const payload of kept) this.events?.payload(payload);
     this.events?.close(error);
+  }
+
+  private pollDrain(): void {
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = undefined;
+      const below = this.drainBelow;
+      if (below === 0 || this.closed) return;
+      if (this.bufferedAmount < below) {
+        this.drainBelow = 0;
+        this.events?.drain?.();
+      } else {
+        this.pollDrain();
+      }
+    }, DRAIN_POLL_INTERVAL);
+  }
+
+  private stopDrainWatch(): void {
+    this.drainBelow = 0;
+    if (this.drainTimer !== undefined) clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
   }
 
   private detach(socket: WebSocket): void {

@@ -43,6 +43,8 @@ export class MemoryTransport implements Transport {
   private paused = false;
   /** Why a client end created by {@link MemoryTransport.failed} cannot connect. */
   private failure: Error | undefined;
+  /** The mark a `drain` is awaited below (`watchDrain`); 0 when none is. */
+  private drainBelow = 0;
 
   private constructor(
     private readonly maxPayload: number,
@@ -101,6 +103,13 @@ export class MemoryTransport implements Transport {
     this.scheduleFlush();
   }
 
+  watchDrain(below: number): void {
+    this.drainBelow = below;
+    // A flush to come, or a paused peer that reads what waits for it, says when there is room.
+    if (this.flushScheduled || this.peer.inboxBytes > 0) return;
+    nextTurn(() => this.checkDrain());
+  }
+
   end(): void {
     if (this.closed || this.ending) return;
     this.ending = true;
@@ -141,6 +150,7 @@ export class MemoryTransport implements Transport {
       this.outgoing = [];
       this.outgoingBytes = 0;
       for (const frame of frames) this.peer.receive(frame);
+      this.checkDrain();
       if (this.ending) {
         this.finish(undefined);
         this.peer.finish(undefined);
@@ -175,11 +185,23 @@ export class MemoryTransport implements Transport {
   /** Delivers what waits in `inbox`, in order, until it is empty or the receiver pauses again. */
   private drainInbox(): void {
     while (this.inboxHead < this.inbox.length) {
-      if (this.closed || this.paused) return;
+      if (this.closed || this.paused) break;
       const frame = this.takeFromInbox();
       this.deliver(frame);
     }
-    this.clearInbox();
+    if (this.inboxHead === this.inbox.length) this.clearInbox();
+    // What the sending end counted as not yet taken was read: it may send more.
+    this.peer.checkDrain();
+  }
+
+  /** Reports `drain` if it is awaited and what waits for the peer is below the mark. */
+  private checkDrain(): void {
+    const below = this.drainBelow;
+    if (below === 0 || this.closed || this.ending) return;
+    if (this.bufferedAmount < below) {
+      this.drainBelow = 0;
+      this.events?.drain?.();
+    }
   }
 
   private takeFromInbox(): Uint8Array {

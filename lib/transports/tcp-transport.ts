@@ -22,6 +22,8 @@ export interface TcpTransportOptions {
 }
 
 const DEFAULT_CLOSE_TIMEOUT = 5_000;
+/** Milliseconds between two looks at a buffer that gives no drain event of its own. */
+const DRAIN_POLL_INTERVAL = 10;
 
 /**
  * Length-prefixed msgpack frames over a `net.Socket`.
@@ -51,6 +53,9 @@ export class TcpTransport implements Transport {
   private closeTimer: ReturnType<typeof setTimeout> | undefined;
   /** Times a frame left partial; `null` with `frameTimeout: 0`. */
   private readonly deadline: FrameDeadline | null;
+  /** The mark a `drain` is awaited below (`watchDrain`); 0 when none is. */
+  private drainBelow = 0;
+  private drainTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(socket: net.Socket, options: TcpTransportOptions) {
     this.socket = socket;
@@ -107,9 +112,12 @@ export class TcpTransport implements Transport {
     socket.on("error", (error) => {
       this.failure ??= error;
     });
+    // Emitted only after a write found the socket's buffer full, so it costs nothing otherwise.
+    socket.on("drain", () => this.checkDrain());
     socket.on("close", () => {
       this.clearCloseTimer();
       this.deadline?.stop();
+      this.stopDrainWatch();
       this.queued = [];
       this.queuedBytes = 0;
       events.close(this.failure);
@@ -140,7 +148,15 @@ export class TcpTransport implements Transport {
     }
   }
 
+  watchDrain(below: number): void {
+    this.drainBelow = below;
+    // A write pending for this turn says after it is made; a full socket says with its `drain`.
+    if (this.flushPending || this.socket.writableNeedDrain) return;
+    queueMicrotask(() => this.checkDrain());
+  }
+
   end(): void {
+    this.stopDrainWatch();
     this.flushQueued();
     if (this.socket.destroyed || this.closeTimer !== undefined) return;
     this.socket.end();
@@ -152,6 +168,7 @@ export class TcpTransport implements Transport {
     if (error) this.failure ??= error;
     this.queued = [];
     this.queuedBytes = 0;
+    this.stopDrainWatch();
     this.socket.destroy();
   }
 
@@ -186,6 +203,36 @@ export class TcpTransport implements Transport {
     this.queued = [];
     this.queuedBytes = 0;
     this.socket.write(chunk);
+    // The kernel usually takes the whole chunk at once: then the outbox may hand over more in
+    // this same turn (one more system call per high-water mark's worth, not one per frame).
+    if (this.drainBelow !== 0) this.checkDrain();
+  }
+
+  /** Reports `drain` if it is awaited and the buffer is below the mark; else waits for the socket's. */
+  private checkDrain(): void {
+    const below = this.drainBelow;
+    if (below === 0 || this.socket.destroyed) return;
+    if (this.bufferedAmount < below) {
+      this.drainBelow = 0;
+      this.events?.drain?.();
+      return;
+    }
+    // Above the mark with nothing pending for this turn, the socket's buffer is past its own
+    // (smaller) high-water mark, so its `drain` follows. Should it not (a socket that stopped
+    // writing), a slow poll keeps the backlog from waiting for ever.
+    if (!this.flushPending && !this.socket.writableNeedDrain && this.drainTimer === undefined) {
+      this.drainTimer = setTimeout(() => {
+        this.drainTimer = undefined;
+        this.checkDrain();
+      }, DRAIN_POLL_INTERVAL);
+      this.drainTimer.unref?.();
+    }
+  }
+
+  private stopDrainWatch(): void {
+    this.drainBelow = 0;
+    if (this.drainTimer !== undefined) clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
   }
 
   /** What arrived of the partial frame, for the `ERR_FRAME_TIMEOUT` message. */

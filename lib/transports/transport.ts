@@ -14,6 +14,11 @@ export interface TransportEvents {
    * when it ended through an error (refused, reset, oversized frame...).
    */
   close(error?: Error): void;
+  /**
+   * The transport's buffer fell below the mark given to {@link Transport.watchDrain}: it can take
+   * more frames. Called once per `watchDrain`.
+   */
+  drain?(): void;
 }
 
 /**
@@ -34,6 +39,14 @@ export interface Transport {
    * be shared with other transports (broadcast) and must not be modified.
    */
   write(frame: Uint8Array): void;
+  /**
+   * Asks for one `drain` event once `bufferedAmount` is below `below` bytes: the connection's
+   * outbox holds a backlog and waits for room (TCP: the socket's `drain`, or at once when a turn's
+   * write left the buffer below the mark; WebSocket: the socket under it; in-memory: delivery to
+   * the peer; a browser's WebSocket: `bufferedAmount`, polled while a drain is awaited). Never
+   * reports synchronously from this call. Nothing is reported once the transport has closed.
+   */
+  watchDrain(below: number): void;
   /** Sends everything queued, then closes. `close` follows once the peer is gone. */
   end(): void;
   /** Closes at once, dropping what is queued. `close` follows with `error`, if given. */

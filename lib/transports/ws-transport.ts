@@ -39,6 +39,8 @@ export interface WsTransportOptions {
 }
 
 const DEFAULT_CLOSE_TIMEOUT = 5_000;
+/** Milliseconds between two looks at a buffer that gives no drain event of its own. */
+const DRAIN_POLL_INTERVAL = 10;
 
 /**
  * Msgpack messages over a `ws` WebSocket, on the server side (sockets accepted by a
@@ -74,9 +76,17 @@ export class WsTransport implements Transport {
   /** Times a message left partial; created once the socket is open and its raw socket known. */
   private deadline: FrameDeadline | null = null;
   private tracker: WsFrameTracker | null = null;
+  private events: TransportEvents | null = null;
+  /** The mark a `drain` is awaited below (`watchDrain`); 0 when none is. */
+  private drainBelow = 0;
+  private drainTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The raw socket whose `drain` is listened to. */
+  private drainSource: net.Socket | undefined;
   private readonly uncork = (): void => {
     this.corked = false;
     this.rawSocket?.uncork();
+    // The turn's frames are with the kernel now, usually all of them: the outbox may go on.
+    if (this.drainBelow !== 0) this.checkDrain();
   };
 
   /**
@@ -154,6 +164,7 @@ export class WsTransport implements Transport {
   }
 
   start(events: TransportEvents): void {
+    this.events = events;
     const socket = this.socket;
     if (socket.readyState === WebSocket.CONNECTING) socket.once("open", () => events.open());
     socket.on("message", (data, isBinary) => {
@@ -185,6 +196,7 @@ export class WsTransport implements Transport {
     socket.on("close", (code, reason) => {
       this.clearCloseTimer();
       this.deadline?.stop();
+      this.stopDrainWatch();
       events.close(this.failure ?? closeCodeError(code, reason.toString()));
     });
   }
@@ -200,7 +212,20 @@ export class WsTransport implements Transport {
     this.socket.send(frame.subarray(HEADER_SIZE), { binary: true });
   }
 
+  watchDrain(below: number): void {
+    this.drainBelow = below;
+    const raw = this.rawSocket;
+    if (raw !== undefined && this.drainSource !== raw) {
+      this.drainSource = raw;
+      raw.on("drain", () => this.checkDrain());
+    }
+    // Frames corked for this turn: looked at once they are written.
+    if (this.corked) return;
+    queueMicrotask(() => this.checkDrain());
+  }
+
   end(): void {
+    this.stopDrainWatch();
     const socket = this.socket;
     if (this.closeTimer !== undefined || socket.readyState === WebSocket.CLOSED) return;
     if (socket.readyState === WebSocket.CONNECTING) {
@@ -217,6 +242,7 @@ export class WsTransport implements Transport {
   destroy(error?: Error): void {
     if (error) this.failure ??= error;
     this.terminated = true;
+    this.stopDrainWatch();
     this.socket.terminate();
   }
 
@@ -251,6 +277,31 @@ export class WsTransport implements Transport {
       deadline.update(tracker.partial, began);
     });
     raw.once("close", () => deadline.stop());
+  }
+
+  /** Reports `drain` if it is awaited and the buffer is below the mark; else waits for room. */
+  private checkDrain(): void {
+    const below = this.drainBelow;
+    if (below === 0 || this.socket.readyState !== WebSocket.OPEN) return;
+    if (this.bufferedAmount < below) {
+      this.drainBelow = 0;
+      this.events?.drain?.();
+      return;
+    }
+    // A full raw socket reports its `drain`. What ws holds itself (a message being compressed)
+    // and a socket without its raw socket known give no event: looked at again shortly.
+    if (this.drainSource?.writableNeedDrain === true || this.drainTimer !== undefined) return;
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = undefined;
+      this.checkDrain();
+    }, DRAIN_POLL_INTERVAL);
+    this.drainTimer.unref?.();
+  }
+
+  private stopDrainWatch(): void {
+    this.drainBelow = 0;
+    if (this.drainTimer !== undefined) clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
   }
 
   private clearCloseTimer(): void {

@@ -1,0 +1,861 @@
+import * as net from "node:net";
+import { setImmediate as nextTurn } from "node:timers/promises";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import WebSocket from "ws";
+import {
+  Channel,
+  ConnectionError,
+  ConnectionListener,
+  decode,
+  encode,
+  FrameDecoder,
+  Server,
+  type ConnectOptions,
+  type IncomingMessage,
+  type LocalServer,
+  type SendOptions,
+  type ServerOptions,
+} from "../lib/index.js";
+import { listenerMixin } from "../lib/connections/connection-listener.js";
+import { HIGH_WATER_MARK, Outbox } from "../lib/connections/outbox.js";
+import { createBrowserConnector } from "../lib/transports/browser-connector.js";
+import { BrowserWebSocketTransport, type WebSocketConstructor } from "../lib/transports/browser-websocket-transport.js";
+import { MemoryTransport } from "../lib/transports/memory-transport.js";
+import type { Transport, TransportEvents } from "../lib/transports/transport.js";
+import { Cleanup } from "./helpers/cleanup.js";
+import { rawSocket, startServer, waitFor } from "./helpers/net.js";
+import { tcpProxy, type TestProxy } from "./helpers/proxy.js";
+import { pumpEvery, range, sessionGranted } from "./helpers/sessions.js";
+import { closeRawWebSocket, openRawWebSocket, payloadOf, rawWsServer } from "./helpers/ws.js";
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+const VIAS = ["TCP", "WebSocket", "memory"] as const;
+type Via = (typeof VIAS)[number];
+
+/** Padding of a state update: big enough to fill loopback's kernel buffers in a few hundred turns. */
+const STATE_PAD = 16 * 1024;
+
+/** One state update of a 60 Hz stream: its tick and a fixed-size body. */
+function state(tick: number): { action: string; n: number; pad: Uint8Array } {
+  return { action: "state", n: tick, pad: new Uint8Array(STATE_PAD) };
+}
+
+/** Bytes of one state update on the wire at most, header included. */
+const STATE_FRAME = encode(state(2 ** 31)).byteLength;
+
+/** A message that takes the transport past the high-water mark by itself: what follows it in its turn waits. */
+function filler(n: number): { action: string; n: number; pad: Uint8Array } {
+  return { action: "fill", n, pad: new Uint8Array(HIGH_WATER_MARK) };
+}
+
+/** The `n` of each message with `action`, in order. */
+function numbersOf(messages: readonly IncomingMessage[], action: string): number[] {
+  return messages.filter((message) => message.action === action).map((message) => message.n as number);
+}
+
+/** `action:n` for each message but the greeting, in order: the sequence a peer saw. */
+function sequence(messages: readonly IncomingMessage[]): string[] {
+  return messages
+    .filter((message) => message.action !== "connected" && message.action !== "@hello")
+    .map((message) => `${String(message.action)}:${String(message.n)}`);
+}
+
+function expectIncreasing(values: readonly number[]): void {
+  for (let index = 1; index < values.length; index++) expect(values[index]).toBeGreaterThan(values[index - 1]!);
+}
+
+function codeOf(error: unknown): unknown {
+  return (error as { code?: unknown } | null)?.code;
+}
+
+/** A server seat that records how it ended and every message it was sent. */
+class Seat extends Channel {
+  readonly errors: unknown[] = [];
+  readonly seen: IncomingMessage[] = [];
+  drops = 0;
+  closes = 0;
+
+  override onError(error: unknown): void {
+    this.errors.push(error);
+  }
+
+  override onDrop(): void {
+    this.drops++;
+  }
+
+  override onClose(): void {
+    this.closes++;
+  }
+
+  override networkReceived(message: IncomingMessage): void {
+    this.seen.push(message);
+  }
+}
+
+/** A player that records what its handlers see, in order, and the built-in actions apart. */
+class Player extends ConnectionListener {
+  readonly seen: IncomingMessage[] = [];
+  readonly events: string[] = [];
+
+  Network_connected(): void {
+    this.events.push("connected");
+  }
+
+  Network_socketConnect(): void {}
+
+  Network_dropped(): void {
+    this.events.push("dropped");
+  }
+
+  Network_resumed(): void {
+    this.events.push("resumed");
+  }
+
+  Network_error(message: { code?: string }): void {
+    this.events.push(`error:${String(message.code)}`);
+  }
+
+  Network_disconnected(): void {
+    this.events.push("disconnected");
+  }
+
+  override networkReceived(message: IncomingMessage): void {
+    this.seen.push(message);
+  }
+}
+
+async function seatServer(options: ServerOptions<Seat> = {}): Promise<Server<Seat>> {
+  return cleanup.server(await startServer({ channelClass: Seat, ws: { port: 0 }, ...options }));
+}
+
+/** The only channel of `server` not in `known`, once there is one. */
+async function channelAfter(server: Server<Seat>, known: ReadonlySet<Seat>): Promise<Seat> {
+  let found: Seat | undefined;
+  await waitFor(() => {
+    found = server.channels.find((channel) => !known.has(channel));
+    return found !== undefined;
+  }, "the new channel");
+  return found!;
+}
+
+/** A far end that reads only when told to: what it received, decoded, in order. */
+interface Reader {
+  readonly messages: IncomingMessage[];
+  /** Stops reading: what is sent to it waits in the kernel (or the in-memory link), then in the sender. */
+  pause(): void;
+  /** Reads again, what waited first. */
+  resume(): void;
+}
+
+/** A raw client of `server` over `via` that reads only when told to, and its channel. */
+async function rawReader(server: Server<Seat>, via: Via): Promise<{ reader: Reader; channel: Seat }> {
+  const known = new Set(server.channels);
+  const messages: IncomingMessage[] = [];
+  let reader: Reader;
+  if (via === "TCP") {
+    const socket = cleanup.socket(await rawSocket(server.port));
+    const decoder = new FrameDecoder();
+    socket.on("data", (chunk: Buffer) =>
+      decoder.push(chunk, (payload) => messages.push(decode(payload) as IncomingMessage)),
+    );
+    reader = { messages, pause: () => socket.pause(), resume: () => socket.resume() };
+  } else if (via === "WebSocket") {
+    const socket = await openRawWebSocket(`ws://127.0.0.1:${server.wsPort}/`);
+    cleanup.add(() => closeRawWebSocket(socket));
+    socket.on("message", (data) => messages.push(decode(data as Buffer) as IncomingMessage));
+    reader = { messages, pause: () => socket.pause(), resume: () => socket.resume() };
+  } else {
+    // The client's end of an in-process link, driven by hand: pause() keeps what arrives unread.
+    const transport = server.openLocal({ maxPayload: 1 << 24 });
+    transport.start({
+      open: () => {},
+      payload: (payload) => messages.push(decode(payload) as IncomingMessage),
+      invalid: () => {},
+      close: () => {},
+    });
+    cleanup.add(() => transport.destroy());
+    reader = { messages, pause: () => transport.pause(), resume: () => transport.resume() };
+  }
+  return { reader, channel: await channelAfter(server, known) };
+}
+
+/** A raw server a client connects to over `via`, reading only when told to. */
+interface SlowServer extends Reader {
+  /** What to connect to: a port, a URL or an in-process server. */
+  readonly target: number | string | LocalServer;
+  /** Whether the client's connection reached it. */
+  readonly connected: () => boolean;
+}
+
+async function slowServer(via: Via): Promise<SlowServer> {
+  const messages: IncomingMessage[] = [];
+  let far: { pause(): void; resume(): void } | null = null;
+  const control = {
+    messages,
+    connected: () => far !== null,
+    pause: () => far!.pause(),
+    resume: () => far?.resume(),
+  };
+  if (via === "TCP") {
+    const sockets: net.Socket[] = [];
+    const server = net.createServer((socket) => {
+      sockets.push(socket);
+      const decoder = new FrameDecoder();
+      socket.on("data", (chunk: Buffer) =>
+        decoder.push(chunk, (payload) => messages.push(decode(payload) as IncomingMessage)),
+      );
+      far = socket;
+    });
+    cleanup.netServer(server, sockets);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return { ...control, target: (server.address() as net.AddressInfo).port };
+  }
+  if (via === "WebSocket") {
+    const { url } = await rawWsServer(cleanup, (socket: WebSocket) => {
+      socket.on("message", (data) => messages.push(decode(data as Buffer) as IncomingMessage));
+      // A WebSocket client is in once greeted.
+      socket.send(payloadOf({ action: "connected" }));
+      far = socket;
+    });
+    return { ...control, target: url };
+  }
+  const target: LocalServer = {
+    openLocal: (options) => {
+      const [client, end] = MemoryTransport.pair(options.maxPayload, 1 << 24);
+      end.start({
+        open: () => {},
+        payload: (payload) => messages.push(decode(payload) as IncomingMessage),
+        invalid: () => {},
+        close: () => {},
+      });
+      cleanup.add(() => end.destroy());
+      far = end;
+      return client;
+    },
+  };
+  return { ...control, target };
+}
+
+/** Connects `listener` to `target` with `options`, closed after the test. */
+function connect(listener: ConnectionListener, target: number | string | LocalServer, options: ConnectOptions): void {
+  cleanup.listener(listener);
+  if (typeof target === "number") listener.connect("127.0.0.1", target, options);
+  else if (typeof target === "string") listener.connect(target, options);
+  else listener.connect(target, options);
+}
+
+/** A connected player of `server` over `via`, with its seat. */
+async function playerOf(
+  server: Server<Seat>,
+  via: Via,
+  options: ConnectOptions = {},
+): Promise<{ player: Player; seat: Seat }> {
+  const known = new Set(server.channels);
+  const player = new Player();
+  const target = via === "TCP" ? server.port : via === "WebSocket" ? `ws://127.0.0.1:${server.wsPort}/` : server;
+  connect(player, target, options);
+  pumpEvery(cleanup, player);
+  const seat = await channelAfter(server, known);
+  await waitFor(() => player.events.includes("connected"), "the player to be connected");
+  return { player, seat };
+}
+
+describe.each(VIAS)("the outbox of a channel over %s", (via) => {
+  it("delivers a synchronous burst bigger than maxQueuedBytes to a peer that reads, whole and in order, without cutting it off", async () => {
+    const maxQueuedBytes = 64 * 1024;
+    const server = await seatServer({ maxQueuedBytes });
+    const { reader, channel } = await rawReader(server, via);
+    let accepted = 0;
+    for (const n of range(300)) if (channel.send({ action: "burst", n, pad: new Uint8Array(1024) }) > 0) accepted++;
+    expect(accepted).toBe(300);
+    // More than the bound waits now, all of it written in this turn.
+    expect(channel.bufferedAmount).toBeGreaterThan(maxQueuedBytes);
+    await waitFor(() => numbersOf(reader.messages, "burst").length === 300, "the whole burst");
+    expect(numbersOf(reader.messages, "burst")).toEqual(range(300));
+    expect(channel.isConnected).toBe(true);
+    expect(channel.errors).toEqual([]);
+  });
+
+  it("sends latest state updates to a peer that stops reading without ever cutting it off, holds at most the high-water mark and one state, and delivers the newest once it reads again", async () => {
+    const server = await seatServer({ maxQueuedBytes: 1024 * 1024 });
+    const { reader, channel } = await rawReader(server, via);
+    reader.pause();
+    let tick = 0;
+    let most = 0;
+    let backlogSince = 0;
+    // Until a backlog has existed for 200 ticks; bounded: the kernel absorbs a few MiB at most.
+    for (let turn = 0; turn < 2_000 && (backlogSince === 0 || tick - backlogSince < 200); turn++) {
+      tick++;
+      expect(channel.send(state(tick), { latest: "state" })).toBeGreaterThan(0);
+      most = Math.max(most, channel.bufferedAmount);
+      if (backlogSince === 0 && channel.bufferedAmount >= HIGH_WATER_MARK) backlogSince = tick;
+      await nextTurn();
+    }
+    expect(backlogSince).toBeGreaterThan(0);
+    expect(channel.isConnected).toBe(true);
+    // The transport's buffer below the mark plus the one frame that took it past, and one waiting state.
+    expect(most).toBeLessThan(HIGH_WATER_MARK + 2 * STATE_FRAME);
+
+    reader.resume();
+    await waitFor(() => numbersOf(reader.messages, "state").at(-1) === tick, "the newest state", 10_000);
+    const ticks = numbersOf(reader.messages, "state");
+    expectIncreasing(ticks);
+    // Of the 200 states sent while the backlog existed, the newest arrives and hardly any other.
+    const late = ticks.filter((n) => n > backlogSince);
+    expect(late.at(-1)).toBe(tick);
+    expect(late.length).toBeLessThan(20);
+    expect(channel.errors).toEqual([]);
+  });
+
+  it("lets the same stream without latest grow a backlog, and cuts the peer off with ERR_SEND_QUEUE_FULL at maxQueuedBytes", async () => {
+    const maxQueuedBytes = 1024 * 1024;
+    const server = await seatServer({ maxQueuedBytes });
+    const { reader, channel } = await rawReader(server, via);
+    reader.pause();
+    let most = 0;
+    for (let tick = 1; tick < 2_000 && channel.isConnected; tick++) {
+      channel.send(state(tick));
+      most = Math.max(most, channel.bufferedAmount);
+      await nextTurn();
+    }
+    expect(channel.isConnected).toBe(false);
+    await waitFor(() => channel.closes === 1, "onClose of the cut-off channel");
+    expect(channel.errors.map(codeOf)).toEqual(["ERR_SEND_QUEUE_FULL"]);
+    expect((channel.errors[0] as ConnectionError).message).toMatch(/not reading.*maxQueuedBytes limit of 1048576/);
+    expect(most).toBeGreaterThan(HIGH_WATER_MARK + 2 * STATE_FRAME);
+    expect(most).toBeLessThanOrEqual(maxQueuedBytes);
+  });
+
+  it("delivers a volatile message while the peer keeps up, and drops one (send returns 0) while it has a backlog", async () => {
+    const server = await seatServer();
+    const { reader, channel } = await rawReader(server, via);
+    expect(channel.send({ action: "v", n: 0 }, { volatile: true })).toBeGreaterThan(0);
+    await waitFor(() => numbersOf(reader.messages, "v").length === 1, "the first volatile message");
+
+    reader.pause();
+    for (let tick = 1; tick < 2_000 && channel.bufferedAmount < HIGH_WATER_MARK; tick++) {
+      channel.send(state(tick));
+      await nextTurn();
+    }
+    expect(channel.bufferedAmount).toBeGreaterThanOrEqual(HIGH_WATER_MARK);
+    expect(channel.send({ action: "v", n: 1 }, { volatile: true })).toBe(0);
+    expect(channel.send({ action: "after", n: 0 })).toBeGreaterThan(0);
+    reader.resume();
+    await waitFor(() => numbersOf(reader.messages, "after").length === 1, "the ordinary message behind the backlog");
+    await waitFor(() => channel.bufferedAmount === 0, "the backlog to drain");
+
+    expect(channel.send({ action: "v", n: 2 }, { volatile: true })).toBeGreaterThan(0);
+    await waitFor(() => numbersOf(reader.messages, "v").length === 2, "the last volatile message");
+    expect(numbersOf(reader.messages, "v")).toEqual([0, 2]);
+    expect(channel.isConnected).toBe(true);
+  });
+
+  it("puts a latest message in the place of the one it replaces: the peer sees A2 before B and never A1; without a backlog every message goes out in send order", async () => {
+    const server = await seatServer();
+    const { reader, channel } = await rawReader(server, via);
+    const latest: SendOptions = { latest: "a" };
+    const after = (count: number): string[] => sequence(reader.messages).slice(count);
+
+    // No backlog: each message goes out at once.
+    channel.send({ action: "a", n: 1 }, latest);
+    channel.send({ action: "b", n: 1 });
+    channel.send({ action: "a", n: 2 }, latest);
+    await waitFor(() => sequence(reader.messages).length === 3, "three messages");
+    expect(after(0)).toEqual(["a:1", "b:1", "a:2"]);
+
+    // A backlog within this turn: whatever follows the filler waits.
+    channel.send(filler(1));
+    channel.send({ action: "a", n: 3 }, latest);
+    channel.send({ action: "b", n: 2 });
+    expect(channel.send({ action: "v", n: 1 }, { volatile: true })).toBe(0);
+    channel.send({ action: "a", n: 4 }, latest);
+    channel.send({ action: "c", n: 1 });
+    await waitFor(() => numbersOf(reader.messages, "c").length === 1, "the last message");
+    expect(after(3)).toEqual(["fill:1", "a:4", "b:2", "c:1"]);
+    await waitFor(() => channel.bufferedAmount === 0, "the backlog to drain");
+
+    // A5 left for the transport before the backlog formed: A6 cannot replace it, and queues behind B.
+    channel.send({ action: "a", n: 5 }, latest);
+    channel.send(filler(2));
+    channel.send({ action: "b", n: 3 });
+    channel.send({ action: "a", n: 6 }, latest);
+    await waitFor(() => numbersOf(reader.messages, "a").at(-1) === 6, "the last message");
+    expect(after(7)).toEqual(["a:5", "fill:2", "b:3", "a:6"]);
+    expect(channel.errors).toEqual([]);
+  });
+});
+
+describe("a broadcast with latest to 20 clients, one of them slow", () => {
+  it("reaches the 19 others with every state in order, and the slow one, never cut off, with the newest", async () => {
+    const server = await seatServer({ maxQueuedBytes: 1024 * 1024 });
+    const players: Player[] = [];
+    for (const via of VIAS) {
+      for (let i = 0; i < (via === "TCP" ? 7 : 6); i++) players.push((await playerOf(server, via)).player);
+    }
+    const { reader: slow, channel: slowChannel } = await rawReader(server, "TCP");
+    for (const channel of server.channels) channel.join("table");
+    expect(server.channels).toHaveLength(20);
+
+    // The slow one stops reading; ordinary messages to it alone fill what lies under the library.
+    slow.pause();
+    let fills = 0;
+    for (let turn = 0; turn < 2_000 && slowChannel.bufferedAmount < HIGH_WATER_MARK; turn++) {
+      slowChannel.send({ action: "fill", n: fills++, pad: new Uint8Array(32 * 1024) });
+      await nextTurn();
+    }
+    expect(slowChannel.bufferedAmount).toBeGreaterThanOrEqual(HIGH_WATER_MARK);
+    const waiting = slowChannel.bufferedAmount;
+
+    const TICKS = 100;
+    for (let tick = 1; tick <= TICKS; tick++) {
+      const message = { action: "state", n: tick, body: "x".repeat(200) };
+      // Half through the server, half through the room: each encodes once for all 20.
+      const count =
+        tick <= TICKS / 2
+          ? server.sendToAll(message, { latest: "state" })
+          : server.room("table").sendToAll(message, { latest: "state" });
+      expect(count).toBe(20);
+      if (tick % 10 === 0) await nextTurn();
+    }
+    // One state waits for the slow one, however many were sent.
+    expect(slowChannel.bufferedAmount).toBeLessThan(waiting + 2 * 1024);
+    // A volatile broadcast skips the one with a backlog.
+    expect(server.sendToAll({ action: "v", n: 1 }, { volatile: true })).toBe(19);
+
+    await waitFor(
+      () => players.every((player) => numbersOf(player.seen, "state").length === TICKS),
+      "every state at the 19",
+    );
+    for (const player of players) {
+      expect(numbersOf(player.seen, "state")).toEqual(range(TICKS, 1));
+      await waitFor(() => numbersOf(player.seen, "v").length === 1, "the volatile broadcast");
+    }
+    slow.resume();
+    await waitFor(() => numbersOf(slow.messages, "state").at(-1) === TICKS, "the newest state at the slow one");
+    expect(numbersOf(slow.messages, "fill")).toEqual(range(fills));
+    const ticks = numbersOf(slow.messages, "state");
+    expectIncreasing(ticks);
+    expect(ticks.length).toBeLessThan(TICKS / 2);
+    expect(numbersOf(slow.messages, "v")).toEqual([]);
+    expect(slowChannel.isConnected).toBe(true);
+    expect(server.channels.flatMap((channel) => channel.errors)).toEqual([]);
+  });
+});
+
+describe.each(VIAS)("the outbox of a client over %s", (via) => {
+  it("delivers a synchronous burst bigger than the client's maxQueuedBytes whole and in order", async () => {
+    const server = await seatServer();
+    const { player, seat } = await playerOf(server, via, { maxQueuedBytes: 64 * 1024 });
+    let accepted = 0;
+    for (const n of range(300)) if (player.send({ action: "burst", n, pad: new Uint8Array(1024) }) > 0) accepted++;
+    expect(accepted).toBe(300);
+    expect(player.connection!.bufferedAmount).toBeGreaterThan(64 * 1024);
+    await waitFor(() => numbersOf(seat.seen, "burst").length === 300, "the whole burst");
+    expect(numbersOf(seat.seen, "burst")).toEqual(range(300));
+    expect(player.connection!.isConnected).toBe(true);
+    expect(player.events).toEqual(["connected"]);
+  });
+
+  it("sends latest states to a server that stops reading without being cut off, drops volatile ones while behind, and delivers the newest", async () => {
+    const far = await slowServer(via);
+    const player = new Player();
+    connect(player, far.target, { maxQueuedBytes: 1024 * 1024 });
+    // Reads again before the client closes after the test, whatever happened.
+    cleanup.add(() => far.resume());
+    pumpEvery(cleanup, player);
+    await waitFor(() => far.connected() && player.connection!.isConnected, "the connection to the slow server");
+    expect(player.send({ action: "v", n: 0 }, { volatile: true })).toBeGreaterThan(0);
+    await waitFor(() => numbersOf(far.messages, "v").length === 1, "the first volatile message");
+
+    far.pause();
+    let tick = 0;
+    let most = 0;
+    let backlogSince = 0;
+    for (let turn = 0; turn < 2_000 && (backlogSince === 0 || tick - backlogSince < 200); turn++) {
+      tick++;
+      expect(player.send(state(tick), { latest: "state" })).toBeGreaterThan(0);
+      most = Math.max(most, player.connection!.bufferedAmount);
+      if (backlogSince === 0 && player.connection!.bufferedAmount >= HIGH_WATER_MARK) backlogSince = tick;
+      await nextTurn();
+    }
+    expect(backlogSince).toBeGreaterThan(0);
+    expect(most).toBeLessThan(HIGH_WATER_MARK + 2 * STATE_FRAME);
+    expect(player.send({ action: "v", n: 1 }, { volatile: true })).toBe(0);
+
+    far.resume();
+    await waitFor(() => numbersOf(far.messages, "state").at(-1) === tick, "the newest state", 10_000);
+    const ticks = numbersOf(far.messages, "state");
+    expectIncreasing(ticks);
+    expect(ticks.filter((n) => n > backlogSince).length).toBeLessThan(20);
+    expect(numbersOf(far.messages, "v")).toEqual([0]);
+    expect(player.connection!.isConnected).toBe(true);
+    expect(player.events).toEqual(["connected"]);
+  });
+
+  it("while its first connection opens, drops volatile messages and lets latest ones replace each other in their slot", async () => {
+    const server = await seatServer();
+    const known = new Set(server.channels);
+    const player = new Player();
+    const target = via === "TCP" ? server.port : via === "WebSocket" ? `ws://127.0.0.1:${server.wsPort}/` : server;
+    connect(player, target, {});
+    expect(player.connection!.state).toBe("connecting");
+    expect(player.send({ action: "a", n: 1 }, { latest: "a" })).toBeGreaterThan(0);
+    expect(player.send({ action: "b", n: 1 })).toBeGreaterThan(0);
+    expect(player.send({ action: "v", n: 1 }, { volatile: true })).toBe(0);
+    expect(player.send({ action: "a", n: 2 }, { latest: "a" })).toBeGreaterThan(0);
+    expect(player.send({ action: "c", n: 1 })).toBeGreaterThan(0);
+    const seat = await channelAfter(server, known);
+    await waitFor(() => seat.seen.length === 3, "what was sent while connecting");
+    expect(sequence(seat.seen)).toEqual(["a:2", "b:1", "c:1"]);
+  });
+});
+
+describe("the outbox of a client on a browser's WebSocket", () => {
+  it("sends latest states to a server that stops reading without being cut off, drops volatile ones while behind, and delivers the newest", async () => {
+    // The browser transport on `ws`'s WebSocket class, whose bufferedAmount, as a browser's, has no drain event.
+    const BrowserListener = listenerMixin(Object, createBrowserConnector(WebSocket as unknown as WebSocketConstructor));
+    const far = await slowServer("WebSocket");
+    const player = new BrowserListener();
+    connect(player as ConnectionListener, far.target, { maxQueuedBytes: 1024 * 1024 });
+    cleanup.add(() => far.resume());
+    pumpEvery(cleanup, player);
+    await waitFor(() => far.connected() && player.connection?.isConnected === true, "the connection");
+
+    far.pause();
+    let tick = 0;
+    let most = 0;
+    let backlogSince = 0;
+    for (let turn = 0; turn < 2_000 && (backlogSince === 0 || tick - backlogSince < 200); turn++) {
+      tick++;
+      expect(player.send(state(tick), { latest: "state" })).toBeGreaterThan(0);
+      most = Math.max(most, player.connection!.bufferedAmount);
+      if (backlogSince === 0 && player.connection!.bufferedAmount >= HIGH_WATER_MARK) backlogSince = tick;
+      await nextTurn();
+    }
+    expect(backlogSince).toBeGreaterThan(0);
+    expect(most).toBeLessThan(HIGH_WATER_MARK + 2 * STATE_FRAME);
+    expect(player.send({ action: "v", n: 1 }, { volatile: true })).toBe(0);
+
+    far.resume();
+    await waitFor(() => numbersOf(far.messages, "state").at(-1) === tick, "the newest state", 10_000);
+    const ticks = numbersOf(far.messages, "state");
+    expectIncreasing(ticks);
+    expect(ticks.filter((n) => n > backlogSince).length).toBeLessThan(20);
+    expect(numbersOf(far.messages, "v")).toEqual([]);
+    expect(player.connection!.isConnected).toBe(true);
+  });
+
+  it("looks at bufferedAmount on a timer only while a drain is awaited, and reports the drain once it falls below the mark", () => {
+    /** A browser WebSocket stand-in whose bufferedAmount the test sets. */
+    class FakeSocket {
+      static last: FakeSocket | null = null;
+      readyState = 1;
+      binaryType = "blob";
+      bufferedAmount = 0;
+      onopen: (() => void) | null = null;
+      onmessage: (() => void) | null = null;
+      onclose: (() => void) | null = null;
+      onerror: (() => void) | null = null;
+      constructor() {
+        FakeSocket.last = this;
+      }
+      send(data: Uint8Array): void {
+        this.bufferedAmount += data.byteLength;
+      }
+      close(): void {}
+    }
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      const transport = new BrowserWebSocketTransport(
+        "ws://game.test/",
+        { host: "game.test", port: 80 },
+        { maxPayload: 1_000, WebSocket: FakeSocket as unknown as WebSocketConstructor },
+      );
+      let drains = 0;
+      transport.start({ open() {}, payload() {}, invalid() {}, close() {}, drain: () => drains++ });
+      const socket = FakeSocket.last!;
+      socket.onopen!();
+      transport.write(encode({ action: "big", pad: new Uint8Array(HIGH_WATER_MARK) }));
+      expect(vi.getTimerCount()).toBe(0);
+
+      transport.watchDrain(HIGH_WATER_MARK);
+      vi.advanceTimersByTime(1_000);
+      expect(drains).toBe(0);
+      expect(vi.getTimerCount()).toBe(1);
+
+      socket.bufferedAmount = HIGH_WATER_MARK - 1;
+      vi.advanceTimersByTime(100);
+      expect(drains).toBe(1);
+      expect(vi.getTimerCount()).toBe(0);
+      vi.advanceTimersByTime(1_000);
+      expect(drains).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe("a client reconnecting without a session", () => {
+  it("drops volatile messages and keeps one latest message per key in its slot of the reconnection queue", async () => {
+    const server = await seatServer();
+    const proxy = await tcpProxy(cleanup, server.port);
+    const player = new Player();
+    connect(player, proxy.port, { reconnect: { initialDelay: 10, maxDelay: 20, maxAttempts: 100 } });
+    pumpEvery(cleanup, player);
+    const first = await channelAfter(server, new Set());
+    await waitFor(() => player.connection!.isConnected, "the first connection");
+    proxy.refuse(true);
+    proxy.cut();
+    await waitFor(() => player.connection!.state === "reconnecting", "the client to reconnect");
+    player.send({ action: "a", n: 1 }, { latest: "a" });
+    player.send({ action: "b", n: 1 });
+    expect(player.send({ action: "v", n: 1 }, { volatile: true })).toBe(0);
+    player.send({ action: "a", n: 2 }, { latest: "a" });
+    player.send({ action: "a", n: 3 }, { latest: "a" });
+    proxy.refuse(false);
+    const second = await channelAfter(server, new Set([first]));
+    await waitFor(() => second.seen.length === 2, "the queued messages");
+    expect(sequence(second.seen)).toEqual(["a:3", "b:1"]);
+  });
+});
+
+/** A link to a server that a test can cut, and keep the client from coming back until released. */
+interface Link {
+  readonly target: number | string | LocalServer;
+  cut(): void;
+  hold(on: boolean): void;
+}
+
+async function cuttableLink(server: Server<Seat>, via: Via): Promise<Link> {
+  if (via !== "memory") {
+    const proxy: TestProxy = await tcpProxy(cleanup, via === "TCP" ? server.port : server.wsPort!);
+    return {
+      target: via === "TCP" ? proxy.port : `ws://127.0.0.1:${proxy.port}/`,
+      cut: () => proxy.cut(),
+      hold: (on) => proxy.refuse(on),
+    };
+  }
+  let current: Transport | null = null;
+  let holding = false;
+  return {
+    target: {
+      openLocal: (options) => {
+        if (holding) throw new Error("the server is out of reach (simulated)");
+        current = server.openLocal(options);
+        return current;
+      },
+    },
+    cut: () => {
+      current?.destroy(new ConnectionError("ERR_CONNECTION_LOST", "read ECONNRESET (simulated)"));
+      current = null;
+    },
+    hold: (on) => {
+      holding = on;
+    },
+  };
+}
+
+describe.each(VIAS)("volatile and latest on a resumable session over %s", (via) => {
+  async function session(): Promise<{ player: Player; seat: Seat; link: Link }> {
+    const server = await seatServer({ resume: { window: 10_000 } });
+    const link = await cuttableLink(server, via);
+    const player = new Player();
+    connect(player, link.target, { resume: true });
+    pumpEvery(cleanup, player);
+    const seat = await channelAfter(server, new Set());
+    await sessionGranted(player);
+    return { player, seat, link };
+  }
+
+  /** Cuts the link and keeps the player out until `during` has run in the gap. */
+  async function gap(
+    s: { player: Player; seat: Seat; link: Link },
+    inGap: () => boolean,
+    during: () => void,
+  ): Promise<void> {
+    const resumes = s.player.events.filter((event) => event === "resumed").length;
+    s.link.hold(true);
+    s.link.cut();
+    await waitFor(inGap, "the gap");
+    during();
+    s.link.hold(false);
+    await waitFor(
+      () => s.player.events.filter((event) => event === "resumed").length === resumes + 1,
+      "the resume",
+      10_000,
+    );
+  }
+
+  it("the seat's: volatile dropped behind a backlog and in a gap, latest coalesced under one number, and every message once across two resumes", async () => {
+    const s = await session();
+    const { seat, player } = s;
+    const latest: SendOptions = { latest: "state" };
+    const seen = (): string[] => sequence(player.seen);
+
+    // Connected, nothing waits: everything goes out, the volatile message numbered like any other.
+    seat.send({ action: "m", n: 0 });
+    expect(seat.send({ action: "v", n: 0 }, { volatile: true })).toBeGreaterThan(0);
+    seat.send({ action: "state", n: 0 }, latest);
+    // A backlog within this turn: the volatile message is dropped, the states share one slot.
+    seat.send(filler(0));
+    expect(seat.send({ action: "v", n: 1 }, { volatile: true })).toBe(0);
+    for (let tick = 1; tick <= 20; tick++) seat.send({ action: "state", n: tick }, latest);
+    seat.send({ action: "m", n: 1 });
+    await waitFor(() => seen().includes("m:1"), "m:1");
+    expect(seen()).toEqual(["m:0", "v:0", "state:0", "fill:0", "state:20", "m:1"]);
+
+    // A gap: nothing is sent, the volatile message is dropped, the states share one number.
+    await gap(
+      s,
+      () => seat.drops === 1,
+      () => {
+        expect(seat.isConnected).toBe(false);
+        expect(seat.send({ action: "v", n: 2 }, { volatile: true })).toBe(0);
+        for (let tick = 21; tick <= 40; tick++) seat.send({ action: "state", n: tick }, latest);
+        seat.send({ action: "m", n: 2 });
+        // Still unsent: it takes the place of state 40, ahead of m:2.
+        seat.send({ action: "state", n: 50 }, latest);
+      },
+    );
+    await waitFor(() => seen().includes("m:2"), "m:2");
+    expect(seen().slice(6)).toEqual(["state:50", "m:2"]);
+
+    // Cut with a backlog in flight, then more in the gap: the replay resends exactly what was missed.
+    expect(seat.send({ action: "v", n: 3 }, { volatile: true })).toBeGreaterThan(0);
+    seat.send({ action: "m", n: 3 });
+    seat.send(filler(1));
+    for (let tick = 51; tick <= 60; tick++) seat.send({ action: "state", n: tick }, latest);
+    seat.send({ action: "m", n: 4 });
+    await gap(
+      s,
+      () => seat.drops === 2,
+      () => {
+        for (let tick = 61; tick <= 70; tick++) seat.send({ action: "state", n: tick }, latest);
+        seat.send({ action: "m", n: 5 });
+      },
+    );
+    seat.send({ action: "m", n: 6 });
+    await waitFor(() => seen().includes("m:6"), "m:6");
+    expect(seen().slice(8)).toEqual(["v:3", "m:3", "fill:1", "state:60", "m:4", "state:70", "m:5", "m:6"]);
+    expect(player.events).toEqual(["connected", "dropped", "resumed", "dropped", "resumed"]);
+    expect(seat.errors).toEqual([]);
+  });
+
+  it("the player's: volatile dropped behind a backlog and in a gap, latest coalesced under one number, and every message once across two resumes", async () => {
+    const s = await session();
+    const { seat, player } = s;
+    const latest: SendOptions = { latest: "state" };
+    const seen = (): string[] => sequence(seat.seen);
+    const resuming = (): boolean => player.connection!.state === "resuming";
+
+    player.send({ action: "m", n: 0 });
+    expect(player.send({ action: "v", n: 0 }, { volatile: true })).toBeGreaterThan(0);
+    player.send({ action: "state", n: 0 }, latest);
+    player.send(filler(0));
+    expect(player.send({ action: "v", n: 1 }, { volatile: true })).toBe(0);
+    for (let tick = 1; tick <= 20; tick++) player.send({ action: "state", n: tick }, latest);
+    player.send({ action: "m", n: 1 });
+    await waitFor(() => seen().includes("m:1"), "m:1");
+    expect(seen()).toEqual(["m:0", "v:0", "state:0", "fill:0", "state:20", "m:1"]);
+
+    await gap(s, resuming, () => {
+      expect(player.send({ action: "v", n: 2 }, { volatile: true })).toBe(0);
+      for (let tick = 21; tick <= 40; tick++) player.send({ action: "state", n: tick }, latest);
+      player.send({ action: "m", n: 2 });
+      player.send({ action: "state", n: 50 }, latest);
+    });
+    await waitFor(() => seen().includes("m:2"), "m:2");
+    expect(seen().slice(6)).toEqual(["state:50", "m:2"]);
+
+    expect(player.send({ action: "v", n: 3 }, { volatile: true })).toBeGreaterThan(0);
+    player.send({ action: "m", n: 3 });
+    player.send(filler(1));
+    for (let tick = 51; tick <= 60; tick++) player.send({ action: "state", n: tick }, latest);
+    player.send({ action: "m", n: 4 });
+    await gap(s, resuming, () => {
+      for (let tick = 61; tick <= 70; tick++) player.send({ action: "state", n: tick }, latest);
+      player.send({ action: "m", n: 5 });
+    });
+    player.send({ action: "m", n: 6 });
+    await waitFor(() => seen().includes("m:6"), "m:6");
+    expect(seen().slice(8)).toEqual(["v:3", "m:3", "fill:1", "state:60", "m:4", "state:70", "m:5", "m:6"]);
+    expect(player.events).toEqual(["connected", "dropped", "resumed", "dropped", "resumed"]);
+    expect(seat.errors).toEqual([]);
+  });
+});
+
+describe("send options", () => {
+  it("are checked up front: a TypeError for a volatile that is not a boolean or a latest that is not a string", async () => {
+    const server = await seatServer();
+    const { player, seat } = await playerOf(server, "memory");
+    const wrong = [{ volatile: "yes" }, { latest: 7 }, "fast"] as unknown as SendOptions[];
+    for (const options of wrong) {
+      expect(() => seat.send({ action: "a" }, options)).toThrow(TypeError);
+      expect(() => server.sendToAll({ action: "a" }, options)).toThrow(TypeError);
+      expect(() => server.room("r").sendToAll({ action: "a" }, options)).toThrow(TypeError);
+      expect(() => player.send({ action: "a" }, options)).toThrow(TypeError);
+      expect(() => player.connection!.send({ action: "a" }, options)).toThrow(TypeError);
+      expect(() => new ConnectionListener().send({ action: "a" }, options)).toThrow(TypeError);
+    }
+    expect(() => seat.send({ action: "a" }, { latest: 7 } as unknown as SendOptions)).toThrow(
+      'send options must be { volatile?: boolean, latest?: string }, got {"latest":7}',
+    );
+  });
+});
+
+/** A transport that records what it is handed, with a buffer level the test sets. */
+class RecordingTransport implements Transport {
+  readonly kind = "tcp";
+  readonly remote = { host: "test", port: 0 };
+  bufferedAmount = 0;
+  readonly written: Uint8Array[] = [];
+  drainWatches = 0;
+  events: TransportEvents | null = null;
+  start(events: TransportEvents): void {
+    this.events = events;
+  }
+  write(frame: Uint8Array): void {
+    this.written.push(frame);
+    this.bufferedAmount += frame.byteLength;
+  }
+  watchDrain(): void {
+    this.drainWatches++;
+  }
+  end(): void {}
+  destroy(): void {}
+  pause(): void {}
+  resume(): void {}
+}
+
+describe("the outbox's backlog", () => {
+  it("holds a broadcast's frame by reference in every backlog, never a copy, and hands the newest latest frame over when the transport drains", () => {
+    const transports = [new RecordingTransport(), new RecordingTransport()];
+    const outboxes = transports.map((transport) => new Outbox(transport, 1024 * 1024));
+    for (const outbox of outboxes) outbox.start();
+    for (const transport of transports) transport.bufferedAmount = HIGH_WATER_MARK;
+    const shared = encode({ action: "tick", n: 1 });
+    const first = encode({ action: "state", n: 1 });
+    const newest = encode({ action: "state", n: 2 });
+    for (const outbox of outboxes) {
+      expect(outbox.offer(shared)).toBe(shared.byteLength);
+      expect(outbox.offer(first, "state")).toBe(first.byteLength);
+      expect(outbox.offer(newest, "state")).toBe(newest.byteLength);
+      expect(outbox.backlogLength).toBe(2);
+      expect(outbox.backlogBytes).toBe(shared.byteLength + newest.byteLength);
+    }
+    for (const transport of transports) {
+      expect(transport.written).toEqual([]);
+      // One drain asked for, however many frames wait.
+      expect(transport.drainWatches).toBe(1);
+      transport.bufferedAmount = 0;
+    }
+    outboxes.forEach((outbox) => outbox.drain());
+    for (const transport of transports) {
+      expect(transport.written).toHaveLength(2);
+      expect(transport.written[0]).toBe(shared);
+      expect(transport.written[1]).toBe(newest);
+    }
+  });
+});
