@@ -2,8 +2,10 @@
  * `npm run bench`: the scenarios of issue 6 (bench/run.ts), then the decode budget row
  * (bench/decode-budget.ts, what one hostile payload costs a server), then the scale-out row of
  * issue 9 (bench/scale-out.ts, fan-out over two server processes through Redis), then the session
- * resume row (bench/session-resume.ts, the echo with and without `resume`). Arguments go to all
- * of them; `--only` picks scenarios, `decode-budget`, `scale-out` and `session-resume` among them
+ * resume row (bench/session-resume.ts, the echo with and without `resume`), then the flood isolation
+ * row and the slow reader row (bench/slow-reader.ts, a 60 Hz stream to 100 clients, one reading a
+ * tenth of it, with and without `latest`). Arguments go to all of them; `--only` picks scenarios,
+ * `decode-budget`, `scale-out`, `session-resume`, `flood-isolation` and `slow-reader` among them
  * (e.g. `--only echo,decode-budget`).
  */
 import { spawnSync } from "node:child_process";
@@ -16,9 +18,15 @@ const wantsScaleOut = only === null || only.includes("scale-out");
 const wantsDecodeBudget = only === null || only.includes("decode-budget");
 const wantsSessionResume = only === null || only.includes("session-resume");
 const wantsFloodIsolation = only === null || only.includes("flood-isolation");
+const wantsSlowReader = only === null || only.includes("slow-reader");
 const mainOnly =
   only?.filter(
-    (id) => id !== "scale-out" && id !== "decode-budget" && id !== "session-resume" && id !== "flood-isolation",
+    (id) =>
+      id !== "scale-out" &&
+      id !== "decode-budget" &&
+      id !== "session-resume" &&
+      id !== "flood-isolation" &&
+      id !== "slow-reader",
   ) ?? null;
 /** What the decode budget row understands of the arguments: `--quick` and `--out DIR`. */
 const decodeBudgetArgs = args.flatMap((arg, i) =>
@@ -51,5 +59,10 @@ if (status === 0 && wantsFloodIsolation && !args.includes("--help")) {
   // The flood isolation row (bench/flood-isolation.ts): a good player's latency beside a flooder,
   // with and without the rate limit. Same `--quick` and `--out DIR`.
   status = run("./flood-isolation.ts", decodeBudgetArgs);
+}
+if (status === 0 && wantsSlowReader && !args.includes("--help")) {
+  // The slow reader row (bench/slow-reader.ts): one client of 100 reading a tenth of a 60 Hz
+  // stream, with and without `latest`. Same `--quick` and `--out DIR`.
+  status = run("./slow-reader.ts", decodeBudgetArgs);
 }
 process.exit(status);
