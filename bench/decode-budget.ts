@@ -34,6 +34,7 @@ import { buildChildBundle } from "./harness/child-bundle.js";
 import { summarize, type Summary } from "./harness/stats.js";
 import { formatNumber, formatSummary, renderColumns } from "./report/format.js";
 import type { DecodeOutcome } from "./server/decode-target.js";
+import { runBenchEntry } from "./harness/bench-entry.js";
 
 const TARGET = { cpuMs: 50, heapMiB: 64 } as const;
 const REFUSED = "ERR_PAYLOAD_TOO_COMPLEX";
@@ -418,29 +419,4 @@ async function main(config: Config): Promise<number> {
   return rows.some((row) => row.error !== undefined) ? 1 : 0;
 }
 
-let config: Config;
-try {
-  config = readArgs(process.argv.slice(2));
-} catch (error) {
-  process.stderr.write(`${(error as Error).message}\n`);
-  process.exit(2);
-}
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    killAllChildren();
-    process.exit(signal === "SIGINT" ? 130 : 143);
-  });
-}
-const deadline = setTimeout(() => {
-  process.stderr.write(`decode-budget: over the ${config.deadlineMs / 1000} s limit; stopping\n`);
-  killAllChildren();
-  process.exit(1);
-}, config.deadlineMs);
-try {
-  process.exitCode = await main(config);
-} catch (error) {
-  process.stderr.write(`decode-budget: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exitCode = 1;
-} finally {
-  clearTimeout(deadline);
-}
+await runBenchEntry({ name: "decode-budget", readArgs, main, killChildren: killAllChildren });

@@ -28,6 +28,7 @@ import { fileURLToPath } from "node:url";
 import { Channel, decode, encode, FrameDecoder, Server, type IncomingMessage } from "../lib/index.js";
 import { summarize, type Summary } from "./harness/stats.js";
 import { formatNumber, formatSummary, renderColumns } from "./report/format.js";
+import { runBenchEntry } from "./harness/bench-entry.js";
 
 const TARGET = { p99Ratio: 2, rssGrowth: 0.1 } as const;
 /** Unmeasured round trips at the start of the run with the flood. */
@@ -432,35 +433,8 @@ if (role === "server" || role === "flooder" || role === "player") {
   else if (role === "flooder") flooderChild(Number(arg));
   else playerChild();
 } else {
-  let config: Config;
-  try {
-    config = readArgs(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n`);
-    process.exit(2);
-  }
-  const killAll = (): void => {
+  const killChildren = (): void => {
     for (const child of children) child.kill("SIGKILL");
   };
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      killAll();
-      process.exit(signal === "SIGINT" ? 130 : 143);
-    });
-  }
-  const deadline = setTimeout(() => {
-    process.stderr.write(`flood-isolation: over the ${config.deadlineMs / 1000} s limit; stopping\n`);
-    killAll();
-    process.exit(1);
-  }, config.deadlineMs);
-  try {
-    process.exitCode = await main(config);
-  } catch (error) {
-    process.stderr.write(
-      `flood-isolation: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    process.exitCode = 1;
-  } finally {
-    clearTimeout(deadline);
-  }
+  await runBenchEntry({ name: "flood-isolation", readArgs, main, killChildren });
 }

@@ -29,6 +29,7 @@ import { killAllRoleChildren, RoleChild, startedRolePids } from "./harness/role-
 import { rotate, summarize, type Summary } from "./harness/stats.js";
 import { formatNumber, formatSummary, renderColumns } from "./report/format.js";
 import type { CatchUpReport, ServerWindow, SlowReport, ViewersReport } from "./slow-reader-child.js";
+import { runBenchEntry } from "./harness/bench-entry.js";
 
 const CHILD = fileURLToPath(new URL("./slow-reader-child.ts", import.meta.url));
 const CHECKS = { rssGrowth: 0.1 } as const;
@@ -331,29 +332,4 @@ async function main(config: Config): Promise<number> {
   return rows.some((r) => r.error !== undefined) ? 1 : 0;
 }
 
-let config: Config;
-try {
-  config = readArgs(process.argv.slice(2));
-} catch (error) {
-  process.stderr.write(`${(error as Error).message}\n`);
-  process.exit(2);
-}
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    killAllRoleChildren();
-    process.exit(signal === "SIGINT" ? 130 : 143);
-  });
-}
-const deadline = setTimeout(() => {
-  process.stderr.write(`slow-reader: over the ${config.deadlineMs / 1000} s limit; stopping\n`);
-  killAllRoleChildren();
-  process.exit(1);
-}, config.deadlineMs);
-try {
-  process.exitCode = await main(config);
-} catch (error) {
-  process.stderr.write(`slow-reader: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exitCode = 1;
-} finally {
-  clearTimeout(deadline);
-}
+await runBenchEntry({ name: "slow-reader", readArgs, main, killChildren: killAllRoleChildren });

@@ -1,43 +1,10 @@
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { isRunning, runQuickBench } from "./helpers/quick-bench.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const SCRIPT = path.join(ROOT, "bench", "slow-reader.ts");
 const TIMEOUT = 90_000;
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Runs the row in quick mode into `out`; SIGTERM (which kills its children), then SIGKILL, if it overruns. */
-function runQuick(out: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", SCRIPT, "--quick", "--out", out], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => {
-    const term = setTimeout(() => child.kill("SIGTERM"), TIMEOUT);
-    const kill = setTimeout(() => child.kill("SIGKILL"), TIMEOUT + 3_000);
-    child.once("exit", (code) => {
-      clearTimeout(term);
-      clearTimeout(kill);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 interface RoundJson {
   server: { from: number; to: number; rssStartMiB: number; rssEndMiB: number; channels: number; stateBytes: number };
@@ -52,7 +19,7 @@ describe("the slow reader row, --quick (smoke run of bench/slow-reader.ts)", () 
     async () => {
       const out = await mkdtemp(path.join(tmpdir(), "repod-bench-slow-"));
       try {
-        const { code, stdout, stderr } = await runQuick(out);
+        const { code, stdout, stderr } = await runQuickBench("bench/slow-reader.ts", out, TIMEOUT);
         expect(code, stderr).toBe(0);
         expect(stdout).toContain("Slow reader: a 60 Hz state of");
         expect(stdout).toContain('sendToAll(state, { latest: "state" })');
