@@ -77,6 +77,7 @@ export class Connection {
   private opened: boolean;
   /** What goes out, and the backlog the peer has not taken yet (also what waits while connecting). */
   private readonly outbox: Outbox;
+  private payloadBytes = 0;
   private greetingPending: boolean;
   private events: ConnectionEvents;
   private readonly now: () => number;
@@ -202,6 +203,24 @@ export class Connection {
   }
 
   /**
+   * Paces what goes to the transport by what the peer acknowledged (see `Outbox.pace`); the
+   * pacer calls {@link acknowledged} when the peer acknowledges more.
+   */
+  pace(gate: (backlogBytes: number) => boolean): void {
+    this.outbox.pace(gate);
+  }
+
+  /** The peer acknowledged more: frames held back by the pacer may go now. */
+  acknowledged(): void {
+    if (this.stateValue === "open") this.outbox.drain();
+  }
+
+  /** Bytes of the payloads received from the peer so far (frame headers not counted). */
+  get receivedBytes(): number {
+    return this.payloadBytes;
+  }
+
+  /**
    * Closes gracefully: every frame accepted by `send()` before this call is delivered first,
    * including frames queued while the connection was still opening and the outbox's backlog (all
    * handed to the transport now: the transport's `closeTimeout` bounds how long they may take).
@@ -273,6 +292,7 @@ export class Connection {
   private onPayload(payload: Uint8Array): void {
     // After close() (a kicked flooder, a client saying goodbye) what the peer still sends is ignored.
     if (this.stateValue !== "open") return;
+    this.payloadBytes += payload.byteLength;
     if (this.trackActivity) this.lastActivity = this.now();
     try {
       this.receive(payload);

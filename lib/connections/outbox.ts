@@ -8,9 +8,11 @@ import type { Transport } from "../transports/transport.js";
  * where a latest-wins message can replace an older one with the same key and a volatile one can be
  * dropped, instead of in a socket buffer where nothing can be taken back.
  *
- * 64 KiB keeps a fast link busy between two drain events (the kernel's own send buffer, a few
- * hundred KiB on Linux, sits below it) while bounding what a slow link holds beyond the library's
- * reach to about one mark's worth of stale frames.
+ * 64 KiB keeps a fast link busy between two drain events. It does not bound what a slow link
+ * holds beyond the library's reach: the kernels' socket buffers below it (on Linux, up to several
+ * MiB between two processes on one machine, grown automatically) take frames as long as they have
+ * room. Only the peer's acknowledgements tell how much of that is still unread: see
+ * {@link Outbox.pace}.
  */
 export const HIGH_WATER_MARK = 64 * 1024;
 
@@ -31,8 +33,9 @@ export interface SendOptions {
   /**
    * Drop the message instead of letting it wait: when this connection already holds a backlog
    * (earlier messages wait for a peer that reads slowly), when its transport's buffer is at the
-   * high-water mark (64 KiB), while a client is connecting or reconnecting, and while a resumable
-   * session is in a gap, `send()` returns 0 and the message is gone for good (never queued, never
+   * high-water mark (64 KiB), while a client is connecting or reconnecting, while a resumable
+   * session is in a gap, and while its peer has more unacknowledged than the session's pacing
+   * allows (`resume.maxInFlightBytes`, 64 KiB), `send()` returns 0 and the message is gone for good (never queued, never
    * replayed). Otherwise it is sent like any other message. For state that the next update
    * supersedes anyway (a position streamed at 60 Hz). Default `false`.
    */
@@ -222,6 +225,8 @@ export class Outbox {
   #carried = 0;
   /** {@link BEHIND_SLACK} for this bound. */
   readonly #slack: number;
+  /** Whether the peer may be handed more, given the bytes that wait here (see {@link pace}). */
+  #gate: ((backlogBytes: number) => boolean) | null = null;
 
   readonly #transport: Transport;
   readonly #maxQueuedBytes: number;
@@ -249,7 +254,25 @@ export class Outbox {
 
   /** Whether a frame offered now goes to the transport at once (what a volatile frame needs). */
   get isClear(): boolean {
-    return this.#flowing && this.#backlog.isEmpty && this.#transport.bufferedAmount < HIGH_WATER_MARK;
+    return (
+      this.#flowing &&
+      this.#backlog.isEmpty &&
+      this.#transport.bufferedAmount < HIGH_WATER_MARK &&
+      (this.#gate === null || this.#gate(0))
+    );
+  }
+
+  /**
+   * Paces the connection by what the peer has acknowledged: from now on a frame goes to the
+   * transport only while `gate(backlogBytes)` says the peer has room (a resumable session counts
+   * the bytes sent and not yet acknowledged, see `SessionStream`), and waits in the backlog
+   * otherwise, where latest-wins frames replace each other and volatile ones are dropped. The
+   * transport's high-water mark alone cannot do this: the kernels' socket buffers under it take
+   * megabytes that can never be taken back. Whoever paces calls {@link drain} when the peer
+   * acknowledges; no drain of the transport reopens a closed gate.
+   */
+  pace(gate: (backlogBytes: number) => boolean): void {
+    this.#gate = gate;
   }
 
   /**
@@ -263,7 +286,7 @@ export class Outbox {
     if (this.#flowing && this.#backlog.isEmpty) {
       // The fast path: nothing waits, so nothing can be replaced and the order is kept.
       const buffered = this.#transport.bufferedAmount;
-      if (buffered < HIGH_WATER_MARK) {
+      if (buffered < HIGH_WATER_MARK && (this.#gate === null || this.#gate(0))) {
         if (buffered + size > this.#maxQueuedBytes && this.#isBehind(buffered)) return -1;
         this.#count(size, buffered);
         this.#transport.write(frame);
@@ -304,7 +327,12 @@ export class Outbox {
     if (!this.#flowing) return;
     const backlog = this.#backlog;
     const transport = this.#transport;
-    while (!backlog.isEmpty && transport.bufferedAmount < HIGH_WATER_MARK) transport.write(backlog.shift());
+    const gate = this.#gate;
+    while (!backlog.isEmpty && transport.bufferedAmount < HIGH_WATER_MARK) {
+      // The peer's next acknowledgement drains again; the transport's drain would not help.
+      if (gate !== null && !gate(backlog.bytes)) return;
+      transport.write(backlog.shift());
+    }
     if (!backlog.isEmpty) this.#watch();
   }
 

@@ -7,7 +7,11 @@ import { isSessionToken } from "./session-token.js";
  * kept from the first one (before the server has even answered), so that none is missing if the
  * server grants a session and the connection drops early.
  */
-export const CLIENT_SESSION_BOUNDS: SessionBounds = { maxMessages: 4_096, maxBytes: 1024 * 1024 };
+export const CLIENT_SESSION_BOUNDS: SessionBounds = {
+  maxMessages: 4_096,
+  maxBytes: 1024 * 1024,
+  maxInFlightBytes: 64 * 1024,
+};
 
 /**
  * The client's side of a resumable session: the token that lets it come back (single-use,

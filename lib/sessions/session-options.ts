@@ -44,6 +44,16 @@ export interface ResumeOptions<D = unknown> {
   /** Bytes kept per seat for replay, as `maxMessages`. Default 1 MiB (1,048,576). */
   readonly maxBytes?: number;
   /**
+   * Bytes sent to a player and not yet acknowledged by its client, past which further sends wait
+   * in the channel's backlog (where `latest` sends replace each other and `volatile` ones are
+   * dropped) until it acknowledges more. This is what bounds how stale a slow reader's view gets,
+   * about this many bytes divided by the rate it reads, since the kernels' socket buffers would
+   * otherwise take megabytes beyond the library's reach; and it caps one player's throughput at
+   * about this much per round trip (64 KiB per 100 ms is 5 Mbit/s). Clients acknowledge every
+   * 16 KiB or 32 messages, or 200 ms after the first unacknowledged one. Default 64 KiB (65,536).
+   */
+  readonly maxInFlightBytes?: number;
+  /**
    * Without `authenticate`, how long a new connection may take to say hello (repod-rx clients
    * do so at once) before the server takes it for a client that knows nothing of sessions (a
    * Python repod client) and announces its channel. The greeting is sent at once either way.
@@ -63,11 +73,18 @@ export interface ResolvedResume<D = unknown> {
   readonly window: number;
   readonly maxMessages: number;
   readonly maxBytes: number;
+  readonly maxInFlightBytes: number;
   readonly helloWindow: number;
   readonly samePlayer: (before: D, now: D) => boolean;
 }
 
-const DEFAULT_RESUME = { window: 30_000, maxMessages: 4_096, maxBytes: 1024 * 1024, helloWindow: 1_000 } as const;
+const DEFAULT_RESUME = {
+  window: 30_000,
+  maxMessages: 4_096,
+  maxBytes: 1024 * 1024,
+  maxInFlightBytes: 64 * 1024,
+  helloWindow: 1_000,
+} as const;
 
 /**
  * Checks and completes the `resume` option; `undefined` or `false` is no resume.
@@ -77,7 +94,7 @@ export function resolveResume<D>(resume: ResumeOptions<D> | boolean | undefined)
   if (resume === undefined || resume === false) return null;
   if (resume !== true && (typeof resume !== "object" || resume === null)) {
     throw new TypeError(
-      `options.resume must be true, false or { window, maxMessages, maxBytes }, got ${JSON.stringify(resume)}`,
+      `options.resume must be true, false or { window, maxMessages, maxBytes, maxInFlightBytes, helloWindow, samePlayer }, got ${JSON.stringify(resume)}`,
     );
   }
   const given: ResumeOptions<D> = resume === true ? {} : resume;
@@ -85,12 +102,14 @@ export function resolveResume<D>(resume: ResumeOptions<D> | boolean | undefined)
     window: given.window ?? DEFAULT_RESUME.window,
     maxMessages: given.maxMessages ?? DEFAULT_RESUME.maxMessages,
     maxBytes: given.maxBytes ?? DEFAULT_RESUME.maxBytes,
+    maxInFlightBytes: given.maxInFlightBytes ?? DEFAULT_RESUME.maxInFlightBytes,
     helloWindow: given.helloWindow ?? DEFAULT_RESUME.helloWindow,
     samePlayer: given.samePlayer ?? sameJson,
   };
   checkInteger("resume.window", resolved.window, 1, 2 ** 31 - 1);
   checkInteger("resume.maxMessages", resolved.maxMessages, 1, Number.MAX_SAFE_INTEGER);
   checkInteger("resume.maxBytes", resolved.maxBytes, 1, Number.MAX_SAFE_INTEGER);
+  checkInteger("resume.maxInFlightBytes", resolved.maxInFlightBytes, 1, Number.MAX_SAFE_INTEGER);
   checkInteger("resume.helloWindow", resolved.helloWindow, 0, 2 ** 31 - 1);
   if (typeof resolved.samePlayer !== "function") throw new TypeError("options.resume.samePlayer must be a function");
   return resolved;

@@ -6,6 +6,12 @@ import { ReplayLog } from "./replay-log.js";
 
 /** Messages received before an acknowledgement is sent at once. */
 const ACK_EVERY = 32;
+/**
+ * Bytes received before an acknowledgement is sent at once: a quarter of the default
+ * `maxInFlightBytes`, so that a peer reading at full speed acknowledges well before the sender's
+ * pacing would hold anything back.
+ */
+const ACK_BYTES = 16 * 1024;
 /** Milliseconds an acknowledgement waits for more messages before it is sent anyway. */
 const ACK_DELAY = 200;
 
@@ -13,6 +19,8 @@ const ACK_DELAY = 200;
 export interface SessionBounds {
   readonly maxMessages: number;
   readonly maxBytes: number;
+  /** Bytes handed to the transport and not yet acknowledged, past which sends wait (see the class comment). */
+  readonly maxInFlightBytes: number;
 }
 
 /**
@@ -35,11 +43,23 @@ export interface SessionBounds {
  *   same key takes its place and its number, in the backlog and in the replay log alike: the
  *   replaced message never reaches the peer and consumes no number of its own. Once handed to a
  *   transport it may have reached the peer: a newer message is numbered and queued after it.
+ *
+ * Pacing: once the peer has acknowledged anything (so it is known to acknowledge), a frame goes to
+ * the transport only while the bytes handed to it and not yet acknowledged are under
+ * `maxInFlightBytes`; the rest waits in the connection's backlog. A slow reader then holds at most
+ * that much unread beyond the library's reach (the socket buffers of both kernels), and what
+ * waits in the backlog can still be replaced (latest-wins) or dropped (volatile). Staleness for a
+ * reader of R bytes per second is then about `maxInFlightBytes / R`, whatever the kernels buffer.
  */
 export class SessionStream {
   private readonly log: ReplayLog;
   private receivedCount = 0;
   private ackedToPeer = 0;
+  /** The connection's `receivedBytes` when the last acknowledgement went to the peer. */
+  private ackedBytesToPeer = 0;
+  /** Whether the peer acknowledges (it did once): pacing waits for it. */
+  private peerAcknowledges = false;
+  private readonly maxInFlightBytes: number;
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private connection: Connection | null = null;
   /**
@@ -50,6 +70,7 @@ export class SessionStream {
 
   constructor(bounds: SessionBounds) {
     this.log = new ReplayLog(bounds.maxMessages, bounds.maxBytes);
+    this.maxInFlightBytes = bounds.maxInFlightBytes;
   }
 
   /** Messages received from the peer, in all. */
@@ -109,7 +130,11 @@ export class SessionStream {
   /** Counts one message received from the peer, and acknowledges in batches. */
   countReceived(): void {
     this.receivedCount++;
-    if (this.receivedCount - this.ackedToPeer >= ACK_EVERY) this.sendAck();
+    if (
+      this.receivedCount - this.ackedToPeer >= ACK_EVERY ||
+      (this.connection !== null && this.connection.receivedBytes - this.ackedBytesToPeer >= ACK_BYTES)
+    )
+      this.sendAck();
     else if (this.ackTimer === undefined) {
       this.ackTimer = setTimeout(() => {
         this.ackTimer = undefined;
@@ -121,7 +146,21 @@ export class SessionStream {
 
   /** The peer's `@ack`: false for a count it cannot have (a broken or hostile peer). */
   acknowledge(count: unknown): boolean {
-    return typeof count === "number" && this.log.ack(count);
+    if (typeof count !== "number" || !this.log.ack(count)) return false;
+    this.peerAcknowledges = true;
+    this.connection?.acknowledged();
+    return true;
+  }
+
+  /**
+   * Whether the peer has room for more: the bytes handed to the transport (those kept for replay
+   * less those still waiting in the connection's backlog, `backlogBytes`) and not yet
+   * acknowledged are under `maxInFlightBytes`. Always, before the peer first acknowledges and once
+   * the log overflowed (it no longer knows what is unacknowledged).
+   */
+  private hasRoom(connection: Connection, backlogBytes: number): boolean {
+    if (!this.peerAcknowledges || connection !== this.connection || this.log.isOverflowed) return true;
+    return this.log.keptBytes - backlogBytes < this.maxInFlightBytes;
   }
 
   /** Whether every message after the peer's first `peerReceived` is still kept. */
@@ -138,6 +177,8 @@ export class SessionStream {
     if (missed === null) return false;
     this.log.ack(peerReceived);
     this.connection = connection;
+    this.ackedBytesToPeer = connection.receivedBytes;
+    connection.pace((backlogBytes) => this.hasRoom(connection, backlogBytes));
     // The resume handshake told the peer our count: it stands for an acknowledgement.
     this.ackedToPeer = this.receivedCount;
     // The latest-wins messages of the gap go out still replaceable while they wait, under their
@@ -186,6 +227,7 @@ export class SessionStream {
     const connection = this.connection;
     if (connection === null || connection.state !== "open") return;
     this.ackedToPeer = this.receivedCount;
+    this.ackedBytesToPeer = connection.receivedBytes;
     connection.sendFrame(encode({ action: ACK_ACTION, n: this.receivedCount }));
   }
 
