@@ -10,7 +10,13 @@ import {
   type ServerOptions,
 } from "../lib/index.js";
 import { resolveLimits, type RateLimitOptions } from "../lib/connections/connection-options.js";
-import { isControlAction, looksLikeHeartbeat, RateLimiter, TokenBucket } from "../lib/connections/rate-limiter.js";
+import {
+  CONTROL_RATE,
+  isControlAction,
+  looksLikeHeartbeat,
+  RateLimiter,
+  TokenBucket,
+} from "../lib/connections/rate-limiter.js";
 import { BrowserWebSocketTransport, type WebSocketConstructor } from "../lib/transports/browser-websocket-transport.js";
 import { FrameDeadline } from "../lib/transports/frame-deadline.js";
 import { Cleanup } from "./helpers/cleanup.js";
@@ -163,12 +169,13 @@ describe("the rate limiter (injected clock)", () => {
     expect(limiter.charge("chat", 10)).toBe(0);
   });
 
-  it("never charges the library's control messages; other @ actions and messages without one count", () => {
+  it("never charges the library's control messages to the game's budget; other @ actions and messages without one count", () => {
     const clock = manualClock();
     const limiter = new RateLimiter(resolved({ messages: 1, burst: 1 }), clock.now);
     for (const action of ["@ping", "@pong", "@hello", "@ack", "@session", "@resumed", "@resume-failed", "@refused"]) {
       expect(isControlAction(action)).toBe(true);
       for (let i = 0; i < 100; i++) expect(limiter.charge(action, 4_000_000)).toBe(0);
+      clock.advance(1_000);
     }
     expect(isControlAction("@reply")).toBe(false);
     expect(limiter.charge("@reply", 10)).toBe(0);
@@ -176,6 +183,21 @@ describe("the rate limiter (injected clock)", () => {
     clock.advance(1_000);
     expect(limiter.charge(undefined, 10)).toBe(0);
     expect(limiter.charge(undefined, 10)).toBeGreaterThan(0);
+  });
+});
+
+describe("the control budget (injected clock)", () => {
+  it("lets 2,000 control messages through at once, then 1,000 a second, whatever the game's budget", () => {
+    const clock = manualClock();
+    const limiter = new RateLimiter(resolved({ messages: 1_000_000, burst: 1_000_000 }), clock.now);
+    expect(CONTROL_RATE).toEqual({ messages: 1_000, burst: 2_000 });
+    for (let i = 0; i < 2_000; i++) expect(limiter.charge(i % 2 === 0 ? "@ping" : "@ack", 20)).toBe(0);
+    expect(limiter.charge("@ping", 20)).toBeCloseTo(1);
+    // The game's own budget is untouched.
+    expect(limiter.charge("move", 20)).toBe(0);
+    clock.advance(100);
+    for (let i = 0; i < 100; i++) expect(limiter.charge("@pong", 20)).toBe(0);
+    expect(limiter.charge("@pong", 20)).toBeGreaterThan(0);
   });
 });
 
@@ -428,6 +450,33 @@ describe("@ping during a flood", () => {
     await waitFor(() => channel.got.length === 220, "all 220 messages", 4_000);
     expect(channel.of("n")).toEqual(Array.from({ length: 220 }, (_, n) => n));
   });
+});
+
+describe("a ping flood", () => {
+  it("is answered within the control budget (a burst of 2,000, then 1,000 a second), every ping in the end, in order", async () => {
+    const server = await recordingServer();
+    const known = new Set(server.channels);
+    const socket = cleanup.socket(await rawSocket(server.port));
+    const received = receivedBy(socket);
+    await newChannel(server, known);
+    const pings = 4_000;
+    const sent = performance.now();
+    socket.write(Buffer.concat(Array.from({ length: pings }, (_, id) => encode({ action: "@ping", id }))));
+    const pongs = (): number => received.filter((message) => (message as IncomingMessage).action === "@pong").length;
+
+    await delay(300);
+    // Without the budget every ping is answered in a few milliseconds.
+    const early = pongs();
+    const elapsed = performance.now() - sent;
+    expect(early).toBeGreaterThanOrEqual(2_000);
+    expect(early).toBeLessThan(2_000 + elapsed * 1.5 + 100);
+    await waitFor(() => pongs() === pings, "every pong", 8_000);
+    expect(
+      received.flatMap((message) =>
+        (message as IncomingMessage).action === "@pong" ? [(message as IncomingMessage).id] : [],
+      ),
+    ).toEqual(Array.from({ length: pings }, (_, id) => id));
+  }, 15_000);
 });
 
 describe("per-action budgets", () => {

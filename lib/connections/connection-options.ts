@@ -78,8 +78,10 @@ export interface RateLimitOptions {
    * held waits in memory, and the limit paces its handling only.
    *
    * The library's own control messages (`@ping`, `@pong`, `@hello`, `@ack`, `@session`,
-   * `@resumed`, `@resume-failed`, `@refused`) never use the budget, and heartbeats already read are
-   * answered at once, never after held game messages; the others keep their place in the order.
+   * `@resumed`, `@resume-failed`, `@refused`) never use the budget: they have one of their own,
+   * 1,000 a second with a burst of 2,000 (a ping flood is held like any flood), and heartbeats
+   * already read are answered at once, never after held game messages; the others keep their place
+   * in the order.
    * Other actions starting with `@` (request replies, unknown ones) reach game code and count like
    * any message.
    */

@@ -18,10 +18,11 @@ export type Clock = () => number;
 const monotonic: Clock = () => performance.now();
 
 /**
- * The library's own control messages: they never use the budget, so that a flood of game messages
- * cannot delay a heartbeat or a login. They cost little and reach no game code (a ping costs a
- * pong, bounded by `maxQueuedBytes` for a peer that does not read). Other `@` actions (`@reply`)
- * carry game data to game code and count like any message.
+ * The library's own control messages: they never use the game's budget, so that a flood of game
+ * messages cannot delay a heartbeat or a login. They reach no game code, and have a budget of
+ * their own ({@link CONTROL_RATE}): a ping costs a pong, and a peer that pings as fast as it can
+ * would otherwise have the server answer at line rate. Other `@` actions (`@reply`) carry game
+ * data to game code and count like any message.
  */
 const CONTROL_ACTIONS: ReadonlySet<unknown> = new Set([
   PING_ACTION,
@@ -33,6 +34,14 @@ const CONTROL_ACTIONS: ReadonlySet<unknown> = new Set([
   RESUME_FAILED_ACTION,
   REFUSED_ACTION,
 ]);
+
+/**
+ * The budget of control messages, per connection: 1,000 per second with a burst of 2,000. A
+ * repod-rx peer sends a heartbeat every few seconds and an acknowledgement per 16 KiB it reads (a
+ * few hundred a second at the most a session is paced to), so only a flooder reaches it, and is
+ * then held like any peer over its budget.
+ */
+export const CONTROL_RATE = { messages: 1_000, burst: 2_000 } as const;
 
 /**
  * A token bucket: `capacity` tokens, refilled continuously at `rate` per second. A cost larger than
@@ -119,6 +128,7 @@ export class RateLimiter {
   private readonly messages: TokenBucket;
   private readonly bytes: TokenBucket;
   private readonly actions: ReadonlyMap<string, TokenBucket>;
+  private readonly control: TokenBucket;
 
   constructor(
     readonly limit: ResolvedRateLimit,
@@ -131,6 +141,7 @@ export class RateLimiter {
     for (const [action, budget] of limit.actions)
       actions.set(action, new TokenBucket(budget.messages, budget.burst, now));
     this.actions = actions;
+    this.control = new TokenBucket(CONTROL_RATE.messages, CONTROL_RATE.burst, now);
   }
 
   /**
@@ -138,7 +149,11 @@ export class RateLimiter {
    * otherwise charges nothing and returns the milliseconds until they would.
    */
   charge(action: unknown, bytes: number): number {
-    if (CONTROL_ACTIONS.has(action)) return 0;
+    if (CONTROL_ACTIONS.has(action)) {
+      const wait = this.control.wait(1, this.now());
+      if (wait === 0) this.control.take(1);
+      return wait;
+    }
     let count = this.messages;
     if (this.actions.size > 0 && typeof action === "string") count = this.actions.get(action) ?? count;
     const now = this.now();
@@ -188,6 +203,8 @@ export class InboundGate {
   /** Held messages, oldest first; `payload` until decoded, then `message`. */
   private held: ({ message?: IncomingMessage; payload?: Uint8Array; readonly bytes: number } | undefined)[] = [];
   private head = 0;
+  /** Heartbeats among the held messages: a newer one waits behind them, not to overtake them. */
+  private heartbeatsHeld = 0;
   private paused = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** When the peer went over its budget, for `closeAfter`; -1 never. */
@@ -215,14 +232,19 @@ export class InboundGate {
    */
   admit(message: IncomingMessage, bytes: number): boolean {
     const action = message.action;
+    const heartbeat = action === PING_ACTION || action === PONG_ACTION;
     if (this.holding) {
-      if (action === PING_ACTION || action === PONG_ACTION) return true;
+      // Heartbeats jump the queue of game messages, within the control budget and in their own
+      // order: a ping flood waits like any flood.
+      if (heartbeat && this.heartbeatsHeld === 0 && this.limiter.charge(action, bytes) === 0) return true;
       this.held.push({ message, bytes });
+      if (heartbeat) this.heartbeatsHeld++;
       return false;
     }
     const wait = this.limiter.charge(action, bytes);
     if (wait === 0) return true;
     this.held.push({ message, bytes });
+    if (heartbeat) this.heartbeatsHeld++;
     const now = this.now();
     if (this.overSince < 0 || now - this.resumedAt > CONTINUED_WITHIN) this.overSince = now;
     if (!this.paused) {
@@ -251,6 +273,7 @@ export class InboundGate {
     }
     this.held = [];
     this.head = 0;
+    this.heartbeatsHeld = 0;
   }
 
   /** Drops what is held and lets the transport read again (to see the peer's close); for closing. */
@@ -258,6 +281,7 @@ export class InboundGate {
     this.clearTimer();
     this.held = [];
     this.head = 0;
+    this.heartbeatsHeld = 0;
     if (this.paused) {
       this.paused = false;
       this.host.resume();
@@ -304,10 +328,12 @@ export class InboundGate {
         return;
       }
       this.held[this.head++] = undefined;
+      if (message.action === PING_ACTION || message.action === PONG_ACTION) this.heartbeatsHeld--;
       this.host.deliver(message);
     }
     this.held = [];
     this.head = 0;
+    this.heartbeatsHeld = 0;
     if (!this.host.isOpen()) return;
     this.resumedAt = this.now();
     this.paused = false;
@@ -325,6 +351,7 @@ export class InboundGate {
     this.clearTimer();
     this.held = [];
     this.head = 0;
+    this.heartbeatsHeld = 0;
     this.host.exceed(error);
   }
 
