@@ -135,9 +135,26 @@ function serverRole(): void {
   };
 
   serveRole("slow reader server", {
-    async start({ latest, hz, stateBytes: target }: { latest: boolean; hz: number; stateBytes: number }) {
+    async start({
+      latest,
+      sessions,
+      hz,
+      stateBytes: target,
+    }: {
+      latest: boolean;
+      sessions: boolean;
+      hz: number;
+      stateBytes: number;
+    }) {
       const entities = entitiesFor(target);
-      server = new Server<StateChannel>({ host: "127.0.0.1", port: 0, channelClass: StateChannel, dispatch: "live" });
+      server = new Server<StateChannel>({
+        host: "127.0.0.1",
+        port: 0,
+        channelClass: StateChannel,
+        dispatch: "live",
+        // Sessions: every player acknowledges what it reads, and the server paces each one by it.
+        ...(sessions ? { resume: true } : {}),
+      });
       await server.start();
       const period = 1000 / hz;
       const started = performance.now();
@@ -258,22 +275,22 @@ function viewersRole(): void {
   const viewers: Viewer[] = [];
   const subscriptions: Subscription[] = [];
 
-  async function connectOne(port: number): Promise<void> {
+  async function connectOne(port: number, sessions: boolean): Promise<void> {
     const viewer = new Viewer();
     subscriptions.push(pumpOnArrival(viewer));
     const outcome = firstValueFrom(
       viewer.messages$.pipe(filter((m) => m.action === "connected" || m.action === "error")),
     );
-    viewer.connect("127.0.0.1", port);
+    viewer.connect("127.0.0.1", port, sessions ? { resume: true } : {});
     const first = await outcome;
     if (first.action === "error") throw new Error(`a viewer could not connect: ${String(first.error)}`);
     viewers.push(viewer);
   }
 
   serveRole("slow reader viewers", {
-    async connect({ port, count }: { port: number; count: number }) {
+    async connect({ port, count, sessions }: { port: number; count: number; sessions: boolean }) {
       for (let i = 0; i < count; i += 20) {
-        await Promise.all(Array.from({ length: Math.min(20, count - i) }, () => connectOne(port)));
+        await Promise.all(Array.from({ length: Math.min(20, count - i) }, () => connectOne(port, sessions)));
       }
       return { connected: viewers.length };
     },
@@ -373,9 +390,14 @@ function slowRole(): void {
   const staleness: number[] = [];
   const decoder = new FrameDecoder();
 
+  /** With a session: messages received (the ones the server numbers), and what was acknowledged. */
+  let received = 0;
+  let acknowledged = 0;
   const onPayload = (payload: Uint8Array): void => {
     const message = decode(payload) as IncomingMessage;
-    if (message.action !== STATE) return;
+    const action = message.action;
+    if (typeof action === "string" && !action.startsWith("@") && action !== "connected") received++;
+    if (action !== STATE) return;
     const tick = message.tick as number;
     if (lastTick > 0 && tick > lastTick + 1) skippedTicks += tick - lastTick - 1;
     lastTick = tick;
@@ -385,7 +407,7 @@ function slowRole(): void {
   };
 
   serveRole("slow reader", {
-    async connect({ port }: { port: number }) {
+    async connect({ port, sessions }: { port: number; sessions: boolean }) {
       socket = net.connect({ host: "127.0.0.1", port });
       await new Promise<void>((resolve, reject) => {
         socket!.once("connect", resolve);
@@ -402,8 +424,15 @@ function slowRole(): void {
       socket.on("data", (chunk: Buffer) => {
         bytesRead += chunk.byteLength;
         decoder.push(chunk, onPayload);
+        // As a repod-rx client does (in batches): what it read is acknowledged, so the server
+        // knows how much of what it sent is still unread.
+        if (sessions && received > acknowledged) {
+          acknowledged = received;
+          socket!.write(encode({ action: "@ack", n: received }));
+        }
       });
       // `encode` makes the whole TCP frame, length header included.
+      if (sessions) socket.write(encode({ action: "@hello", session: true }));
       socket.write(encode({ action: SLOW }));
     },
 

@@ -1,15 +1,20 @@
 /**
  * The slow reader row: a 60 Hz state stream of about 2 KB per tick to 100 clients, one of which
- * falls to reading a tenth of the stream's bytes per second for 30 s; broadcast with
- * `sendToAll(state, { latest: "state" })` (a newer state replaces one still waiting unsent) and
- * without the option (every state queued), in the same run.
+ * falls to reading a tenth of the stream's bytes per second for 30 s, in three modes in the same
+ * run: `sendToAll(state, { latest: "state" })` (a newer state replaces one still waiting unsent)
+ * with resumable sessions, whose acknowledgements pace each player (the server hands the socket
+ * at most `resume.maxInFlightBytes` that the player has not acknowledged, and keeps the rest where
+ * latest-wins can replace it); the same without sessions (the kernels' socket buffers take what
+ * the slow peer does not read, out of the library's reach); and without the option (every state
+ * queued).
  *
  *   node --import tsx bench/slow-reader.ts [--quick] [--out DIR] [--seconds N] [--rounds N]
  *   npm run bench -- --only slow-reader
  *
  * Three child processes per measurement, all on 127.0.0.1 (bench/slow-reader-child.ts): the
  * server, 99 repod-rx clients that read at full speed, and the slow peer, a raw TCP socket that
- * reads at full speed during a warm-up, then at a tenth of the stream's byte rate. Each mode gets
+ * reads at full speed during a warm-up, then at a tenth of the stream's byte rate (with sessions,
+ * it says hello and acknowledges what it reads, as a repod-rx client does). Each mode gets
  * fresh processes, in each of 2 rounds (`--rounds N`), the order of the modes rotated by round. Reported: whether the slow peer was cut off; how old the newest state it held
  * was (sampled every 100 ms); the backlog the spell left (what the slow peer reads at full speed
  * after the window before it gets a state sent after the window: the server's queue and both
@@ -86,7 +91,7 @@ function readArgs(argv: readonly string[]): Config {
     windowMs,
     sampleMs: 100,
     // Per measurement: three process starts, 99 connections, the warm-up, the window, the reports.
-    deadlineMs: (rounds ?? 2) * 2 * (warmupMs + windowMs + 40_000) + 30_000,
+    deadlineMs: (rounds ?? 2) * 3 * (warmupMs + windowMs + 40_000) + 30_000,
     outDir,
   };
 }
@@ -101,7 +106,16 @@ interface ModeResult {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function measureMode(latest: boolean, config: Config): Promise<ModeResult> {
+/** What the server does, one row each. */
+interface Mode {
+  readonly label: string;
+  /** `sendToAll(state, { latest: "state" })` rather than `sendToAll(state)`. */
+  readonly latest: boolean;
+  /** Resumable sessions for every player: each acknowledges what it reads, the server paces by it. */
+  readonly sessions: boolean;
+}
+
+async function measureMode({ latest, sessions }: Mode, config: Config): Promise<ModeResult> {
   const lifetime = config.warmupMs + config.windowMs + 60_000;
   const children = await Promise.all(
     (["server", "viewers", "slow"] as const).map((role) =>
@@ -112,11 +126,12 @@ async function measureMode(latest: boolean, config: Config): Promise<ModeResult>
   try {
     const { port, stateBytes } = await server.request<{ port: number; stateBytes: number }>("start", {
       latest,
+      sessions,
       hz: config.hz,
       stateBytes: config.stateBytes,
     });
-    await viewers.request("connect", { port, count: config.clients - 1 }, 60_000);
-    await slow.request("connect", { port });
+    await viewers.request("connect", { port, count: config.clients - 1, sessions }, 60_000);
+    await slow.request("connect", { port, sessions });
     await sleep(config.warmupMs);
     // The viewers record first: the ticks before the window's first one are filtered out later.
     await viewers.request("window.start");
@@ -147,6 +162,7 @@ async function measureMode(latest: boolean, config: Config): Promise<ModeResult>
 interface Row {
   readonly label: string;
   readonly latest: boolean;
+  readonly sessions: boolean;
   readonly rounds: ModeResult[];
   readonly cutOff: number;
   readonly closeCodes: string[];
@@ -179,7 +195,7 @@ interface Row {
   readonly error?: string;
 }
 
-function row(label: string, latest: boolean, rounds: ModeResult[], config: Config, error?: string): Row {
+function row({ label, latest, sessions }: Mode, rounds: ModeResult[], config: Config, error?: string): Row {
   const of = (pick: (round: ModeResult) => number): Summary => summarize(rounds.map(pick));
   const cutOff = (round: ModeResult): boolean => round.slow.cutOff || !round.server.slowConnected;
   const periodMs = 1000 / config.hz;
@@ -198,6 +214,7 @@ function row(label: string, latest: boolean, rounds: ModeResult[], config: Confi
   return {
     label,
     latest,
+    sessions,
     rounds,
     cutOff: rounds.filter(cutOff).length,
     closeCodes: rounds.flatMap((round) => (round.server.slowCloseCode === null ? [] : [round.server.slowCloseCode])),
@@ -286,26 +303,25 @@ function renderTable(rows: readonly Row[], config: Config, load: readonly number
 async function main(config: Config): Promise<number> {
   const started = Date.now();
   const load = os.loadavg();
-  const modes = [
-    { label: 'sendToAll(state, { latest: "state" })', latest: true },
-    { label: "sendToAll(state), every state queued", latest: false },
-  ] as const;
-  const results = new Map<boolean, ModeResult[]>(modes.map((mode) => [mode.latest, []]));
-  const errors = new Map<boolean, string>();
+  const modes: readonly Mode[] = [
+    { label: "latest, with sessions (paced by acknowledgements)", latest: true, sessions: true },
+    { label: 'sendToAll(state, { latest: "state" })', latest: true, sessions: false },
+    { label: "sendToAll(state), every state queued", latest: false, sessions: false },
+  ];
+  const results = new Map<Mode, ModeResult[]>(modes.map((mode) => [mode, []]));
+  const errors = new Map<Mode, string>();
   for (let round = 0; round < config.rounds; round++) {
     for (const mode of rotate(modes, round)) {
-      if (errors.has(mode.latest)) continue;
+      if (errors.has(mode)) continue;
       process.stderr.write(`  slow reader, ${mode.label}: round ${round + 1}/${config.rounds}\n`);
       try {
-        results.get(mode.latest)!.push(await measureMode(mode.latest, config));
+        results.get(mode)!.push(await measureMode(mode, config));
       } catch (caught) {
-        errors.set(mode.latest, caught instanceof Error ? caught.message.split("\n")[0]! : String(caught));
+        errors.set(mode, caught instanceof Error ? caught.message.split("\n")[0]! : String(caught));
       }
     }
   }
-  const rows = modes.map((mode) =>
-    row(mode.label, mode.latest, results.get(mode.latest)!, config, errors.get(mode.latest)),
-  );
+  const rows = modes.map((mode) => row(mode, results.get(mode)!, config, errors.get(mode)));
   process.stdout.write(`${renderTable(rows, config, load)}\n`);
   if (config.outDir !== null) {
     const output = {

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { isRunning, runQuickBench } from "./helpers/quick-bench.js";
 
-const TIMEOUT = 90_000;
+const TIMEOUT = 150_000;
 
 interface RoundJson {
   server: { from: number; to: number; rssStartMiB: number; rssEndMiB: number; channels: number; stateBytes: number };
@@ -15,7 +15,7 @@ interface RoundJson {
 
 describe("the slow reader row, --quick (smoke run of bench/slow-reader.ts)", () => {
   it(
-    "streams to 100 clients with and without latest, one of them reading a tenth of the bytes, and leaves no process behind",
+    "streams to 100 clients with latest (paced by sessions, and not) and without, one of them reading a tenth of the bytes, and leaves no process behind",
     async () => {
       const out = await mkdtemp(path.join(tmpdir(), "repod-bench-slow-"));
       try {
@@ -26,12 +26,13 @@ describe("the slow reader row, --quick (smoke run of bench/slow-reader.ts)", () 
 
         const results = JSON.parse(await readFile(path.join(out, "results-slow-reader.json"), "utf8")) as {
           meta: { quick: boolean; childPids: number[]; config: { windowMs: number; clients: number } };
-          rows: { label: string; latest: boolean; rounds: RoundJson[]; error?: string }[];
+          rows: { label: string; latest: boolean; sessions: boolean; rounds: RoundJson[]; error?: string }[];
         };
         expect(results.meta.quick).toBe(true);
-        expect(results.rows.map((row) => [row.latest, row.error, row.rounds.length])).toEqual([
-          [true, undefined, 1],
-          [false, undefined, 1],
+        expect(results.rows.map((row) => [row.latest, row.sessions, row.error, row.rounds.length])).toEqual([
+          [true, true, undefined, 1],
+          [true, false, undefined, 1],
+          [false, false, undefined, 1],
         ]);
         for (const row of results.rows) {
           const [round] = row.rounds as [RoundJson];
@@ -40,10 +41,14 @@ describe("the slow reader row, --quick (smoke run of bench/slow-reader.ts)", () 
           expect(round.server.channels, row.label).toBe(100);
           expect(round.server.stateBytes).toBeGreaterThan(1_900);
           expect(round.server.stateBytes).toBeLessThan(2_100);
-          // The 99 others got every tick of the window, in order.
+          // The 99 others got the ticks of the window in order: all of them without sessions (the
+          // kernels buffer what a busy viewer process has not read yet); with sessions, a viewer
+          // starved of CPU by the rest of the test suite is a slow reader too and may see a state
+          // replaced by a newer one, so only most of them are required there.
           expect(round.viewers.clients).toBe(99);
           expect(round.viewers.expected).toBe(ticks * 99);
-          expect(round.viewers.delivered).toBe(round.viewers.expected);
+          if (row.sessions) expect(round.viewers.delivered).toBeGreaterThan(round.viewers.expected / 4);
+          else expect(round.viewers.delivered).toBe(round.viewers.expected);
           expect(round.viewers.outOfOrder).toBe(0);
           expect(Number.isFinite(round.viewers.latencyP99Ms)).toBe(true);
           // The slow peer read about a tenth of the states, so what it held grew old, and it
@@ -54,13 +59,20 @@ describe("the slow reader row, --quick (smoke run of bench/slow-reader.ts)", () 
           expect(round.slow.samples).toBeGreaterThan(10);
           expect(round.slow.stalenessMaxMs).toBeGreaterThan(results.meta.config.windowMs / 2);
           expect(round.catchUp.caughtUp).toBe(true);
-          expect(round.catchUp.states).toBeGreaterThan(ticks / 2);
+          if (row.sessions) {
+            // Paced by its acknowledgements: what it had not read was at most 64 KiB (32 states)
+            // beyond the server's own queue, which held the newest state alone.
+            expect(round.catchUp.states).toBeLessThan(40);
+          } else {
+            // The kernels' buffers took every state it did not read.
+            expect(round.catchUp.states).toBeGreaterThan(ticks / 2);
+          }
           expect(round.catchUp.bytes).toBeGreaterThan(round.catchUp.states * round.server.stateBytes * 0.9);
           expect(round.server.rssStartMiB).toBeGreaterThan(0);
           expect(round.server.rssEndMiB).toBeGreaterThan(0);
         }
         // Three processes per mode: the server, the 99 viewers, the slow peer.
-        expect(results.meta.childPids).toHaveLength(6);
+        expect(results.meta.childPids).toHaveLength(9);
         expect(results.meta.childPids.filter(isRunning)).toEqual([]);
       } finally {
         await rm(out, { recursive: true, force: true });
