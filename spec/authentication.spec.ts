@@ -25,6 +25,7 @@ import { rawPeer } from "./helpers/players.js";
 import { tcpProxy } from "./helpers/proxy.js";
 import { rawServer } from "./helpers/raw.js";
 import { rawWsServer, recordingLogger } from "./helpers/ws.js";
+import { PROVISION_ADVICE, PYTHON } from "./helpers/system-tools.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -762,8 +763,8 @@ describe("Python clients", () => {
   });
 
   it("a real Python repod peer logs in by sending @hello as its first frame", async () => {
-    const python = "/usr/bin/python3";
-    expect(existsSync(python), `${python} is missing: apt-get install python3 python3-msgpack`).toBe(true);
+    const python = PYTHON;
+    expect(existsSync(python), `${python} is missing: ${PROVISION_ADVICE}`).toBe(true);
     const seen: unknown[] = [];
     const server = await startLobby({
       authenticate: (auth) => {

@@ -5,10 +5,10 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { Channel, type Server } from "../lib/index.js";
 import { startServer, waitFor } from "./helpers/net.js";
+import { PROVISION_ADVICE, PYTHON } from "./helpers/system-tools.js";
 
 // Debian's python3 with python3-msgpack, as installed by .ci/run: a real Python peer speaking
 // the repod wire format (spec/fixtures/python-peer.py).
-const PYTHON = "/usr/bin/python3";
 const PEER = fileURLToPath(new URL("./fixtures/python-peer.py", import.meta.url));
 
 class EchoChannel extends Channel {
@@ -29,7 +29,7 @@ describe("a Python msgpack peer", () => {
   });
 
   it("talks with a repod-rx server in both directions", async () => {
-    expect(existsSync(PYTHON), `${PYTHON} is missing: run apt-get install python3 python3-msgpack`).toBe(true);
+    expect(existsSync(PYTHON), `${PYTHON} is missing: ${PROVISION_ADVICE}`).toBe(true);
     server = await startServer({ channelClass: EchoChannel });
     const child = spawn(PYTHON, [PEER, "127.0.0.1", String(server.port)]);
     peer = child;

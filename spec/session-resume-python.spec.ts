@@ -8,10 +8,10 @@ import { Cleanup } from "./helpers/cleanup.js";
 import { delay, waitFor } from "./helpers/net.js";
 import { tcpProxy } from "./helpers/proxy.js";
 import { newChannel, openPlayer, range, RecordingPlayer, RecordingSeat, sessionGranted } from "./helpers/sessions.js";
+import { PROVISION_ADVICE, PYTHON } from "./helpers/system-tools.js";
 
 // Debian's python3 with python3-msgpack: a Python repod client (spec/fixtures/python-peer.py), as
 // in python-interop.spec.ts, playing beside resumable repod-rx clients.
-const PYTHON = "/usr/bin/python3";
 const PEER = fileURLToPath(new URL("./fixtures/python-peer.py", import.meta.url));
 
 const cleanup = new Cleanup();
@@ -53,7 +53,7 @@ function pythonPeer(port: number) {
 
 describe("a Python repod peer on a server with resume on", () => {
   it("is greeted at once, plays beside a resumable client that drops and resumes, and never receives an @ message", async () => {
-    expect(existsSync(PYTHON), `${PYTHON} is missing: run apt-get install python3 python3-msgpack`).toBe(true);
+    expect(existsSync(PYTHON), `${PYTHON} is missing: ${PROVISION_ADVICE}`).toBe(true);
     const server = new Server<LobbySeat>({
       host: "127.0.0.1",
       port: 0,

@@ -101,8 +101,12 @@ export interface ConnectorOptions {
 
 /** What a Node client may need to trust a `wss://` server: a private CA, a test certificate. */
 export interface TlsOptions {
-  /** Certificates (PEM) to trust besides the system's, e.g. your own CA. */
-  readonly ca?: string | Buffer | readonly (string | Buffer)[];
+  /**
+   * Certificates (PEM) to trust besides the system's, e.g. your own CA. A `Buffer` from
+   * `readFileSync` is a `Uint8Array`; the type names the latter so that the browser entry's
+   * types need no Node types.
+   */
+  readonly ca?: string | Uint8Array | readonly (string | Uint8Array)[];
   /** Whether to refuse a server whose certificate does not verify. Default `true`; turn off only in tests. */
   readonly rejectUnauthorized?: boolean;
   /** The name to check the certificate against, when it differs from the URL's host. */

@@ -2,9 +2,9 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext } from "playwright-core";
+import { CHROMIUM, PROVISION_ADVICE } from "./system-tools.js";
 
-/** Debian's chromium package (`apt-get install chromium`); .ci/run installs it. */
-export const CHROMIUM = "/usr/bin/chromium";
+export { CHROMIUM };
 
 const CHROMIUM_ARGS = [
   "--headless",
@@ -42,7 +42,7 @@ export interface LaunchChromiumOptions {
 export async function launchChromium(options: LaunchChromiumOptions): Promise<ChromiumBrowser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
-      `Chromium is missing at ${CHROMIUM}: run \`apt-get install chromium\` (as .ci/run does) to run ${options.purpose}`,
+      `Chromium is missing at ${CHROMIUM}, needed by ${options.purpose}: ${PROVISION_ADVICE} (Debian's chromium), or set CHROMIUM to a Chromium or Chrome binary`,
     );
   }
   const userDataDir = mkdtempSync(join(tmpdir(), options.profilePrefix));

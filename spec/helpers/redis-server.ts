@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { endChild } from "./child.js";
 import { closedPort } from "./net.js";
+import { PROVISION_ADVICE } from "./system-tools.js";
 
 /**
  * A `redis-server` (Debian's package) for a test: on a free port of 127.0.0.1, persisting nothing,
@@ -32,7 +33,7 @@ export class RedisServer {
       try {
         execFileSync("redis-server", ["--version"], { stdio: "pipe" });
       } catch {
-        throw new Error("redis-server is not installed: run apt-get install redis-server (the project's .ci/run does)");
+        throw new Error(`redis-server is not installed: ${PROVISION_ADVICE} (Debian's redis-server)`);
       }
       this.port = await closedPort();
       this.#dir = mkdtempSync(path.join(tmpdir(), "repod-rx-redis-"));
