@@ -21,7 +21,7 @@ describe("the browser build (repod-rx/client)", () => {
       `repod-rx/client: ${formatKiB(bundle.bytes)} minified, ${formatKiB(bundle.gzipBytes)} minified+gzipped`,
     );
 
-    // The size the docs report (the README, "Browsers: repod-rx/client"); raise it there too if this has to grow.
+    // The size the docs report (docs/websocket-and-browsers.md); raise it there too if this has to grow.
     // Sessions (login, resume) and inbound rate limits added about 3 KiB to every page, used or not;
     // making the entry tree-shake, so that a page pays only for what it uses, brings it down.
     // The outbox (a backlog held in the library, volatile and latest-wins sends) added 1.5 KiB.

@@ -23,7 +23,7 @@ import {
 
 /** Options of the soak's server, printed in the summary. */
 export const SOAK_SERVER_OPTIONS = {
-  // A public server's setting (see the README): a client more than 1 MiB behind is cut off.
+  // A public server's setting (see docs/security.md): a client more than 1 MiB behind is cut off.
   maxQueuedBytes: 1024 * 1024,
   heartbeat: true,
 } as const;
