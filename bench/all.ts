@@ -19,6 +19,7 @@ const wantsDecodeBudget = only === null || only.includes("decode-budget");
 const wantsSessionResume = only === null || only.includes("session-resume");
 const wantsFloodIsolation = only === null || only.includes("flood-isolation");
 const wantsSlowReader = only === null || only.includes("slow-reader");
+const wantsValidation = only === null || only.includes("validation");
 const mainOnly =
   only?.filter(
     (id) =>
@@ -26,7 +27,8 @@ const mainOnly =
       id !== "decode-budget" &&
       id !== "session-resume" &&
       id !== "flood-isolation" &&
-      id !== "slow-reader",
+      id !== "slow-reader" &&
+      id !== "validation",
   ) ?? null;
 /** What the decode budget row understands of the arguments: `--quick` and `--out DIR`. */
 const decodeBudgetArgs = args.flatMap((arg, i) =>
@@ -62,7 +64,11 @@ if (status === 0 && wantsFloodIsolation && !args.includes("--help")) {
 }
 if (status === 0 && wantsSlowReader && !args.includes("--help")) {
   // The slow reader row (bench/slow-reader.ts): one client of 100 reading a tenth of a 60 Hz
-  // stream, with and without `latest`. Same `--quick` and `--out DIR`.
+  // stream, with `latest` (paced by sessions, and not) and without. Same `--quick` and `--out DIR`.
   status = run("./slow-reader.ts", decodeBudgetArgs);
+}
+if (status === 0 && wantsValidation && !args.includes("--help")) {
+  // The validation row (bench/validation.ts): the echo with valibot and zod schemas against none.
+  status = run("./validation.ts", decodeBudgetArgs);
 }
 process.exit(status);

@@ -42,6 +42,16 @@ export type { RequestOptions } from "./dispatch/requests.js";
 // Scheduling
 export { PumpScheduler } from "./scheduling/pump-scheduler.js";
 
+// Validation (Standard Schema: zod, valibot, arktype...)
+export { schemaValidation } from "./validation/schema-validation.js";
+export type {
+  InvalidMessagePolicy,
+  SchemaValidation,
+  SchemaValidationOptions,
+} from "./validation/schema-validation.js";
+export type { ActionSchema, InferActions, InferInputActions, SchemaMap } from "./validation/schema-map.js";
+export type { MessageValidation } from "./validation/validation-option.js";
+
 // Errors and logging
 export { ConnectionError, ProtocolError, RepodError } from "./errors.js";
 export type { RepodErrorCode } from "./errors.js";

@@ -1,6 +1,6 @@
 /**
  * Stable codes carried by every {@link RepodError}. They are part of the public contract and are
- * listed in the README; messages may be reworded, codes may not.
+ * listed in docs/getting-started.md (Errors); messages may be reworded, codes may not.
  */
 export type RepodErrorCode =
   /** A frame header announced a payload larger than `maxPayload`; the connection is closed. */
@@ -76,10 +76,19 @@ export type RepodErrorCode =
    * The peer stayed over its `rateLimit` for `rateLimit.closeAfter` milliseconds with
    * `onExceed: "close"`; the connection is closed (a session seat ends at once, its flood is not replayed).
    */
-  | "ERR_RATE_LIMITED";
+  | "ERR_RATE_LIMITED"
+  /**
+   * A message failed the schema of its action (`schemaValidation`); it is dropped before any
+   * handler sees it, a request gets an error reply with this code, and with `onInvalid: "close"`
+   * the connection is closed too.
+   */
+  | "ERR_INVALID_MESSAGE"
+  /** More than `maxWaiting` messages waited behind an async schema still running; the connection is closed. */
+  | "ERR_VALIDATION_BACKLOG";
 
 /** Base class of the errors this library raises for protocol and connection problems. */
 export class RepodError extends Error {
+  /** The class's name, as `error.name` shows it in logs and stack traces. */
   override readonly name: string = "RepodError";
   /** A stable code that identifies the kind of error; see {@link RepodErrorCode}. */
   readonly code: RepodErrorCode;
@@ -92,10 +101,12 @@ export class RepodError extends Error {
 
 /** A peer broke the wire protocol: an oversized frame, an unreadable payload, a non-map value. */
 export class ProtocolError extends RepodError {
+  /** Always `"ProtocolError"`. */
   override readonly name = "ProtocolError";
 }
 
 /** A connection could not be opened, or was lost. */
 export class ConnectionError extends RepodError {
+  /** Always `"ConnectionError"`. */
   override readonly name = "ConnectionError";
 }

@@ -1,8 +1,12 @@
 /** Anything with the four usual level methods: `console`, pino, winston and bunyan all fit. */
 export interface Logger {
+  /** Every message dispatched, and other detail for debugging. `fields` carries the context (channel, peer...). */
   debug(message: string, fields?: Record<string, unknown>): void;
+  /** One line per event: connections, disconnections with their reason. */
   info(message: string, fields?: Record<string, unknown>): void;
+  /** Something a peer did wrong, handled: an invalid message dropped, a limit reached. */
   warn(message: string, fields?: Record<string, unknown>): void;
+  /** A failure of the game's code or of the library: a handler that threw, a bug to report. */
   error(message: string, fields?: Record<string, unknown>): void;
 }
 

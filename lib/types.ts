@@ -21,7 +21,10 @@ export interface UntypedActions {
  * union of every message of the protocol, which is what `send()` accepts.
  */
 export type Message<M extends ActionMap = UntypedActions, K extends keyof M = keyof M> = K extends keyof M & string
-  ? { action: K } & M[K]
+  ? {
+      /** The action: the receiver runs `Network_<action>(message)`. */
+      action: K;
+    } & M[K]
   : never;
 
 /**
@@ -33,7 +36,11 @@ export type Received<In extends ActionMap> = string extends keyof In
   : Message<In & BuiltInActions>;
 
 /** A decoded message as it arrives from the network before its action has been looked at. */
-export type IncomingMessage = { action?: unknown; [key: string]: unknown };
+export type IncomingMessage = {
+  /** The action, not checked yet: a peer may send anything, or nothing, here. */
+  action?: unknown;
+  [key: string]: unknown;
+};
 
 /** The actions every connection delivers besides the peer's own messages. */
 export interface BuiltInActions {
@@ -43,13 +50,23 @@ export interface BuiltInActions {
   socketConnect: Record<never, never>;
   /** The connection ended; delivered exactly once per opened connection. */
   disconnected: Record<never, never>;
-  /** A readable reason, e.g. `connect ECONNREFUSED 127.0.0.1:5071`. */
-  error: { error: string; code?: string };
+  /** The connection failed, was refused, or failed after opening. */
+  error: {
+    /** A readable reason, e.g. `connect ECONNREFUSED 127.0.0.1:5071`. */
+    error: string;
+    /** The stable code of the failure, e.g. `ERR_SERVER_FULL`, when it has one. */
+    code?: string;
+  };
   /**
    * With a resumable session: the connection dropped and the client is coming back to its seat
    * (show "reconnecting..."); nothing sent either way in the meantime is lost. Why it dropped.
    */
-  dropped: { error: string; code?: string };
+  dropped: {
+    /** A readable reason for the drop. */
+    error: string;
+    /** The stable code of the drop, e.g. `ERR_HEARTBEAT_TIMEOUT`, when it has one. */
+    code?: string;
+  };
   /** With a resumable session: the client is back in its seat; what it missed follows. */
   resumed: Record<never, never>;
 }
@@ -64,6 +81,8 @@ export type NetworkHandlers<M extends ActionMap> = {
 
 /** Where a peer is. */
 export interface Address {
+  /** The peer's IP address (`"local"` for an in-memory connection). */
   readonly host: string;
+  /** The peer's port (0 for an in-memory connection). */
   readonly port: number;
 }

@@ -1,5 +1,9 @@
-// The tag game's messages, shared by the server, the page and the bot (types and constants only,
-// so the page's bundle imports nothing from Node).
+// The tag game's messages, shared by the server, the page and the bot (the page imports types
+// only, so its bundle carries nothing of this file). What clients send is declared once as valibot
+// schemas: the server checks every input against them, the types come from the same map.
+
+import * as v from "valibot";
+import type { InferActions } from "../../lib/index.js";
 
 /** The arena, in game units (pixels on the page). */
 export const ARENA_WIDTH = 800;
@@ -22,11 +26,17 @@ export type PlayerState = {
   readonly itTime: number;
 };
 
-/** What a client sends. */
-export type TagClientMessages = {
+/** One component of a direction: -1, 0 or 1. */
+const Axis = v.pipe(v.number(), v.integer(), v.minValue(-1), v.maxValue(1));
+
+/** What a client sends, as schemas: the server drops (and logs) any input that does not fit. */
+export const TagClientSchemas = {
   /** The direction held, each component -1, 0 or 1. Sent when it changes. */
-  input: { dx: number; dy: number };
+  input: v.object({ dx: Axis, dy: Axis }),
 };
+
+/** What a client sends: `input: { dx: number; dy: number }`, checked by the schemas above. */
+export type TagClientMessages = InferActions<typeof TagClientSchemas>;
 
 /** What the server sends. */
 export type TagServerMessages = {

@@ -6,13 +6,14 @@
 // Players are seated in rooms of `roomSize`: when every game is full, the next player starts a new
 // one beside the others. Each room has its own TagGame and gets only its own state.
 
-import { Channel, Server, type ServerOptions } from "../../lib/index.js";
+import { Channel, Server, schemaValidation, type Message, type ServerOptions } from "../../lib/index.js";
 import {
   DEFAULT_ROOM_SIZE,
   DEFAULT_TICK_RATE,
   ARENA_HEIGHT,
   ARENA_WIDTH,
   PLAYER_RADIUS,
+  TagClientSchemas,
   type TagClientMessages,
   type TagServerMessages,
 } from "./protocol.js";
@@ -28,7 +29,8 @@ export class TagChannel extends Channel<TagServer, TagClientMessages, TagServerM
     this.server.seat(this);
   }
 
-  Network_input(message: { dx?: unknown; dy?: unknown }): void {
+  // Only input that passed its schema gets here: dx and dy are -1, 0 or 1.
+  Network_input(message: Message<TagClientMessages, "input">): void {
     if (this.game !== null) this.server.game(this.game)?.steer(this.id, message.dx, message.dy);
   }
 
@@ -59,7 +61,8 @@ export class TagServer extends Server<TagChannel> {
 
   constructor(options: TagServerOptions = {}) {
     const { roomSize = DEFAULT_ROOM_SIZE, tickRate = DEFAULT_TICK_RATE, log = console.log, ...serverOptions } = options;
-    super({ ...serverOptions, dispatch: "pump" });
+    // Player input is checked against its schema before `Network_input` sees it.
+    super({ validation: schemaValidation(TagClientSchemas), ...serverOptions, dispatch: "pump" });
     if (!Number.isInteger(roomSize) || roomSize < 1)
       throw new RangeError(`roomSize must be an integer of at least 1, got ${roomSize}`);
     if (!(tickRate > 0 && tickRate <= 240))

@@ -22,7 +22,12 @@ export interface RedisAdapterOptions {
    * doubles up to `maxDelay` ms, half of it random. The adapter never gives up. Defaults 100
    * and 5,000.
    */
-  readonly reconnect?: { readonly initialDelay?: number; readonly maxDelay?: number };
+  readonly reconnect?: {
+    /** Milliseconds before the first attempt. Default 100. */
+    readonly initialDelay?: number;
+    /** Bound of the backoff, in milliseconds. Default 5,000. */
+    readonly maxDelay?: number;
+  };
   /**
    * Makes a Redis client (called twice: a publisher and a subscriber). Default: `createClient` of
    * the `redis` package. Pass your own to add TLS, credentials or RESP2, keeping the options

@@ -45,9 +45,9 @@ export function redisAdapter(options: RedisAdapterOptions = {}): RedisAdapter {
 
 /**
  * The adapter {@link redisAdapter} returns. It puts together the pieces, each in its own file:
- * the two Redis clients and the state machine ({@link RedisConnection}), the channel names
- * ({@link RedisChannels}), the room subscriptions ({@link RoomSubscriptions}), the receiving
- * side ({@link RedisMessageRouter}) and the pending `roomSize()` questions ({@link SizeQueries});
+ * the two Redis clients and the state machine (`RedisConnection`), the channel names
+ * (`RedisChannels`), the room subscriptions (`RoomSubscriptions`), the receiving
+ * side (`RedisMessageRouter`) and the pending `roomSize()` questions (`SizeQueries`);
  * what is here is the sending side and the `ServerAdapter` contract.
  */
 export class RedisAdapter implements ServerAdapter {

@@ -6,14 +6,17 @@ export type RedisMessageListener = (message: Buffer, channel: Buffer) => void;
  * custom factory spreads it into its own options.
  */
 export interface RedisConnectOptions {
+  /** The adapter's `url` option: `redis://` or `rediss://`, with credentials if any. */
   readonly url: string;
   /** Shown by `CLIENT LIST`: `repod-rx-<serverId>-pub` or `-sub`. */
   readonly name: string;
   /** Fail commands at once while disconnected instead of queueing them. */
   readonly disableOfflineQueue: boolean;
+  /** How the client connects and reconnects. */
   readonly socket: {
     /** Milliseconds before the next attempt, given the attempts that failed in a row (0 first). */
     readonly reconnectStrategy: (retries: number, cause: Error) => number;
+    /** Milliseconds a connection attempt may take: the adapter's `connectTimeout` option. */
     readonly connectTimeout: number;
   };
 }
@@ -23,17 +26,27 @@ export interface RedisConnectOptions {
  * `createClient()` fits; tests may pass a stand-in.
  */
 export interface RedisClientLike {
+  /** Whether the client is connected and ready for commands. */
   readonly isReady: boolean;
+  /** Connects; rejects if the first connection fails. */
   connect(): Promise<unknown>;
+  /** `PUBLISH`: resolves to the number of subscribers (servers) that received the message. */
   publish(channel: string, message: Buffer): Promise<number>;
+  /** `SUBSCRIBE` in buffer mode: `listener` gets each message and its channel as bytes. */
   subscribe(channels: string[], listener: RedisMessageListener, bufferMode: true): Promise<void>;
+  /** `UNSUBSCRIBE` from `channels`. */
   unsubscribe(channels: string[]): Promise<void>;
   /** The channels subscribed now (confirmed by Redis), by name. */
   getPubSubListeners(type: "CHANNELS"): ReadonlyMap<string, unknown>;
+  /** `PUBSUB NUMSUB`: the number of subscribers of each channel. */
   pubSubNumSub(channels: string[]): Promise<Record<string, number>>;
+  /** Listens to the client's errors (a lost connection, a failed attempt). */
   on(event: "error", listener: (error: Error) => void): unknown;
+  /** Listens to the client becoming ready, or starting to reconnect. */
   on(event: "ready" | "reconnecting", listener: () => void): unknown;
+  /** Closes gracefully, after the commands sent so far. */
   close(): Promise<unknown>;
+  /** Closes at once, dropping what is in flight. */
   destroy(): void;
 }
 

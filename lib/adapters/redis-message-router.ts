@@ -11,6 +11,7 @@ import type { SizeQueries } from "./size-queries.js";
 export interface ServerMessage {
   /** The sender's `adapter.serverId`, to answer it with `sendToServer(from, ...)`. */
   readonly from: string;
+  /** The message, decoded as a channel's messages are. */
   readonly message: IncomingMessage;
 }
 

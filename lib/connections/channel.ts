@@ -10,6 +10,7 @@ import { checkSendOptions, type SendOptions } from "./outbox.js";
 /** A channel or a server of any protocol: the bound of the classes' own type parameters. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyChannel = Channel<any, any, any, any>;
+/** A server with any channel class: the default server type of a `Channel`. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyServer = Server<any>;
 
@@ -22,6 +23,8 @@ export interface ChannelInit {
   /** @internal */ readonly server: AnyServer;
   /** @internal */ readonly id: number;
   /** @internal */ readonly data?: unknown;
+  /** @internal The schema check of this channel's messages, with the server's `validation` option. */
+  readonly validation?: { readonly rejected: number };
 }
 
 const EMPTY_ADDRESS: Address = Object.freeze({ host: "", port: 0 });
@@ -64,12 +67,14 @@ export class Channel<
   #requests: PendingRequests | null = null;
   #answers: PendingAnswers | null = null;
   #ended = false;
+  readonly #validation: { readonly rejected: number } | null;
 
   constructor(init?: ChannelInit) {
     this.#connection = init?.link ?? null;
     this.data = init?.data as D;
     this.#server = (init?.server as S | undefined) ?? null;
     this.id = init?.id ?? 0;
+    this.#validation = init?.validation ?? null;
     this.addr = this.#connection?.remote ?? EMPTY_ADDRESS;
     if (this.#connection === null) this.#ended = true;
   }
@@ -95,6 +100,14 @@ export class Channel<
   /** Whether messages sent now go out. */
   get isConnected(): boolean {
     return this.#connection?.state === "open";
+  }
+
+  /**
+   * Messages from this client dropped for failing their schema (the server's `validation`
+   * option); 0 without one.
+   */
+  get rejectedMessages(): number {
+    return this.#validation?.rejected ?? 0;
   }
 
   /** Bytes accepted by `send()` and not yet handed to the operating system. */

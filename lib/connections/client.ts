@@ -1,4 +1,4 @@
-import { BehaviorSubject, defer, Observable, retry, Subject, throwError, timer, type Subscription } from "rxjs";
+import { BehaviorSubject, Subject, type Observable } from "rxjs";
 import {
   ACK_ACTION,
   HELLO_ACTION,
@@ -16,9 +16,10 @@ import { SessionStream } from "../sessions/session-stream.js";
 import { isSessionToken } from "../sessions/session-token.js";
 import type { Connector, ConnectTarget, TlsOptions, Transport } from "../transports/transport.js";
 import type { ActionMap, Address, IncomingMessage, Message, UntypedActions, Received } from "../types.js";
-import { Connection } from "./connection.js";
+import { Connection, type ClockSample } from "./connection.js";
 import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "./connection-options.js";
 import { checkSendOptions, FrameQueue, type SendOptions } from "./outbox.js";
+import { checkValidationOption, type MessageValidation } from "../validation/validation-option.js";
 import {
   backoffDelay,
   DEFAULT_RESUME_POLICY,
@@ -51,6 +52,14 @@ export interface ClientOptions extends ConnectionLimits {
    * the client sends nothing a Python repod server would not expect.
    */
   readonly resume?: boolean;
+  /**
+   * Checks every message the server sends against the schema of its action before `pump()`,
+   * `on()` or `messages$` sees it: `schemaValidation({ state: v.object({ ... }) })`, with zod,
+   * valibot or any Standard Schema library. What fails is dropped and logged (or, with
+   * `onInvalid: "close"`, reported as an `error` coded `ERR_INVALID_MESSAGE` and the client closed
+   * for good); handlers get the schema's output. Default: none (and none of its code in a bundle).
+   */
+  readonly validation?: MessageValidation;
 }
 
 /**
@@ -93,18 +102,28 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   readonly state$: Observable<ClientState>;
   /** Heartbeat round-trip times in milliseconds (with the `heartbeat` option on). */
   readonly rtt$: Observable<number>;
+  /**
+   * The same round trips with the server's clock (`peerTime`), from which `serverClock` (in
+   * `repod-rx/operators`) estimates the offset between the two clocks.
+   */
+  readonly clockSamples$: Observable<ClockSample>;
   /** The connection limits in force, defaults applied. */
   readonly limits: ResolvedLimits;
 
   private readonly messagesSubject = new Subject<IncomingMessage>();
   private readonly stateSubject = new BehaviorSubject<ClientState>("connecting");
   private readonly rttSubject = new Subject<number>();
+  private readonly clockSubject = new Subject<ClockSample>();
   private readonly logger: Logger;
   private readonly policy: ReconnectPolicy | null;
   private readonly tls: TlsOptions | undefined;
   private readonly auth: unknown;
   private readonly wantsSession: boolean;
-  private readonly subscription: Subscription;
+  /** Failed attempts in a row, for the backoff; an attempt the server accepted resets it. */
+  private failedAttempts = 0;
+  /** Ends the attempt in progress (and the wait before the next one); `null` once stopped. */
+  private stopAttempt: (() => void) | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private connection: Connection | null = null;
   private closeRequested = false;
   /** Frames sent while reconnecting without a session, for the next connection (latest-wins ones coalesced). */
@@ -130,11 +149,24 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     options: ClientOptions = {},
   ) {
     this.address = { host: target.host, port: target.port };
-    this.messages$ = this.messagesSubject.asObservable() as Observable<Received<In>>;
     this.state$ = this.stateSubject.asObservable();
     this.rtt$ = this.rttSubject.asObservable();
+    this.clockSamples$ = this.clockSubject.asObservable();
     this.logger = resolveLogger(options.logger);
     this.limits = resolveLimits(options);
+    const validation = checkValidationOption(options.validation);
+    const messages = this.messagesSubject.asObservable();
+    this.messages$ = (
+      validation === undefined
+        ? messages
+        : validation.attach(messages, {
+            logger: this.logger,
+            maxInvalidMessages: this.limits.maxInvalidMessages,
+            peer: () => this.describe(),
+            reply: (message) => this.send(message as Message<Out>),
+            close: () => this.close(),
+          })
+    ) as Observable<Received<In>>;
     this.policy = resolveReconnectPolicy(options.reconnect);
     this.tls = options.tls;
     this.auth = options.auth;
@@ -143,21 +175,52 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     }
     this.wantsSession = options.resume ?? false;
     this.saysHello = target.protocol === "ws" || target.protocol === "wss";
-    // One attempt per connection; `retry` opens the next one after a backoff delay. A session
-    // that was dropped is resumed for as long as the server holds it; otherwise the reconnection
-    // policy decides, and gives up after maxAttempts failures in a row (an attempt the server
-    // accepted resets the count).
-    this.subscription = defer(() => this.attempt())
-      .pipe(
-        retry({
-          resetOnSuccess: true,
-          delay: (ended: AttemptEnded, attempt) => this.retryDelay(ended, attempt),
-        }),
-      )
-      .subscribe({
-        error: (ended: AttemptEnded) => this.finish(this.policy === null || !ended.retryable ? undefined : ended.cause),
-        complete: () => this.finish(undefined),
-      });
+    // One attempt per connection; the next one opens after a backoff delay. A session that was
+    // dropped is resumed for as long as the server holds it; otherwise the reconnection policy
+    // decides, and gives up after maxAttempts failures in a row (an attempt the server accepted
+    // resets the count). Plain timers rather than RxJS's `retry`: the page does not carry it.
+    this.stopAttempt = noop;
+    this.startAttempt();
+  }
+
+  /** Starts one attempt; its outcome decides whether another one follows. */
+  private startAttempt(): void {
+    const stop = this.attempt({
+      accepted: () => {
+        this.failedAttempts = 0;
+      },
+      ended: (ended) => this.attemptEnded(ended),
+      closed: () => {
+        this.stopAttempts();
+        this.finish(undefined);
+      },
+    });
+    // Unless it already ended for good (refused at once, and no retry).
+    if (this.stopAttempt !== null) this.stopAttempt = stop;
+  }
+
+  /** One attempt failed: the next one after the backoff delay, or the end of trying. */
+  private attemptEnded(ended: AttemptEnded): void {
+    if (this.stopAttempt === null) return;
+    const wait = this.retryDelay(ended, ++this.failedAttempts);
+    if (wait === null) {
+      this.stopAttempts();
+      this.finish(this.policy === null || !ended.retryable ? undefined : ended.cause);
+      return;
+    }
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.stopAttempt !== null) this.startAttempt();
+    }, wait);
+  }
+
+  /** Ends the attempt in progress, or the wait for the next one, for good. */
+  private stopAttempts(): void {
+    const stop = this.stopAttempt;
+    this.stopAttempt = null;
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    stop?.();
   }
 
   /** The current state. */
@@ -236,7 +299,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     if (this.closeRequested) return;
     this.closeRequested = true;
     if (this.state === "reconnecting" || this.state === "resuming" || this.connection === null) {
-      this.subscription.unsubscribe();
+      this.stopAttempts();
       this.finish(undefined);
       return;
     }
@@ -246,43 +309,55 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     this.connection.close();
   }
 
-  /** One connection, as an Observable: emits once the server has let it in, errors when it ends. */
-  private attempt(): Observable<void> {
-    return new Observable<void>((subscriber) => {
-      let connection: Connection | null = null;
-      let cancelled = false;
-      const outcome = {
-        accepted: () => subscriber.next(),
-        ended: (ended: AttemptEnded) => subscriber.error(ended),
-        closed: () => subscriber.complete(),
-      };
-      const start = (auth: unknown): void => {
+  /**
+   * One connection: `accepted` once the server has let it in (maybe more than once: a resume),
+   * then `ended` or `closed` once when it ends. Returns what cancels it; nothing is reported after
+   * the end or the cancel.
+   */
+  private attempt(report: AttemptOutcome): () => void {
+    let connection: Connection | null = null;
+    let cancelled = false;
+    const outcome: AttemptOutcome = {
+      accepted: () => {
+        if (!cancelled) report.accepted();
+      },
+      ended: (ended) => {
         if (cancelled) return;
-        if (this.refusedAuth !== undefined && describeAuth(auth) === this.refusedAuth) {
-          // The server refused these very credentials: sending them again would only hammer it.
-          subscriber.error(
-            new AttemptEnded(new RepodError("ERR_UNAUTHORIZED", "The server refused these credentials"), false),
-          );
-          return;
-        }
-        connection = this.open(auth, outcome);
-      };
-      if (typeof this.auth === "function") {
-        // Asked anew at every attempt, so a refreshed token is used.
-        Promise.resolve()
-          .then(() => (this.auth as () => unknown)())
-          .then(start, (error: unknown) => {
-            if (cancelled) return;
-            const cause = error instanceof Error ? error : new Error(String(error));
-            this.emit(errorMessage(cause));
-            subscriber.error(new AttemptEnded(cause, true));
-          });
-      } else start(this.auth);
-      return () => {
         cancelled = true;
-        (connection as Connection | null)?.destroy();
-      };
-    });
+        report.ended(ended);
+      },
+      closed: () => {
+        if (cancelled) return;
+        cancelled = true;
+        report.closed();
+      },
+    };
+    const start = (auth: unknown): void => {
+      if (cancelled) return;
+      if (this.refusedAuth !== undefined && describeAuth(auth) === this.refusedAuth) {
+        // The server refused these very credentials: sending them again would only hammer it.
+        outcome.ended(
+          new AttemptEnded(new RepodError("ERR_UNAUTHORIZED", "The server refused these credentials"), false),
+        );
+        return;
+      }
+      connection = this.open(auth, outcome);
+    };
+    if (typeof this.auth === "function") {
+      // Asked anew at every attempt, so a refreshed token is used.
+      Promise.resolve()
+        .then(() => (this.auth as () => unknown)())
+        .then(start, (error: unknown) => {
+          if (cancelled) return;
+          const cause = error instanceof Error ? error : new Error(String(error));
+          this.emit(errorMessage(cause));
+          outcome.ended(new AttemptEnded(cause, true));
+        });
+    } else start(this.auth);
+    return () => {
+      cancelled = true;
+      (connection as Connection | null)?.destroy();
+    };
   }
 
   /** Opens one connection with the credentials `auth` and follows it to its end. */
@@ -421,6 +496,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
           this.emit(message);
         },
         rtt: (milliseconds) => this.rttSubject.next(milliseconds),
+        clock: (sample) => this.clockSubject.next(sample),
         close: (error) => this.lost(connection, { opened, entered, error, ...closeExplained }, outcome),
       },
       {
@@ -595,21 +671,21 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     }
   }
 
-  /** How long before the next attempt, or the end of trying. */
-  private retryDelay(ended: AttemptEnded, attempt: number): Observable<unknown> {
-    if (this.closeRequested || !ended.retryable) return throwError(() => ended);
+  /** Milliseconds before the next attempt, or `null` for the end of trying. */
+  private retryDelay(ended: AttemptEnded, attempt: number): number | null {
+    if (this.closeRequested || !ended.retryable) return null;
     const session = this.session;
     if (session !== null && session.droppedAt !== null && session.isHeld(Date.now())) {
       const wait = backoffDelay(this.policy ?? DEFAULT_RESUME_POLICY, attempt);
       this.logger.info("resuming", { server: this.describe(), attempt, delay: wait });
-      return timer(wait);
+      return wait;
     }
     const policy = this.policy;
-    if (policy === null || attempt > policy.maxAttempts) return throwError(() => ended);
+    if (policy === null || attempt > policy.maxAttempts) return null;
     this.setState("reconnecting");
     const wait = backoffDelay(policy, attempt);
     this.logger.info("reconnecting", { server: this.describe(), attempt, delay: wait });
-    return timer(wait);
+    return wait;
   }
 
   /** The server holds the seat for `window` ms: past it, the session is over, visibly. */
@@ -625,6 +701,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
         ),
       );
     }, session.window);
+    // Stryker disable next-line OptionalChaining: a Node timer always has unref(); in a browser it is a number
     this.expiryTimer.unref?.();
   }
 
@@ -637,7 +714,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     session.stream.end();
     this.endSession(errorMessage(error));
     if (this.policy === null) {
-      this.subscription.unsubscribe();
+      this.stopAttempts();
       this.finish(undefined);
     } else this.setState("reconnecting");
   }
@@ -685,6 +762,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     this.setState("closed");
     this.messagesSubject.complete();
     this.rttSubject.complete();
+    this.clockSubject.complete();
     this.stateSubject.complete();
   }
 
@@ -700,6 +778,15 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     return this.target.protocol === "tcp" ? `${this.target.host}:${this.target.port}` : this.target.url;
   }
 }
+
+/** What one attempt reports to the client. */
+interface AttemptOutcome {
+  accepted(): void;
+  ended(ended: AttemptEnded): void;
+  closed(): void;
+}
+
+function noop(): void {}
 
 /** The built-in `error` message for `error`, with its code when it has one. */
 function errorMessage(error: Error): IncomingMessage {

@@ -7,10 +7,11 @@ import { PendingRequests, requestId, type RequestOptions } from "../dispatch/req
 import { encode } from "../protocol/codec.js";
 import { PumpScheduler } from "../scheduling/pump-scheduler.js";
 import { parseConnectTarget } from "../transports/connect-target.js";
-import { MemoryTransport } from "../transports/memory-transport.js";
+import { failedTransport } from "../transports/failed-transport.js";
 import type { Connector, ConnectorOptions, ConnectTarget, Transport } from "../transports/transport.js";
 import type { ActionMap, BuiltInActions, IncomingMessage, Message, UntypedActions, Received } from "../types.js";
 import { Client, type ClientOptions } from "./client.js";
+import type { ClockSample } from "./connection.js";
 import { checkSendOptions, type SendOptions } from "./outbox.js";
 
 /** Options of `connect()`: the client's limits, heartbeat and reconnection policy. */
@@ -18,6 +19,7 @@ export type ConnectOptions = ClientOptions;
 
 /** A server in the same process, as accepted by `connect(server)` (see `Server.listenLocal`). */
 export interface LocalServer {
+  /** @internal What `connect(server)` calls to open an in-process connection; not for games. */
   openLocal(options: ConnectorOptions): Transport;
 }
 
@@ -37,7 +39,7 @@ function openLocal(server: LocalServer, options: ConnectorOptions): Transport {
     return server.openLocal(options);
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    return MemoryTransport.failed(new ConnectionError("ERR_CONNECT_FAILED", reason, { cause }));
+    return failedTransport(new ConnectionError("ERR_CONNECT_FAILED", reason, { cause }));
   }
 }
 
@@ -55,6 +57,11 @@ export interface ConnectionListenerApi<In extends ActionMap = UntypedActions, Ou
   readonly connection: Client<In, Out> | null;
   /** Every message of every connection of this listener, live (not deferred to `pump()`). */
   readonly messages$: Observable<Received<In>>;
+  /**
+   * Heartbeat round trips with the server's clock, of every connection of this listener (with the
+   * `heartbeat` option on): the input of `serverClock` in `repod-rx/operators`.
+   */
+  readonly clockSamples$: Observable<ClockSample>;
   /**
    * Connects to a server and returns at once; the outcome arrives through `pump()` as built-in
    * actions: `connected` and `socketConnect`, or one `error` if the connection cannot be made.
@@ -124,6 +131,8 @@ export function listenerMixin<TBase extends Constructor>(
     connection: Client | null = null;
     readonly #messagesSubject = new Subject<IncomingMessage>();
     readonly messages$ = this.#messagesSubject.asObservable() as Observable<Message<BuiltInActions & UntypedActions>>;
+    readonly #clockSubject = new Subject<ClockSample>();
+    readonly clockSamples$ = this.#clockSubject.asObservable();
     // Timeouts, like replies, reach the requester inside pump().
     readonly #requests = new PendingRequests((deliver) => this.scheduler.enqueue(callLater, deliver));
     readonly #runHandler = (message: IncomingMessage): void => {
@@ -194,6 +203,7 @@ export function listenerMixin<TBase extends Constructor>(
         },
         complete: () => this.scheduler.enqueue(this.#failRequests, sentOn()),
       });
+      client.clockSamples$.subscribe((sample) => this.#clockSubject.next(sample));
     }
 
     pump(): number {

@@ -3,12 +3,12 @@ import { ConnectionError, ProtocolError, RepodError } from "../errors.js";
 import { formatLogLine, isSilent, type Logger } from "../logging.js";
 import { encode } from "../protocol/codec.js";
 import type { DecodeBudget } from "../protocol/decode-budget.js";
-import type { Transport } from "../transports/transport.js";
+import type { Transport, TransportEvents } from "../transports/transport.js";
 import type { Address, IncomingMessage } from "../types.js";
 import type { HeartbeatOptions, ResolvedRateLimit } from "./connection-options.js";
 import { InvalidInput } from "./invalid-input.js";
 import { Outbox, type LatestSlot, type SendOptions } from "./outbox.js";
-import { InboundGate, looksLikeHeartbeat, RateLimiter } from "./rate-limiter.js";
+import { InboundGate, looksLikeHeartbeat, RateLimiter, type GateHost } from "./rate-limiter.js";
 import { readMessage } from "./read-message.js";
 
 /**
@@ -30,8 +30,24 @@ export interface ConnectionEvents {
   greeted?(): void;
   /** A heartbeat round trip completed, in milliseconds. */
   rtt(milliseconds: number): void;
+  /** The same round trip with the peer's clock, when the peer sent it (repod-rx peers do). */
+  clock?(sample: ClockSample): void;
   /** The connection ended; called exactly once. `error` if it ended through an error. */
   close(error?: Error): void;
+}
+
+/**
+ * One heartbeat round trip that carried the peer's clock: what a server clock estimate is made of
+ * (see `serverClock` in `repod-rx/operators`). Both times are wall clocks in milliseconds since
+ * the epoch (`Date.now()`), the clock game servers stamp their snapshots with.
+ */
+export interface ClockSample {
+  /** The round trip, in milliseconds. */
+  readonly rtt: number;
+  /** The peer's `Date.now()` when it answered, somewhere within the round trip. */
+  readonly peerTime: number;
+  /** This side's clock when the answer arrived (the connection's `now`, by default `Date.now()`). */
+  readonly receivedAt: number;
 }
 
 /** Options of a {@link Connection}. */
@@ -90,10 +106,15 @@ export class Connection {
   private pingSentAt = 0;
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   private readonly budget: DecodeBudget;
-  private readonly invalid: InvalidInput;
+  /** What the peer sent that had to be dropped; created with the first such message. */
+  private invalid: InvalidInput | null = null;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Holds back what the peer sends over its rate limit; `null` without one. */
-  private readonly gate: InboundGate | null;
+  /**
+   * Holds back what the peer sends over its rate limit; `null` without one, and until the peer
+   * sends its first payload: the budgets start full either way, and an idle connection (most of a
+   * server's) does not carry the gate.
+   */
+  private gate: InboundGate | null = null;
 
   constructor(
     readonly transport: Transport,
@@ -112,25 +133,8 @@ export class Connection {
       maxItems: options.maxPayloadItems,
       maxKeys: options.maxPayloadKeys,
     };
-    this.invalid = new InvalidInput(options.maxInvalidMessages, options.logger, () => this.peer());
     this.outbox = new Outbox(transport, options.maxQueuedBytes);
-    this.gate = options.rateLimit
-      ? new InboundGate(new RateLimiter(options.rateLimit), {
-          pause: () => transport.pause(),
-          resume: () => transport.resume(),
-          isOpen: () => this.stateValue === "open",
-          decode: (payload) => this.guarded(() => this.decode(payload)) ?? null,
-          deliver: (message) => this.deliverHeld(message),
-          exceed: (error) => this.destroy(error),
-        })
-      : null;
-    transport.start({
-      open: () => this.onOpen(),
-      payload: (payload) => this.onPayload(payload),
-      invalid: (error) => this.drop(error),
-      close: (error) => this.onClose(error),
-      drain: () => this.outbox.drain(),
-    });
+    transport.start(new TransportEventsOf(this));
     if (options.open) {
       this.outbox.start();
       this.startTimers();
@@ -274,7 +278,13 @@ export class Connection {
     return 0;
   }
 
-  private onOpen(): void {
+  /** @internal The transport can take more: the outbox hands it what waits. */
+  drainOutbox(): void {
+    this.outbox.drain();
+  }
+
+  /** @internal The transport opened. */
+  onOpen(): void {
     this.opened = true;
     const closeRequested = this.stateValue === "closing";
     if (!closeRequested) this.stateValue = "open";
@@ -289,7 +299,8 @@ export class Connection {
     } else this.startTimers();
   }
 
-  private onPayload(payload: Uint8Array): void {
+  /** @internal A payload from the peer. */
+  onPayload(payload: Uint8Array): void {
     // After close() (a kicked flooder, a client saying goodbye) what the peer still sends is ignored.
     if (this.stateValue !== "open") return;
     this.payloadBytes += payload.byteLength;
@@ -304,15 +315,24 @@ export class Connection {
   }
 
   private receive(payload: Uint8Array): void {
+    const gate = this.gate ?? this.openGate();
     // While messages wait for their rate limit, what still arrives waits behind them, undecoded.
-    if (this.gate?.holding && !looksLikeHeartbeat(payload)) {
-      this.gate.hold(payload);
+    if (gate?.holding && !looksLikeHeartbeat(payload)) {
+      gate.hold(payload);
       return;
     }
     const message = this.decode(payload);
     if (message === null) return;
     // Over its rate limit, the message waits in the gate (the transport pauses meanwhile).
-    if (this.gate === null || this.gate.admit(message, payload.byteLength)) this.handle(message);
+    if (gate === null || gate.admit(message, payload.byteLength)) this.handle(message);
+  }
+
+  /** The rate limit's gate, created with the first payload; `null` without a rate limit. */
+  private openGate(): InboundGate | null {
+    const limit = this.options.rateLimit;
+    if (!limit) return null;
+    this.gate = new InboundGate(new RateLimiter(limit), new GateHostOf(this));
+    return this.gate;
   }
 
   /** The peer's message in `payload`, or `null` if it was invalid and dropped. */
@@ -323,8 +343,13 @@ export class Connection {
     return null;
   }
 
-  /** A message the rate limit held back, delivered now that its budget allows it. */
-  private deliverHeld(message: IncomingMessage): void {
+  /** @internal A payload the rate limit held back undecoded, decoded now; `null` if it was dropped. */
+  decodeHeld(payload: Uint8Array): IncomingMessage | null {
+    return this.guarded(() => this.decode(payload)) ?? null;
+  }
+
+  /** @internal A message the rate limit held back, delivered now that its budget allows it. */
+  deliverHeld(message: IncomingMessage): void {
     if (this.trackActivity) this.lastActivity = this.now();
     this.guarded(() => this.handle(message));
   }
@@ -345,11 +370,17 @@ export class Connection {
       if (action === PING_ACTION) {
         // Through the same bound as every other byte we write: a peer that pings and never reads
         // is cut off at maxQueuedBytes like one that never reads the game's messages.
-        this.sendFrame(encode({ action: PONG_ACTION, id: message.id }));
+        // A ping that asks for the clock (`clock: 1`, sent by repod-rx) gets the wall clock: the
+        // time game servers stamp snapshots with. Others get the bare pong older peers expect.
+        const pong =
+          message.clock === 1
+            ? { action: PONG_ACTION, id: message.id, time: Date.now() }
+            : { action: PONG_ACTION, id: message.id };
+        this.sendFrame(encode(pong));
         return;
       }
       if (action === PONG_ACTION) {
-        this.onPong(message.id);
+        this.onPong(message.id, message.time);
         return;
       }
       if (LIFECYCLE_ACTIONS.has(action)) {
@@ -370,10 +401,13 @@ export class Connection {
     this.events.message(message);
   }
 
-  private onPong(id: unknown): void {
+  private onPong(id: unknown, peerTime: unknown): void {
     this.answersPings = true;
     if (id === this.pingId && this.pingSentAt > 0) {
-      this.events.rtt(this.now() - this.pingSentAt);
+      const receivedAt = this.now();
+      const rtt = receivedAt - this.pingSentAt;
+      this.events.rtt(rtt);
+      if (typeof peerTime === "number" && Number.isFinite(peerTime)) this.events.clock?.({ rtt, peerTime, receivedAt });
       this.pingSentAt = 0;
     }
   }
@@ -382,6 +416,7 @@ export class Connection {
     const { heartbeat, idleTimeout } = this.options;
     if (heartbeat !== null) {
       this.heartbeatTimer = setInterval(() => this.beat(heartbeat.timeout), heartbeat.interval);
+      // Stryker disable next-line OptionalChaining: a Node timer always has unref(); the browser case (a number) is spec/browser.spec.ts's
       this.heartbeatTimer.unref?.();
     }
     if (idleTimeout > 0) this.scheduleIdleCheck(idleTimeout);
@@ -400,7 +435,7 @@ export class Connection {
     }
     this.pingId = (this.pingId + 1) % 0x7fffffff;
     this.pingSentAt = this.now();
-    this.sendFrame(encode({ action: PING_ACTION, id: this.pingId }));
+    this.sendFrame(encode({ action: PING_ACTION, id: this.pingId, clock: 1 }));
   }
 
   /** One timer per connection, re-armed for the remaining time instead of reset per message. */
@@ -419,6 +454,7 @@ export class Connection {
         this.scheduleIdleCheck(idleTimeout - silence);
       }
     }, after);
+    // Stryker disable next-line OptionalChaining: a Node timer always has unref(); the browser case (a number) is spec/browser.spec.ts's
     this.idleTimer.unref?.();
   }
 
@@ -436,12 +472,16 @@ export class Connection {
   }
 
   /** Drops one invalid message; the one past `maxInvalidMessages` cuts the peer off. */
-  private drop(error: ProtocolError): void {
-    if (!this.invalid.record(error) || this.stateValue === "closed") return;
+  /** @internal Drops one invalid message: the transport's `invalid`, or an invalid payload. */
+  drop(error: ProtocolError): void {
+    const invalid = (this.invalid ??= new InvalidInput(this.options.maxInvalidMessages, this.options.logger, () =>
+      this.peer(),
+    ));
+    if (!invalid.record(error) || this.stateValue === "closed") return;
     this.destroy(
       new ProtocolError(
         "ERR_TOO_MANY_INVALID",
-        `Closed the connection: the peer sent ${this.invalid.count} invalid messages, over the maxInvalidMessages limit of ${this.options.maxInvalidMessages}; the last was dropped with ${error.code}`,
+        `Closed the connection: the peer sent ${invalid.count} invalid messages, over the maxInvalidMessages limit of ${this.options.maxInvalidMessages}; the last was dropped with ${error.code}`,
       ),
     );
   }
@@ -467,14 +507,15 @@ export class Connection {
     return `${host}:${port}`;
   }
 
-  private onClose(error: Error | undefined): void {
+  /** @internal The transport closed. */
+  onClose(error: Error | undefined): void {
     if (this.stateValue === "closed") return;
     // What the peer sent before it went is delivered, as it would have been without a rate limit.
     if (this.stateValue === "open") this.gate?.flush();
     this.stateValue = "closed";
     this.outbox.stop();
     this.stopTimers();
-    this.invalid.close();
+    this.invalid?.close();
     this.events.close(error === undefined || error instanceof RepodError ? error : this.wrap(error));
   }
 
@@ -485,5 +526,61 @@ export class Connection {
   private wrap(error: Error): ConnectionError {
     const code = this.opened ? "ERR_CONNECTION_LOST" : "ERR_CONNECT_FAILED";
     return new ConnectionError(code, error.message, { cause: error });
+  }
+}
+
+/**
+ * Forwards a transport's events to its connection: one small object per connection rather than a
+ * closure per event, which a server holding thousands of idle connections pays for each of them.
+ */
+class TransportEventsOf implements TransportEvents {
+  constructor(private readonly connection: Connection) {}
+
+  /** Bound: a transport may hand it on alone (to its frame decoder). */
+  readonly payload = (payload: Uint8Array): void => this.connection.onPayload(payload);
+
+  open(): void {
+    this.connection.onOpen();
+  }
+
+  invalid(error: ProtocolError): void {
+    this.connection.drop(error);
+  }
+
+  close(error?: Error): void {
+    this.connection.onClose(error);
+  }
+
+  drain(): void {
+    this.connection.drainOutbox();
+  }
+}
+
+/** What the rate limit's gate asks of its connection, as one small object (see {@link TransportEventsOf}). */
+class GateHostOf implements GateHost {
+  constructor(private readonly connection: Connection) {}
+
+  pause(): void {
+    this.connection.transport.pause();
+  }
+
+  resume(): void {
+    this.connection.transport.resume();
+  }
+
+  isOpen(): boolean {
+    return this.connection.state === "open";
+  }
+
+  decode(payload: Uint8Array): IncomingMessage | null {
+    return this.connection.decodeHeld(payload);
+  }
+
+  deliver(message: IncomingMessage): void {
+    this.connection.deliverHeld(message);
+  }
+
+  exceed(error: ProtocolError): void {
+    this.connection.destroy(error);
   }
 }

@@ -18,14 +18,32 @@ const MAX_CACHED_ACTIONS = 4096;
 /** Longer actions are never cached: no game names its actions with more. */
 const MAX_CACHED_ACTION_LENGTH = 64;
 
+/**
+ * In front of the map, a small table indexed by a hash of the action's length and first and last
+ * characters: every decoded action is a fresh string, which a `Map` lookup must hash in full
+ * first, while comparing it with the one string its slot holds costs a few character reads. Two
+ * actions that share a slot take turns in it, and the map answers for the other.
+ */
+const SLOT_COUNT = 64;
+const slotActions: (string | undefined)[] = new Array<string | undefined>(SLOT_COUNT).fill(undefined);
+const slotNames: string[] = new Array<string>(SLOT_COUNT).fill("");
+
 function handlerName(action: string): string {
+  const length = action.length;
+  const slot =
+    length === 0 ? 0 : (length * 7 + action.charCodeAt(0) * 3 + action.charCodeAt(length - 1)) & (SLOT_COUNT - 1);
+  if (slotActions[slot] === action) return slotNames[slot]!;
   let name = namesByAction.get(action);
   if (name === undefined) {
     name = "Network_" + action;
-    if (namesByAction.size < MAX_CACHED_ACTIONS && action.length <= MAX_CACHED_ACTION_LENGTH) {
-      namesByAction.set(action, name);
-    }
+    if (length > MAX_CACHED_ACTION_LENGTH) return name;
+    // As a property key, once: the name the handler lookups use is then an internalized string,
+    // which V8 looks up on an object without hashing it again.
+    name = Object.keys({ [name]: 0 })[0]!;
+    if (namesByAction.size < MAX_CACHED_ACTIONS) namesByAction.set(action, name);
   }
+  slotActions[slot] = action;
+  slotNames[slot] = name;
   return name;
 }
 

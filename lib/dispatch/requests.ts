@@ -12,9 +12,10 @@ export interface RequestOptions {
 /**
  * The reply's `error` field, raised by the requester's Observable. Its code is
  * `ERR_TOO_MANY_REQUESTS` when the peer had too many answers in progress to run the handler,
- * `ERR_REQUEST_FAILED` otherwise.
+ * `ERR_INVALID_MESSAGE` when the request failed the peer's schema, `ERR_REQUEST_FAILED` otherwise.
  */
 export class RequestError extends RepodError {
+  /** Always `"RequestError"`. */
   override readonly name = "RequestError";
 }
 
@@ -110,7 +111,10 @@ export class PendingRequests {
       // The peer's words, when it sent words: anything else is not printed (a hostile map could
       // even make String() throw).
       const reason = typeof reply.error === "string" ? reply.error : "The peer answered with an error";
-      const code = reply.code === "ERR_TOO_MANY_REQUESTS" ? "ERR_TOO_MANY_REQUESTS" : "ERR_REQUEST_FAILED";
+      const code =
+        reply.code === "ERR_TOO_MANY_REQUESTS" || reply.code === "ERR_INVALID_MESSAGE"
+          ? reply.code
+          : "ERR_REQUEST_FAILED";
       entry.subscriber.error(new RequestError(code, reason));
     } else {
       entry.subscriber.next(reply.result);

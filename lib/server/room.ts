@@ -51,6 +51,7 @@ export class Room<C extends AnyChannel> {
 
   /** @internal */
   constructor(
+    /** The room's name, as given to `server.room(name)` and `channel.join(name)`. */
     readonly name: string,
     private readonly host: RoomHost<C>,
   ) {

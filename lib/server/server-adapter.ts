@@ -29,9 +29,14 @@ export interface AdapterHost {
  * delivery going (the server has already written to its own channels) and resumes when it can.
  */
 export interface ServerAdapter {
+  /** Connects to the broker on behalf of `host`; called by the server's `start()`, which fails if this rejects. */
   start(host: AdapterHost): Promise<void>;
+  /** Relays a local broadcast to the other servers: to all of them, or to those with members of `room`. */
   publish(payload: Uint8Array, room: string | undefined): void;
+  /** `room` got its first local member: from now on, this server wants that room's traffic. */
   roomCreated(room: string): void;
+  /** `room` lost its last local member: this server no longer needs that room's traffic. */
   roomDeleted(room: string): void;
+  /** Disconnects from the broker; called by the server's `stop()`. */
   stop(): Promise<void>;
 }

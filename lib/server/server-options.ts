@@ -4,6 +4,7 @@ import { checkInteger, type ConnectionLimits } from "../connections/connection-o
 import type { WebSocketOptions } from "../transports/ws-acceptor.js";
 import type { IncomingMessage } from "../types.js";
 import type { ServerAdapter } from "./server-adapter.js";
+import { SchemaValidation } from "../validation/schema-validation.js";
 
 /** A channel class the server can instantiate. */
 export type ChannelClass<C extends AnyChannel> = new (init?: ChannelInit) => C;
@@ -73,11 +74,21 @@ export interface ServerOptions<C extends AnyChannel = AnyChannel> extends Connec
    * fields and their defaults. Default: none (TCP only).
    */
   readonly ws?: WebSocketOptions;
+  /**
+   * Checks every message clients send against the schema of its action before any handler,
+   * `messages$` or hook sees it: `schemaValidation({ move: v.object({ x: v.number() }) })`, with
+   * zod, valibot or any Standard Schema library. What fails is dropped and logged (or closes the
+   * connection, with `onInvalid: "close"`), counted in `channel.rejectedMessages`; handlers get the
+   * schema's output. Actions without a schema are delivered as before. Default: none.
+   */
+  readonly validation?: SchemaValidation;
 }
 
 /** A message together with the channel it came from, as emitted by `server.messages$`. */
 export interface ChannelMessage<C> {
+  /** The channel the message came from. */
   readonly channel: C;
+  /** The message, as its `Network_*` handler receives it. */
   readonly message: IncomingMessage;
 }
 
@@ -109,6 +120,11 @@ export function validateServerOptions(options: ServerOptions<any>): void {
   if (options.ws !== undefined) validateWebSocketOptions(options.ws);
   if (authenticate !== undefined && typeof authenticate !== "function") {
     throw new TypeError("options.authenticate must be a function (auth, context) => player data");
+  }
+  if (options.validation !== undefined && !(options.validation instanceof SchemaValidation)) {
+    throw new TypeError(
+      "options.validation must be made by schemaValidation(schemas), such as schemaValidation({ move: v.object({ x: v.number() }) })",
+    );
   }
 }
 

@@ -35,6 +35,8 @@ import { TcpAcceptor } from "../transports/tcp-acceptor.js";
 import type { ConnectorOptions, Transport } from "../transports/transport.js";
 import { WsAcceptor, type WebSocketOptions } from "../transports/ws-acceptor.js";
 import type { Address, IncomingMessage } from "../types.js";
+import type { SchemaValidation } from "../validation/schema-validation.js";
+import type { ValidationStage } from "../validation/validation-stage.js";
 import {
   Room,
   toExcluded,
@@ -122,6 +124,8 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
   readonly #endedTimers = new Set<ReturnType<typeof setTimeout>>();
   readonly #authenticate: Authenticate<unknown> | null;
   readonly #resume: ResolvedResume | null;
+  /** The schema check of what clients send (the `validation` option), or `null`. */
+  readonly #validation: SchemaValidation | null;
   readonly #dropsSubject = new Subject<AnyChannel>();
   readonly #resumesSubject = new Subject<AnyChannel>();
   // Typed with the base channel, not C: a subject's observers take C as a parameter, which would
@@ -154,6 +158,7 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     this.adapter = options.adapter ?? null;
     this.#authenticate = (options.authenticate as Authenticate<unknown> | undefined) ?? null;
     this.#resume = resolveResume(options.resume as ResumeOptions | boolean | undefined);
+    this.#validation = options.validation ?? null;
     this.drops$ = this.#dropsSubject.asObservable() as Observable<C>;
     this.resumes$ = this.#resumesSubject.asObservable() as Observable<C>;
     this.connections$ = this.#connectionsSubject.asObservable() as Observable<C>;
@@ -514,6 +519,10 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     let channel!: C;
     let link: ChannelLink;
     let session: ServerSession | null = null;
+    // With the `validation` option, every message passes its channel's schema check first.
+    let stage: ValidationStage | null = null;
+    const receive = (message: IncomingMessage): void =>
+      stage === null ? this.#receive(channel, message) : stage.receive(message);
     if (admission.session && this.#resume !== null) {
       session = new ServerSession(connection, admission.data, this.#resume);
       link = session;
@@ -530,19 +539,34 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
             }
             return;
           }
-          this.#receive(channel, message);
+          receive(message);
         },
         rtt: (milliseconds) => channel.emitRtt(milliseconds),
-        close: (error) => this.#release(channel, error),
+        close: (error) => {
+          stage?.end();
+          this.#release(channel, error);
+        },
       });
       link = connection;
     }
-    channel = new this.channelClass({ link, server: this, id: nextChannelId++, data: admission.data });
+    stage =
+      this.#validation?.channelStage(link, {
+        logger: this.logger,
+        maxInvalidMessages: this.limits.maxInvalidMessages,
+        deliver: (message) => this.#receive(channel, message),
+      }) ?? null;
+    channel = new this.channelClass({
+      link,
+      server: this,
+      id: nextChannelId++,
+      data: admission.data,
+      ...(stage === null ? {} : { validation: stage }),
+    });
     if (session !== null) {
       const seat = session;
       this.#sessions.set(seat.token, seat);
       seat.start({
-        message: (message) => this.#receive(channel, message),
+        message: receive,
         rtt: (milliseconds) => channel.emitRtt(milliseconds),
         drop: (error) => this.#drop(channel, error),
         resume: () => this.#resumed(channel),
@@ -553,6 +577,7 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
           if (error instanceof RepodError && error.code.startsWith("ERR_RESUME_")) {
             this.#rememberEnded(seat.token, { code: error.code, reason: error.message });
           }
+          stage?.end();
           this.#release(channel, error);
         },
       });
@@ -572,7 +597,7 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     });
     for (const message of admission.pending) {
       if (session !== null) session.receive(message);
-      else this.#receive(accepted, message);
+      else receive(message);
     }
   }
 

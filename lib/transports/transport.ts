@@ -1,7 +1,10 @@
 import type { ProtocolError } from "../errors.js";
 import type { Address } from "../types.js";
 
-/** What a transport reports to the connection that owns it. */
+/**
+ * What a transport reports to the connection that owns it. Called as methods (`events.open()`),
+ * except `payload`, which may be passed on alone (`decoder.push(chunk, events.payload)`).
+ */
 export interface TransportEvents {
   /** The connection is established (client side; server-side transports start open). */
   open(): void;

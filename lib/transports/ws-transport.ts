@@ -42,15 +42,41 @@ const DEFAULT_CLOSE_TIMEOUT = 5_000;
 /** Milliseconds between two looks at a buffer that gives no drain event of its own. */
 const DRAIN_POLL_INTERVAL = 10;
 
+/** Transports that corked their socket in this turn of the event loop, uncorked by one microtask. */
+let corkedThisTurn: WsTransport[] = [];
+
+function uncorkAll(): void {
+  const corked = corkedThisTurn;
+  corkedThisTurn = [];
+  for (const transport of corked) transport.uncorkTurn();
+}
+
+/**
+ * The payload of the last frame written, as the `Buffer` `ws` sends as it is (it would wrap any
+ * other `Uint8Array` in a new `Buffer` per send): a broadcast makes one view for all its
+ * WebSocket recipients, not one each.
+ */
+let lastFrame: Uint8Array | null = null;
+let lastPayload: Buffer = Buffer.alloc(0);
+
+function payloadOf(frame: Uint8Array): Buffer {
+  if (frame !== lastFrame) {
+    lastFrame = frame;
+    lastPayload = Buffer.from(frame.buffer, frame.byteOffset + HEADER_SIZE, frame.byteLength - HEADER_SIZE);
+  }
+  return lastPayload;
+}
+
 /**
  * Msgpack messages over a `ws` WebSocket, on the server side (sockets accepted by a
  * `WsAcceptor`) and on the Node client side ({@link WsTransport.connect}).
  *
  * Each binary message carries exactly one msgpack payload, without the 4-byte length header that
- * TCP needs: `write()` receives a whole TCP frame and sends `frame.subarray(HEADER_SIZE)`, so a
+ * TCP needs: `write()` receives a whole TCP frame and sends the payload after the header, so a
  * broadcast is encoded once for TCP and WebSocket peers alike. Each message stays one WebSocket
  * frame, but the frames written in one turn of the event loop leave in one system call: the first
- * write of a turn corks the TCP socket underneath and a microtask uncorks it.
+ * write of a turn corks the TCP socket underneath and one microtask uncorks every socket corked
+ * in the turn.
  *
  * A text message is reported through `invalid` (`ERR_TEXT_FRAME`) and dropped; the connection
  * stays up. A message over `maxPayload` makes `ws` close the connection with code 1009; it is
@@ -82,12 +108,13 @@ export class WsTransport implements Transport {
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
   /** The raw socket whose `drain` is listened to. */
   private drainSource: net.Socket | undefined;
-  private readonly uncork = (): void => {
+  /** @internal The turn is over: its frames leave in one system call (see {@link uncorkAll}). */
+  uncorkTurn(): void {
     this.corked = false;
     this.rawSocket?.uncork();
     // The turn's frames are with the kernel now, usually all of them: the outbox may go on.
     if (this.drainBelow !== 0) this.checkDrain();
-  };
+  }
 
   /**
    * @param socket an open socket (accepted by a server) or a connecting one (client side)
@@ -207,9 +234,10 @@ export class WsTransport implements Transport {
     if (raw !== undefined && !this.corked) {
       this.corked = true;
       raw.cork();
-      queueMicrotask(this.uncork);
+      // One microtask for every socket corked in this turn: a broadcast to many is one, not many.
+      if (corkedThisTurn.push(this) === 1) queueMicrotask(uncorkAll);
     }
-    this.socket.send(frame.subarray(HEADER_SIZE), { binary: true });
+    this.socket.send(payloadOf(frame), { binary: true });
   }
 
   watchDrain(below: number): void {
