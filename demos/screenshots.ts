@@ -1,6 +1,7 @@
-// Takes the screenshots of the docs: `npx tsx demos/screenshots.ts` writes
-// docs/images/whiteboard.png and docs/images/tag.png. It runs both demos on free ports of
-// 127.0.0.1 and drives them with headless Chromium (Debian's /usr/bin/chromium, or CHROMIUM=path).
+// Takes the screenshots of the docs: `npx tsx demos/screenshots.ts [whiteboard] [tag] [pong]`
+// writes docs/images/whiteboard.png, docs/images/tag.png and docs/images/pong.png (those named,
+// or all three). It runs the demos on free ports of 127.0.0.1 and drives them with headless
+// Chromium (Debian's /usr/bin/chromium, or CHROMIUM=path).
 
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { interval, takeWhile } from "rxjs";
 import { chromium, type Page } from "playwright-core";
+import { startPongDemo } from "./pong/pong-demo.js";
 import { startTagDemo } from "./tag/tag-demo.js";
 import { TagBot } from "./tag/tag-bot.js";
 import { BOARD_HEIGHT, BOARD_WIDTH } from "./whiteboard/protocol.js";
@@ -16,6 +18,14 @@ import { startWhiteboardDemo } from "./whiteboard/whiteboard-demo.js";
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const OUT = fileURLToPath(new URL("../docs/images/", import.meta.url));
 const quiet = (): void => {};
+const DEMOS = ["whiteboard", "tag", "pong"];
+const named = process.argv.slice(2);
+const unknown = named.filter((name) => !DEMOS.includes(name));
+if (unknown.length > 0) {
+  console.error(`No demo named ${unknown.join(", ")}: choose among ${DEMOS.join(", ")}`);
+  process.exit(1);
+}
+const wanted = (name: string): boolean => named.length === 0 || named.includes(name);
 
 if (!existsSync(CHROMIUM)) {
   console.error(`Chromium is missing at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM to its path)`);
@@ -58,8 +68,8 @@ async function draw(page: Page, points: [number, number][]): Promise<void> {
 const curve = (count: number, at: (t: number) => [number, number]): [number, number][] =>
   Array.from({ length: count + 1 }, (_, index) => at(index / count));
 
-try {
-  // The whiteboard: three people drawing, seen from the first one's tab.
+/** The whiteboard: three people drawing, seen from the first one's tab. */
+async function shootWhiteboard(): Promise<void> {
   const whiteboard = await startWhiteboardDemo({ webPort: 0, tcpPort: 0, log: quiet });
   try {
     const pages = [];
@@ -100,9 +110,10 @@ try {
   } finally {
     await whiteboard.stop();
   }
+}
 
-  // Tag: a browser player and bots over TCP; six bots and one player fill one game of four and
-  // start a second one beside it.
+/** Tag: a browser player and bots over TCP; six bots and one player fill one game of four and start a second one beside it. */
+async function shootTag(): Promise<void> {
   const tag = await startTagDemo({ webPort: 0, tcpPort: 0, log: quiet });
   const bots = Array.from({ length: 6 }, () => new TagBot());
   const play = (bot: TagBot): void => {
@@ -131,6 +142,49 @@ try {
     await sleep(100);
     await tag.stop();
   }
+}
+
+/** Pong: a browser player against the server's bot. */
+async function shootPong(): Promise<void> {
+  // Seen mid-rally, with a simulated 150 ms lag.
+  const pong = await startPongDemo({ webPort: 0, tcpPort: 0, botDelay: 0, log: quiet });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${pong.url}?lag=150`);
+    type View = {
+      playing: boolean;
+      ball: { x: number; y: number } | null;
+      paddles: { left: number | null };
+    };
+    const view = (): Promise<View> => page.evaluate(() => (window as unknown as { pongDemo: View }).pongDemo);
+    await page.waitForFunction(() => (window as unknown as { pongDemo: View }).pongDemo.playing);
+    await page.locator("#field").focus();
+    // Play a few seconds: follow the ball with the keys, as a person would.
+    for (const end = Date.now() + 8_000; Date.now() < end;) {
+      const { ball, paddles } = await view();
+      const gap = ball === null || paddles.left === null ? 0 : ball.y - paddles.left;
+      if (Math.abs(gap) < 20) {
+        await sleep(50);
+        continue;
+      }
+      const key = gap < 0 ? "ArrowUp" : "ArrowDown";
+      await page.keyboard.down(key);
+      await sleep(80);
+      await page.keyboard.up(key);
+    }
+    await page.waitForFunction(() => ((window as unknown as { pongDemo: View }).pongDemo.ball?.x ?? 0) > 520);
+    await page.screenshot({ path: join(OUT, "pong.png") });
+    console.log(`wrote ${join(OUT, "pong.png")}`);
+    await page.close();
+  } finally {
+    await pong.stop();
+  }
+}
+
+try {
+  if (wanted("whiteboard")) await shootWhiteboard();
+  if (wanted("tag")) await shootTag();
+  if (wanted("pong")) await shootPong();
 } finally {
   await browser.close();
   rmSync(userDataDir, { recursive: true, force: true });

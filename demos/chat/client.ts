@@ -2,7 +2,8 @@
 // Every line typed goes to everyone in the room; /join, /nick, /who, /quit; Ctrl+D or Ctrl+C quits.
 
 import * as readline from "node:readline";
-import { interval } from "rxjs";
+import { filter, interval } from "rxjs";
+import { ofAction } from "../../lib/operators.js";
 import { readSettings, toPort } from "../shared/cli.js";
 import { ChatClient } from "./chat-client.js";
 
@@ -51,6 +52,18 @@ input.on("line", (line) => {
 // Ctrl+D (end of input) or Ctrl+C: leave gracefully; what was typed before is still delivered.
 input.on("close", () => client.close());
 input.on("SIGINT", () => input.close());
+
+// The reactive side, beside the handlers: a line from someone else that says your name rings the
+// terminal's bell. `ofAction` narrows the stream, so `message.text` is typed.
+const mentioned = new RegExp(`\\b${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\b`, "i");
+client.messages$
+  .pipe(
+    ofAction("message"),
+    filter((message) => message.nickname !== name && mentioned.test(message.text)),
+  )
+  .subscribe(() => {
+    if (tty) process.stdout.write("\x07");
+  });
 
 client.start(values.host, toPort(values.port, "port"));
 // The classic game loop: the handlers run inside pump(), 60 times a second.
