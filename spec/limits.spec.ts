@@ -99,8 +99,10 @@ describe.each(["TCP", "WebSocket"] as const)(
   (transport) => {
     it("is cut off at the bound: the library's own pongs count like every byte the game sends", async () => {
       const maxQueuedBytes = 64 * 1024;
+      // Without a rate limit: its control budget would answer only 1,000 pings a second, and
+      // loopback's kernel buffers would take minutes of pongs before any waits in the library.
       const server = cleanup.server(
-        await startServer({ channelClass: RecordingChannel, maxQueuedBytes, ws: { port: 0 } }),
+        await startServer({ channelClass: RecordingChannel, maxQueuedBytes, rateLimit: false, ws: { port: 0 } }),
       );
       let writePings: (count: number) => void;
       if (transport === "TCP") {
