@@ -98,8 +98,10 @@ export class ReplayLog {
       this.head++;
       this.acked++;
     }
-    // Compact once half the array is spent, so trimming costs O(1) per message amortized.
-    if (this.head > 1024 && this.head * 2 > this.frames.length) {
+    // Compact once half the array is spent, so trimming costs O(1) per message amortized. Early
+    // (from 64 spent slots): a peer that keeps up leaves only a few frames unacknowledged, and a
+    // later threshold would have every session carry a thousand dead slots between compactions.
+    if (this.head > 64 && this.head * 2 > this.frames.length) {
       this.frames = this.frames.slice(this.head);
       this.head = 0;
     }
