@@ -2,6 +2,7 @@ import type { Page } from "playwright-core";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Channel, type IncomingMessage } from "../lib/index.js";
 import type { PageApi, SeenMessage } from "./fixtures/browser-game.js";
+import type { TimersPageApi } from "./fixtures/browser-timers.js";
 import { BrowserFixture } from "./helpers/browser-fixture.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { pumpUntil, startServer, waitFor } from "./helpers/net.js";
@@ -18,6 +19,30 @@ const game = new BrowserFixture({
   profilePrefix: "repod-rx-chromium-",
 });
 afterAll(() => game.close());
+
+const timersPage = new BrowserFixture({
+  script: "spec/fixtures/browser-timers.ts",
+  title: "repod-rx timers",
+  global: "timers",
+  purpose: "the browser tests",
+  profilePrefix: "repod-rx-chromium-timers-",
+});
+afterAll(() => timersPage.close());
+
+/** What the timers page saw so far, once `done` holds for it (polled for up to 10 s). */
+async function timersSeen(page: Page, what: string, done: (seen: TimersPageApi) => boolean): Promise<TimersPageApi> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const seen = await page.evaluate(() => {
+      const { handled, rtts } = (window as unknown as { timers: TimersPageApi }).timers;
+      return { handled, rtts };
+    });
+    if (done(seen)) return seen;
+    if (Date.now() > deadline)
+      throw new Error(`Timed out waiting for ${what} in the page; it saw ${JSON.stringify(seen)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 /** Opens the game page, which connects to `wsUrl` and sends `chats` chat messages once connected. */
 function openGame(wsUrl: string, chats = 0): Promise<Page> {
@@ -129,4 +154,38 @@ describe("repod-rx/client in a real Chromium", () => {
       expect(friendly.channels).toHaveLength(1);
     },
   );
+
+  it(
+    "keeps a client with heartbeat and idleTimeout on connected, its timers being plain numbers there",
+    { timeout: 60_000 },
+    async () => {
+      const server = cleanup.server(await startServer({ ws: { port: 0 } }));
+      const page = await timersPage.open(
+        cleanup,
+        `ws=${encodeURIComponent(`ws://127.0.0.1:${server.wsPort}/`)}&interval=50&timeout=1000&idle=400`,
+      );
+      // Many round trips, and past idleTimeout several times over: the pongs keep it alive.
+      const seen = await timersSeen(page, "twenty round trips", ({ rtts }) => rtts.length >= 20);
+      expect(seen.handled.map((message) => message.action)).toEqual(["connected", "socketConnect"]);
+      expect(seen.rtts.every((rtt) => rtt >= 0 && rtt < 1_000)).toBe(true);
+      expect(server.channels).toHaveLength(1);
+    },
+  );
+
+  it("cuts off a silent server with ERR_IDLE_TIMEOUT when only idleTimeout is on", { timeout: 60_000 }, async () => {
+    const server = cleanup.server(await startServer({ ws: { port: 0 } }));
+    const page = await timersPage.open(
+      cleanup,
+      `ws=${encodeURIComponent(`ws://127.0.0.1:${server.wsPort}/`)}&idle=300`,
+    );
+    const seen = await timersSeen(page, "disconnected", ({ handled }) =>
+      handled.some((message) => message.action === "disconnected"),
+    );
+    expect(seen.handled).toEqual([
+      { action: "connected" },
+      { action: "socketConnect" },
+      { action: "error", code: "ERR_IDLE_TIMEOUT", error: expect.stringMatching(/idleTimeout of 300 ms/) },
+      { action: "disconnected" },
+    ]);
+  });
 });

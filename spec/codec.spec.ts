@@ -70,6 +70,7 @@ describe("encode", () => {
     ["undefined", undefined, "a undefined"],
     ["a class instance", new Date(0), "an instance of Date"],
     ["a Map", new Map([["action", "a"]]), "an instance of Map"],
+    ["an object whose prototype has no constructor", Object.create(Object.create(null) as object), "an object"],
   ])("throws a TypeError for %s, which is not a plain object", (_name, value, described) => {
     expect(() => encode(value as object)).toThrow(
       new TypeError(`A message must be a plain object such as { action: "chat" }, got ${described}`),

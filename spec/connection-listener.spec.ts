@@ -1,4 +1,4 @@
-import { filter, interval, map, observeOn, take, toArray } from "rxjs";
+import { filter, interval, map, observeOn, Subject, take, toArray } from "rxjs";
 import { TestScheduler } from "rxjs/testing";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Channel, ConnectionListener, encode, withConnectionListener, type IncomingMessage } from "../lib/index.js";
@@ -503,6 +503,45 @@ describe("ConnectionListener", () => {
       expect(handled).toEqual(["1", "2"]);
       expect(onError).toHaveBeenCalledTimes(1);
       expect(onError).toHaveBeenCalledWith(boom);
+    });
+
+    it("without onError, rethrows a handler's exception asynchronously, like any timer callback, and keeps pumping", async () => {
+      // The exception reaches the process as an uncaught exception; recorded here instead of
+      // failing the run, then the runner's own handlers are put back.
+      const runnerHandlers = process.listeners("uncaughtException");
+      const uncaught: unknown[] = [];
+      const record = (error: unknown): void => void uncaught.push(error);
+      process.removeAllListeners("uncaughtException");
+      process.on("uncaughtException", record);
+      cleanup.add(() => {
+        process.off("uncaughtException", record);
+        for (const handler of runnerHandlers) process.on("uncaughtException", handler);
+      });
+      const { listener, channel } = await connected();
+      const boom = new Error("boom");
+      const handled: string[] = [];
+      Object.assign(listener, {
+        Network_ok: (m: IncomingMessage) => handled.push(String(m.n)),
+        Network_fail: () => {
+          throw boom;
+        },
+      });
+      await deliver(listener, channel, [{ action: "ok", n: 1 }, { action: "fail" }, { action: "ok", n: 2 }]);
+      let thrownSynchronously = false;
+      const ticks = new Subject<void>();
+      cleanup.subscription(listener.autoPump(ticks));
+      try {
+        ticks.next();
+      } catch {
+        thrownSynchronously = true;
+      }
+      expect(thrownSynchronously).toBe(false);
+      expect(handled).toEqual(["1"]);
+      expect(uncaught).toEqual([]);
+      await waitFor(() => uncaught.length === 1, "the exception to reach the process");
+      expect(uncaught).toEqual([boom]);
+      ticks.next();
+      expect(handled).toEqual(["1", "2"]);
     });
 
     it("stops pumping once its subscription is unsubscribed", async () => {

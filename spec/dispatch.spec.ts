@@ -1,3 +1,5 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { dispatch, findHandler } from "../lib/dispatch/dispatch.js";
 import type { IncomingMessage } from "../lib/index.js";
@@ -18,6 +20,51 @@ class Game extends Recorder {
     return "handled";
   }
 }
+
+/** Bytes the heap holds after a full garbage collection. */
+function heldBytes(): number {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
+  return process.memoryUsage().heapUsed;
+}
+
+// The handler-name cache is shared by the whole process: what hostile peers send must not grow
+// it without bound. These come first, while it is still empty.
+describe("dispatch of what peers choose to send", () => {
+  let runs = 0;
+  /** A prefix no action of an earlier run (a retry included) had: the cache has not seen them. */
+  function fresh(): string {
+    return `run${++runs}-`;
+  }
+
+  /** A target that counts what it receives and keeps none of it. */
+  function counter(): { count: number; networkReceived(): void } {
+    return {
+      count: 0,
+      networkReceived() {
+        this.count++;
+      },
+    };
+  }
+
+  it("keeps no memory for long actions, however many distinct ones arrive", () => {
+    const target = counter();
+    const run = fresh();
+    const before = heldBytes();
+    for (let i = 0; i < 3_000; i++) dispatch(target, { action: `${run}${i}:`.padEnd(1_000, "x") });
+    expect(heldBytes() - before).toBeLessThan(1_000_000);
+    expect(target.count).toBe(3_000);
+  });
+
+  it("keeps bounded memory for endless distinct short actions", () => {
+    const target = counter();
+    const before = heldBytes();
+    const run = fresh();
+    for (let i = 0; i < 100_000; i++) dispatch(target, { action: `${run}action-${i}-of-a-flood` });
+    expect(heldBytes() - before).toBeLessThan(3_000_000);
+    expect(target.count).toBe(100_000);
+  });
+});
 
 describe("dispatch", () => {
   it("calls Network_<action> with the message, bound to the target, and returns its result", () => {
@@ -74,6 +121,14 @@ describe("dispatch", () => {
     game.Network_a_b_c = (m: IncomingMessage) => game.calls.push(["Network_a_b_c", m]);
     dispatch(game, { action: "a.b.c" });
     expect(game.calls.map(([name]) => name)).toEqual(["Network_a_b_c"]);
+  });
+
+  it("falls back to networkReceived for a dotted action whose underscored name is not a method", () => {
+    const game = new Game();
+    game.Network_player_move = "not a method";
+    expect(findHandler(game, "player.move")).toBeUndefined();
+    dispatch(game, { action: "player.move" });
+    expect(game.calls).toEqual([["networkReceived", { action: "player.move" }]]);
   });
 
   it("does not map underscores to dots: player_move is not handled by Network_player.move", () => {

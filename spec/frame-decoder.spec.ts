@@ -71,6 +71,54 @@ describe("FrameDecoder", () => {
     expect(feed(new FrameDecoder(), [whole.subarray(0, 50), whole.subarray(50, 51), whole.subarray(51)])).toEqual([c]);
   });
 
+  it("reassembles payloads over 64 KiB however they are cut, also with the next frame in the last chunk", () => {
+    const big = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 31 + (i >> 8)) & 0xff);
+    const stream = concat(frame(big), frame(a));
+    for (const cuts of [
+      [1_000, 71_000, 71_001],
+      [4, 65_540, 140_000],
+      [100, 199_000, 200_003],
+    ]) {
+      const chunks = [0, ...cuts].map((start, i) => stream.subarray(start, cuts[i] ?? stream.byteLength));
+      const decoder = new FrameDecoder();
+      expect(feed(decoder, chunks)).toEqual([big, a]);
+      expect(decoder.bufferedBytes).toBe(0);
+    }
+  });
+
+  it("holds memory for what a split payload has delivered, not for what its header announces", () => {
+    // Many peers each announcing maxPayload and sending 100 KiB of it: gathered in buffers that
+    // double from 64 KiB as bytes arrive, not in 16 MiB reserved per peer on the header's word.
+    const maxPayload = 16 * 1024 * 1024;
+    const peers = 16;
+    const first = concat(header(maxPayload), new Uint8Array(40 * 1024));
+    const second = new Uint8Array(60 * 1024);
+    const decoders = Array.from({ length: peers }, () => new FrameDecoder(maxPayload));
+    const before = process.memoryUsage().arrayBuffers;
+    for (const decoder of decoders) {
+      decoder.push(first, () => expect.unreachable());
+      decoder.push(second, () => expect.unreachable());
+    }
+    const held = process.memoryUsage().arrayBuffers - before;
+    expect(decoders.every((decoder) => decoder.bufferedBytes === 100 * 1024)).toBe(true);
+    // Each peer's buffers (64 KiB, then 128 KiB): within 4 times what it sent.
+    expect(held).toBeLessThan(peers * 4 * 100 * 1024);
+  });
+
+  it("reserves 64 KiB for a payload that starts at the end of a chunk full of other frames", () => {
+    const maxPayload = 16 * 1024 * 1024;
+    const peers = 16;
+    const others = concat(...Array.from({ length: 1_000 }, () => frame(new Uint8Array(1_000))));
+    const chunk = concat(others, header(maxPayload), new Uint8Array(10));
+    const decoders = Array.from({ length: peers }, () => new FrameDecoder(maxPayload));
+    let delivered = 0;
+    const before = process.memoryUsage().arrayBuffers;
+    for (const decoder of decoders) decoder.push(chunk, () => delivered++);
+    const held = process.memoryUsage().arrayBuffers - before;
+    expect(delivered).toBe(peers * 1_000);
+    expect(held).toBeLessThan(peers * 2 * 64 * 1024);
+  });
+
   it("yields an empty payload for a frame announcing 0 bytes", () => {
     expect(feed(new FrameDecoder(), [concat(header(0), frame(b))])).toEqual([new Uint8Array(0), b]);
   });

@@ -81,6 +81,27 @@ describe("rtt$", () => {
   });
 });
 
+describe("a healthy peer that answers every ping", () => {
+  it("stays connected for many timeouts with only heartbeat set, on the server and on the client", async () => {
+    const server = cleanup.server(await startServer({ channelClass: RecordingChannel, heartbeat }));
+    const accepted = first(server.connections$);
+    const { listener, log } = connectListener(server.port, { heartbeat });
+    const channel = (await accepted) as RecordingChannel;
+    const channelRtts: number[] = [];
+    const clientRtts: number[] = [];
+    cleanup.subscription(channel.rtt$.subscribe((rtt) => channelRtts.push(rtt)));
+    cleanup.subscription(listener.connection!.rtt$.subscribe((rtt) => clientRtts.push(rtt)));
+
+    await delay(4 * heartbeat.timeout);
+    expect(channel.isConnected).toBe(true);
+    expect(channel.errors).toEqual([]);
+    expect(listener.connection!.isConnected).toBe(true);
+    expect(log.map((message) => message.action)).toEqual(["connected", "socketConnect"]);
+    expect(channelRtts.length).toBeGreaterThan(5);
+    expect(clientRtts.length).toBeGreaterThan(5);
+  });
+});
+
 describe("a vanished peer", () => {
   // SIGKILL is not a vanished peer: the kernel closes the dead process's sockets and sends a FIN
   // (or a RST), which TCP reports at once. A peer that vanishes for real (power cut, cable

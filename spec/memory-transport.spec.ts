@@ -312,6 +312,29 @@ describe("in-memory transport: limits", () => {
     await waitFor(() => player.of("disconnected").length === 1, "the client to see it");
   });
 
+  it("a message of exactly maxPayload bytes is delivered; one byte more is refused", async () => {
+    const { errors, channelClass } = errorRecordingChannel();
+    const server = localServer({ channelClass, maxPayload: 64 });
+    const received: IncomingMessage[] = [];
+    cleanup.subscription(server.messages$.subscribe(({ message }) => received.push(message)));
+    const player = await connectPlayer(cleanup, server, "local");
+    /** A message whose payload is `size` bytes. */
+    const sized = (size: number): { action: string; text: string } => {
+      const message = { action: "fit", text: "" };
+      while (encode(message).byteLength - HEADER_SIZE < size) message.text += "x";
+      expect(encode(message).byteLength - HEADER_SIZE).toBe(size);
+      return message;
+    };
+    player.listener.send(sized(64));
+    await waitFor(() => received.length === 1, "the message of maxPayload bytes");
+    expect(received[0]).toEqual(sized(64));
+
+    player.listener.send(sized(65));
+    await waitFor(() => server.channels.length === 0, "the channel to close");
+    expect(errors).toEqual([expect.objectContaining({ code: "ERR_PAYLOAD_TOO_LARGE" })]);
+    expect(received).toHaveLength(1);
+  });
+
   it("a message over the client's maxPayload ends its connection with an error then disconnected", async () => {
     const server = localServer();
     const { listener, log: received } = loggedListener(cleanup);

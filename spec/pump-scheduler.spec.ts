@@ -1,4 +1,16 @@
-import { defer, delay, finalize, interval, map, observeOn, of, subscribeOn, take, type SchedulerAction } from "rxjs";
+import {
+  defer,
+  delay,
+  finalize,
+  interval,
+  map,
+  observeOn,
+  of,
+  subscribeOn,
+  take,
+  type SchedulerAction,
+  type Subscription,
+} from "rxjs";
 import { TestScheduler } from "rxjs/testing";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { PumpScheduler } from "../lib/index.js";
@@ -82,6 +94,24 @@ describe("PumpScheduler", () => {
     expect(ran).toEqual(["a", "b"]);
   });
 
+  it("a flush() from inside a flush leaves the work queued meanwhile for the next frame", () => {
+    const scheduler = new PumpScheduler();
+    const ran: string[] = [];
+    let inner: number | undefined;
+    scheduler.schedule(() => {
+      ran.push("a");
+      scheduler.schedule(() => ran.push("queued by a"));
+      inner = scheduler.flush();
+      ran.push("a done");
+    });
+    expect(scheduler.flush()).toBe(1);
+    expect(inner).toBe(0);
+    expect(ran).toEqual(["a", "a done"]);
+    expect(scheduler.size).toBe(1);
+    expect(scheduler.flush()).toBe(1);
+    expect(ran).toEqual(["a", "a done", "queued by a"]);
+  });
+
   it("lets an exception leave flush(); the work after it stays queued and runs on the next flush", () => {
     const scheduler = new PumpScheduler();
     const ran: string[] = [];
@@ -132,6 +162,19 @@ describe("PumpScheduler", () => {
     expect(ran).toBe(false);
   });
 
+  it("after clear(), runs exactly the work queued since, each with its own state", () => {
+    const scheduler = new PumpScheduler();
+    const seen: unknown[] = [];
+    scheduler.schedule((state) => seen.push(state), 0, "dropped");
+    scheduler.schedule((state) => seen.push(state), 0, "dropped too");
+    scheduler.clear();
+    scheduler.schedule((state) => seen.push(state), 0, "first");
+    scheduler.schedule((state) => seen.push(state), 0, "second");
+    expect(scheduler.size).toBe(2);
+    expect(scheduler.flush()).toBe(2);
+    expect(seen).toEqual(["first", "second"]);
+  });
+
   it("keeps its place in the queue when the same action is rescheduled before the flush, with the latest state", () => {
     const scheduler = new PumpScheduler();
     const seen: unknown[] = [];
@@ -171,6 +214,37 @@ describe("PumpScheduler", () => {
       expect(ran).toEqual(["now"]);
       expect(scheduler.flush()).toBe(1);
       expect(ran).toEqual(["now", "late"]);
+    });
+
+    it("a delayed reschedule replaces the pending delay: the work runs once, after the new one", () => {
+      vi.useFakeTimers();
+      const scheduler = new PumpScheduler();
+      const seen: unknown[] = [];
+      const action = scheduler.schedule((state) => seen.push(state), 20, "first") as unknown as SchedulerAction<string>;
+      action.schedule("second", 50);
+      expect(vi.getTimerCount()).toBe(1);
+      vi.advanceTimersByTime(30);
+      expect(scheduler.flush()).toBe(0);
+      vi.advanceTimersByTime(20);
+      expect(scheduler.flush()).toBe(1);
+      vi.advanceTimersByTime(100);
+      expect(scheduler.flush()).toBe(0);
+      expect(seen).toEqual(["second"]);
+    });
+
+    it("a cancelled action ignores a later reschedule: nothing is queued, no timer set", () => {
+      vi.useFakeTimers();
+      const scheduler = new PumpScheduler();
+      let ran = false;
+      const action = scheduler.schedule(() => (ran = true), 10) as unknown as SchedulerAction<unknown> & Subscription;
+      action.unsubscribe();
+      action.schedule(undefined, 10);
+      action.schedule();
+      expect(vi.getTimerCount()).toBe(0);
+      expect(scheduler.size).toBe(0);
+      vi.advanceTimersByTime(20);
+      expect(scheduler.flush()).toBe(0);
+      expect(ran).toBe(false);
     });
 
     it("cancels delayed work and its timer when unsubscribed before the delay has passed", () => {

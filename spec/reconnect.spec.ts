@@ -208,6 +208,21 @@ describe("reconnection", () => {
     expect(player.send({ action: "late" })).toBe(0);
   });
 
+  it("counts maxAttempts per outage: a client that got back in starts counting anew at the next drop", async () => {
+    const game = await restartableServer();
+    // One attempt per outage, after 300 ms: the server is back long before.
+    const { player, states } = connectPlayer(game.port, { initialDelay: 300, factor: 1, jitter: 0, maxAttempts: 1 });
+    await waitFor(() => states.at(-1) === "open", "open");
+    for (let outage = 1; outage <= 3; outage++) {
+      await game.stop();
+      await waitFor(() => states.at(-1) === "reconnecting", `reconnecting after outage ${outage}`);
+      await game.start();
+      await waitFor(() => states.at(-1) === "open", `open again after outage ${outage}`);
+    }
+    player.pump();
+    expect(player.calls).toEqual(["connected", ...Array(3).fill(["disconnected", "connected"]).flat()]);
+  });
+
   it("gives up on a server that never answers with one error and no disconnected", async () => {
     const port = await closedPort();
     const player = cleanup.listener(new Player());

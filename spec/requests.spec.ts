@@ -14,6 +14,7 @@ import {
   type IncomingMessage,
   type Server,
 } from "../lib/index.js";
+import { PendingRequests } from "../lib/dispatch/requests.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { delay, pumpUntil, startServer, waitFor } from "./helpers/net.js";
 import { connectPlayer, connectRaw, rawPeer, type Player, type RawPeer } from "./helpers/players.js";
@@ -88,6 +89,11 @@ class Dealer extends Channel {
   Network_forever(): Observable<never> {
     return new Observable<never>(() => () => (this.abandoned = true));
   }
+}
+
+/** Timers alive in this process: a forgotten one keeps it from exiting. */
+function timers(): number {
+  return process.getActiveResourcesInfo().filter((resource) => resource === "Timeout").length;
 }
 
 type Outcome = { value?: unknown; error?: unknown; completed?: boolean };
@@ -294,6 +300,110 @@ describe("request–reply: handlers that answer nothing", () => {
   });
 });
 
+describe("PendingRequests: what a request leaves behind once it is settled", () => {
+  /** A request on `requests`, subscribed, with what it emitted; `send` accepts everything. */
+  function pending(requests: PendingRequests, options?: { timeout: number }) {
+    const outcome: Outcome = {};
+    const sent: Record<string, unknown>[] = [];
+    const subscription = requests
+      .request((message) => sent.push(message as Record<string, unknown>), { action: "getScore" }, options)
+      .subscribe({
+        next: (value) => (outcome.value = value),
+        error: (error: unknown) => (outcome.error = error),
+        complete: () => (outcome.completed = true),
+      });
+    cleanup.subscription(subscription);
+    return { outcome, id: sent[0]![REQUEST_ID_KEY] as number };
+  }
+
+  it("a reply settles it: no entry, no timer left", () => {
+    const requests = new PendingRequests();
+    const before = timers();
+    const { outcome, id } = pending(requests);
+    requests.settle({ action: REPLY_ACTION, [REPLY_ID_KEY]: id, result: 7 });
+    expect(outcome).toEqual({ value: 7, completed: true });
+    expect(requests.size).toBe(0);
+    expect(timers()).toBe(before);
+  });
+
+  it("an error reply that is not text raises a RequestError with a message of its own", () => {
+    const requests = new PendingRequests();
+    const { outcome, id } = pending(requests);
+    requests.settle({ action: REPLY_ACTION, [REPLY_ID_KEY]: id, error: { reason: 1 } });
+    expect(outcome.error).toBeInstanceOf(RequestError);
+    expect(outcome.error).toMatchObject({ code: "ERR_REQUEST_FAILED", message: "The peer answered with an error" });
+    expect(requests.size).toBe(0);
+  });
+
+  it("an error reply keeps the peer's code when it is one a requester can act on, ERR_REQUEST_FAILED otherwise", () => {
+    const requests = new PendingRequests();
+    const codes: unknown[] = [];
+    for (const code of ["ERR_TOO_MANY_REQUESTS", "ERR_INVALID_MESSAGE", "ERR_SOMETHING_ELSE", undefined]) {
+      const { outcome, id } = pending(requests);
+      requests.settle({ action: REPLY_ACTION, [REPLY_ID_KEY]: id, error: "no", code });
+      expect(outcome.error).toBeInstanceOf(RequestError);
+      codes.push((outcome.error as RequestError).code);
+    }
+    expect(codes).toEqual(["ERR_TOO_MANY_REQUESTS", "ERR_INVALID_MESSAGE", "ERR_REQUEST_FAILED", "ERR_REQUEST_FAILED"]);
+  });
+
+  it("a timeout settles it: no entry left, a late reply changes nothing", async () => {
+    const requests = new PendingRequests();
+    const before = timers();
+    const { outcome, id } = pending(requests, { timeout: 1 });
+    await waitFor(() => "error" in outcome, "the timeout");
+    expect(outcome.error).toMatchObject({ code: "ERR_REQUEST_TIMEOUT" });
+    expect(requests.size).toBe(0);
+    expect(timers()).toBe(before);
+    requests.settle({ action: REPLY_ACTION, [REPLY_ID_KEY]: id, result: 7 });
+    expect(outcome.value).toBeUndefined();
+  });
+
+  it("drops a reply that arrives after the timeout, before the deferred timeout error is delivered", async () => {
+    const deferred: (() => void)[] = [];
+    const requests = new PendingRequests((deliver) => deferred.push(deliver));
+    const { outcome, id } = pending(requests, { timeout: 1 });
+    await waitFor(() => deferred.length === 1, "the timeout");
+    requests.settle({ action: REPLY_ACTION, [REPLY_ID_KEY]: id, result: 7 });
+    expect(outcome).toEqual({});
+    deferred[0]!();
+    expect(outcome.error).toMatchObject({ code: "ERR_REQUEST_TIMEOUT" });
+    expect(requests.size).toBe(0);
+  });
+
+  it("failAll() fails the requests sent before the given id, leaving neither entries nor timers for them", () => {
+    const requests = new PendingRequests();
+    const before = timers();
+    const first = pending(requests);
+    const second = pending(requests);
+    const third = pending(requests);
+    requests.failAll("the connection is gone", third.id);
+    expect(first.outcome.error).toMatchObject({ code: "ERR_CONNECTION_LOST", message: "the connection is gone" });
+    expect(second.outcome.error).toMatchObject({ code: "ERR_CONNECTION_LOST" });
+    expect(third.outcome).toEqual({});
+    expect(requests.size).toBe(1);
+    expect(timers()).toBe(before + 1);
+    requests.failAll("gone too");
+    expect(third.outcome.error).toMatchObject({ code: "ERR_CONNECTION_LOST", message: "gone too" });
+    expect(requests.size).toBe(0);
+    expect(timers()).toBe(before);
+  });
+
+  it("refuses at the call a message that is not a plain object, and takes any timeout of 1 ms or more", () => {
+    const requests = new PendingRequests();
+    const send = (): number => 1;
+    for (const message of [null, 5, "getScore", [{ action: "getScore" }]]) {
+      expect(() => requests.request(send, message as object)).toThrow(
+        new TypeError('A request must be a plain object such as { action: "getScore" }'),
+      );
+    }
+    expect(() => requests.request(send, { action: "getScore" }, { timeout: 0 })).toThrow(
+      new RangeError("options.timeout must be a positive integer of milliseconds, got 0"),
+    );
+    expect(() => requests.request(send, { action: "getScore" }, { timeout: 1 })).not.toThrow();
+  });
+});
+
 describe("request–reply: cancellation", () => {
   it("unsubscribing before the reply cancels the wait; the late reply is dropped silently", async () => {
     const server = await dealerServer();
@@ -317,6 +427,22 @@ describe("request–reply: cancellation", () => {
     expect(networkReceived).toEqual([]);
     expect(channelErrors).toEqual([]);
     expect(await ask(player, { action: "add", a: 1, b: 1 })).toEqual({ value: 2, completed: true });
+  });
+
+  it("a cancelled request leaves nothing behind: no entry waits for its reply, no timer keeps the process alive", () => {
+    const requests = new PendingRequests();
+    const sent: object[] = [];
+    const timersBefore = timers();
+    const subscription = requests
+      .request((message) => sent.push(message), { action: "getScore" })
+      .subscribe({ error: () => undefined });
+    expect(sent).toEqual([{ action: "getScore", [REQUEST_ID_KEY]: 1 }]);
+    expect(requests.size).toBe(1);
+    expect(timers()).toBe(timersBefore + 1);
+
+    subscription.unsubscribe();
+    expect(requests.size).toBe(0);
+    expect(timers()).toBe(timersBefore);
   });
 
   it("an answer Observable that never emits is abandoned when its channel closes", async () => {

@@ -71,6 +71,7 @@ export function decode(payload: Uint8Array): unknown {
   // msgpack returns bin as views of its input: a Node Buffer (what sockets deliver) would make
   // them Buffers over TCP and WebSocket, and plain Uint8Arrays in memory. A plain view, no copy.
   const bytes =
+    // Stryker disable next-line ConditionalExpression: a new view of a plain Uint8Array reads the same bytes; this only saves it
     payload.constructor === Uint8Array
       ? payload
       : new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);

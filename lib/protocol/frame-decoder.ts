@@ -61,6 +61,7 @@ export class FrameDecoder {
     while (offset < end) {
       if (this.payload !== null) {
         const take = Math.min(this.payloadLength - this.payloadFill, end - offset);
+        // Stryker disable next-line EqualityOperator: growing when a chunk fills the buffer exactly only moves the copy one chunk earlier
         if (this.payloadFill + take > this.payload.byteLength) {
           const grown = new Uint8Array(
             Math.min(this.payloadLength, Math.max(2 * this.payload.byteLength, this.payloadFill + take)),
@@ -80,6 +81,7 @@ export class FrameDecoder {
         continue;
       }
       let length: number;
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: the byte-by-byte branch reads the same 4 bytes; this is its fast path
       if (this.headerFill === 0 && end - offset >= HEADER_SIZE) {
         length = readLength(chunk, offset);
         offset += HEADER_SIZE;

@@ -73,6 +73,7 @@ export class PumpScheduler implements SchedulerLike {
       for (; i < count; i++) works[i]!(states[i]);
     } finally {
       this.flushing = false;
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: once every piece ran, both slices are empty and the queue is unchanged
       if (i < count) {
         // Work i threw: it counts as run; the rest of the batch goes back before anything newer.
         this.works = works.slice(i + 1).concat(this.works);
@@ -133,6 +134,7 @@ class PumpAction<T> extends Subscription implements SchedulerAction<T> {
   }
 
   private cancelTimer(): void {
+    // Stryker disable next-line ConditionalExpression: clearTimeout(undefined) does nothing
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;
