@@ -9,7 +9,7 @@ export const MAX_CONTROL_ID_LENGTH = 128;
  */
 export function isControlId(value: unknown): boolean {
   return (
-    (typeof value === "number" && Number.isFinite(value)) ||
-    (typeof value === "string" && value.length <= MAX_CONTROL_ID_LENGTH)
+    // Number.isFinite never coerces: true for finite numbers only.
+    Number.isFinite(value) || (typeof value === "string" && value.length <= MAX_CONTROL_ID_LENGTH)
   );
 }
