@@ -16,10 +16,8 @@
  * and writes results-decode-budget.json in bench/ (or `--out DIR`; quick runs and runs of some
  * `--shapes` only with `--out`).
  */
-import { mkdir, writeFile } from "node:fs/promises";
 import * as net from "node:net";
 import * as os from "node:os";
-import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   DEFAULT_MAX_PAYLOAD,
@@ -35,6 +33,7 @@ import { summarize, type Summary } from "./harness/stats.js";
 import { formatNumber, formatSummary, renderColumns } from "./report/format.js";
 import type { DecodeOutcome } from "./server/decode-target.js";
 import { runBenchEntry } from "./harness/bench-entry.js";
+import { machine, writeResults } from "./harness/machine.js";
 
 const TARGET = { cpuMs: 50, heapMiB: 64 } as const;
 const REFUSED = "ERR_PAYLOAD_TOO_COMPLEX";
@@ -387,10 +386,7 @@ async function main(config: Config): Promise<number> {
     const results = {
       meta: {
         date: new Date(started).toISOString(),
-        node: process.version,
-        platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-        cpu: os.cpus()[0]?.model.trim() ?? "unknown",
-        cores: os.availableParallelism(),
+        ...machine(),
         quick: config.quick,
         config: {
           payloads: config.payloads,
@@ -411,9 +407,7 @@ async function main(config: Config): Promise<number> {
       },
       rows,
     };
-    await mkdir(config.outDir, { recursive: true });
-    const file = path.join(config.outDir, "results-decode-budget.json");
-    await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+    const file = await writeResults(config.outDir, "results-decode-budget.json", results);
     process.stderr.write(`wrote ${file} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   }
   return rows.some((row) => row.error !== undefined) ? 1 : 0;

@@ -20,15 +20,14 @@
  * results-flood-isolation.json in bench/ (or `--out DIR`; a quick run only with `--out`).
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
 import * as net from "node:net";
 import * as os from "node:os";
-import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Channel, decode, encode, FrameDecoder, Server, type IncomingMessage } from "../lib/index.js";
 import { summarize, type Summary } from "./harness/stats.js";
 import { formatNumber, formatSummary, renderColumns } from "./report/format.js";
 import { runBenchEntry } from "./harness/bench-entry.js";
+import { machine, writeResults } from "./harness/machine.js";
 
 const TARGET = { p99Ratio: 2, rssGrowth: 0.1 } as const;
 /** Unmeasured round trips at the start of the run with the flood. */
@@ -405,10 +404,7 @@ async function main(config: Config): Promise<number> {
     const results = {
       meta: {
         date: new Date(started).toISOString(),
-        node: process.version,
-        platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-        cpu: os.cpus()[0]?.model.trim() ?? "unknown",
-        cores: os.availableParallelism(),
+        ...machine(),
         quick: config.quick,
         config,
         target: TARGET,
@@ -417,9 +413,7 @@ async function main(config: Config): Promise<number> {
       },
       rows,
     };
-    await mkdir(config.outDir, { recursive: true });
-    const file = path.join(config.outDir, "results-flood-isolation.json");
-    await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+    const file = await writeResults(config.outDir, "results-flood-isolation.json", results);
     process.stderr.write(`wrote ${file} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   }
   return rows.some((r) => r.error !== undefined) ? 1 : 0;

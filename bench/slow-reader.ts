@@ -26,15 +26,14 @@
  * one tick period. `--quick` runs a 3-second spell, `--seconds N` one of N seconds. Prints a table
  * and writes results-slow-reader.json in bench/ (or `--out DIR`; a quick run only with `--out`).
  */
-import { mkdir, writeFile } from "node:fs/promises";
 import * as os from "node:os";
-import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { killAllRoleChildren, RoleChild, startedRolePids } from "./harness/role-child.js";
 import { rotate, summarize, type Summary } from "./harness/stats.js";
 import { formatNumber, formatSummary, renderColumns } from "./report/format.js";
 import type { CatchUpReport, ServerWindow, SlowReport, ViewersReport } from "./slow-reader-child.js";
 import { runBenchEntry } from "./harness/bench-entry.js";
+import { machine, writeResults } from "./harness/machine.js";
 
 const CHILD = fileURLToPath(new URL("./slow-reader-child.ts", import.meta.url));
 const CHECKS = { rssGrowth: 0.1 } as const;
@@ -327,10 +326,7 @@ async function main(config: Config): Promise<number> {
     const output = {
       meta: {
         date: new Date(started).toISOString(),
-        node: process.version,
-        platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-        cpu: os.cpus()[0]?.model.trim() ?? "unknown",
-        cores: os.availableParallelism(),
+        ...machine(),
         quick: config.quick,
         config,
         checks: CHECKS,
@@ -340,9 +336,7 @@ async function main(config: Config): Promise<number> {
       },
       rows,
     };
-    await mkdir(config.outDir, { recursive: true });
-    const file = path.join(config.outDir, "results-slow-reader.json");
-    await writeFile(file, `${JSON.stringify(output, null, 2)}\n`);
+    const file = await writeResults(config.outDir, "results-slow-reader.json", output);
     process.stderr.write(`wrote ${file} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   }
   return rows.some((r) => r.error !== undefined) ? 1 : 0;

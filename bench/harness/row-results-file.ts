@@ -3,9 +3,8 @@
  * records the machine, the sizes, the duration, the load and the pids of the children
  * (the `BenchMeta` of ./results.ts).
  */
-import { mkdir, writeFile } from "node:fs/promises";
 import * as os from "node:os";
-import * as path from "node:path";
+import { machine, writeResults } from "./machine.js";
 import type { BenchMeta, RatioColumn, RowResult } from "./results.js";
 import { startedRolePids } from "./role-child.js";
 
@@ -37,14 +36,9 @@ export class RowRun {
    * @returns the path written.
    */
   async write(outDir: string, fileName: string, content: RowResultsContent): Promise<string> {
-    await mkdir(outDir, { recursive: true });
-    const file = path.join(outDir, fileName);
     const meta: BenchMeta = {
       date: this.date,
-      node: process.version,
-      platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-      cpu: os.cpus()[0]?.model.trim() ?? "unknown",
-      cores: os.availableParallelism(),
+      ...machine(),
       quick: content.quick,
       config: content.config,
       durationMs: Date.now() - this.#started,
@@ -52,7 +46,7 @@ export class RowRun {
       childPids: startedRolePids,
     };
     const results = { meta, columns: content.columns, rows: content.rows, ...content.extra };
-    await writeFile(file, JSON.stringify(results, null, 2) + "\n");
+    const file = await writeResults(outDir, fileName, results);
     process.stderr.write(`wrote ${file}\n`);
     return file;
   }
