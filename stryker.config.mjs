@@ -1,7 +1,8 @@
-// Mutation testing: `npm run mutate` (scripts/mutate.mjs; see the development section of the
-// README). Stryker changes one operator, condition or value of lib/ at a time and runs the specs
-// that reach that line (vitest.mutate.config.ts); a mutant that no spec notices is behaviour the
-// suite does not pin down. Narrow a run with `npm run mutate -- --mutate lib/protocol/codec.ts`.
+// Mutation testing: `npm run mutate` (scripts/mutate.mjs; see the mutation testing section of
+// docs/README.md). Stryker changes one operator, condition or value of lib/ at a time and runs the
+// tests that reach that line; a mutant that no test notices is behaviour the suite does not pin
+// down. scripts/mutate.mjs runs it once per group of scripts/mutation-groups.mjs, setting what to
+// mutate, which specs run (vitest.mutate.config.ts), the reports and the kept results per group.
 
 /** @type {import("@stryker-mutator/api/core").PartialStrykerOptions} */
 export default {
@@ -16,15 +17,15 @@ export default {
   // Mutants in code that runs when a module loads (constants, defaults) would each need the
   // whole suite; they are reported as ignored instead of tested.
   ignoreStatic: true,
-  mutate: ["lib/protocol/**/*.ts", "lib/dispatch/**/*.ts", "lib/scheduling/**/*.ts", "lib/connections/**/*.ts"],
   ignorePatterns: ["dist", "coverage", "reports", ".tmp", "docs"],
-  // Two cores: one test runner and one type checker.
+  // Two cores: one test runner and one type checker. scripts/mutate.mjs sets `mutate`, the reports
+  // and the incremental file per group (scripts/mutation-groups.mjs).
   concurrency: 1,
-  timeoutMS: 10_000,
-  reporters: ["html", "json", "clear-text", "progress"],
-  htmlReporter: { fileName: "reports/mutation/index.html" },
-  jsonReporter: { fileName: "reports/mutation/mutation.json" },
-  incrementalFile: "reports/stryker-incremental.json",
+  // A mutant that makes a test wait forever (a timer never armed) costs this much past the time
+  // its tests took in the first run, and a restart of the test runner.
+  timeoutMS: 5_000,
+  // The first run of a group's specs, with coverage measured per test.
+  dryRunTimeoutMinutes: 15,
   thresholds: { high: 90, low: 80, break: null },
   tempDirName: ".stryker-tmp",
   cleanTempDir: true,

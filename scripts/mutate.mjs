@@ -1,28 +1,156 @@
-// `npm run mutate`: Stryker over lib/ with the options of stryker.config.mjs.
+// `npm run mutate`: Stryker over the core of lib/, one group at a time (scripts/mutation-groups.mjs),
+// then one report for all of them. See the mutation testing section of docs/README.md.
 //
 // Stryker's command line refuses Node 20 (its packages ask for Node 22), which is what this
-// project supports and runs on; its API runs there all the same, so this calls the API. Only the
-// options worth changing from the command line are read:
-//   --mutate <glob>[,<glob>...]  what to mutate instead of the core folders
+// project supports and runs on; its API runs there all the same, so this calls the API.
+//
+//   --group <name>[,<name>...]   only these groups (default: every group)
+//   --mutate <glob>[,<glob>...]  only these files, each in the groups that cover it
+//   --force                      test every mutant again, ignoring the results kept from earlier runs
 //   --concurrency <n>            test runners at once (default 1)
-//   --incremental                reuse reports/stryker-incremental.json, test only what changed
+//   --list                       print the groups and their specs, run nothing
+//
+// Each group keeps its results in reports/mutation/incremental/<group>.json: a later run tests
+// only the mutants whose code, or whose tests, changed since (Stryker's incremental mode), so
+// after a first full run a change costs minutes. Reports: reports/mutation/index.html and
+// reports/mutation/mutation.json, merged from reports/mutation/groups/<group>.json.
+import { mkdirSync, readFileSync, readdirSync, existsSync, writeFileSync } from "node:fs";
+import { resolve, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { resolve } from "node:path";
+import { GROUPS } from "./mutation-groups.mjs";
 
-const options = {};
-const args = process.argv.slice(2);
-for (let i = 0; i < args.length; i++) {
-  const arg = args[i];
-  if (arg === "--mutate") options.mutate = args[++i].split(",");
-  else if (arg === "--concurrency") options.concurrency = Number(args[++i]);
-  else if (arg === "--incremental") options.incremental = true;
-  else {
-    console.error(`Unknown option ${arg}; use --mutate <glob,...>, --concurrency <n>, --incremental`);
-    process.exit(2);
-  }
+const REPORTS = "reports/mutation";
+const args = parseArgs(process.argv.slice(2));
+
+if (args.list) {
+  for (const group of GROUPS)
+    console.log(`${group.name}\n  mutates ${group.mutate.join(" ")}\n  with    ${group.specs.join(" ")}`);
+  process.exit(0);
+}
+
+const selected = selectGroups(args);
+if (selected.length === 0) {
+  console.error(
+    `No group mutates ${args.mutate?.join(", ")}; groups: ${GROUPS.map((g) => g.name).join(", ")} (--list shows them)`,
+  );
+  process.exit(2);
 }
 
 // The package's entry point loads the command line, whose version check throws on Node 20.
 const entry = resolve("node_modules/@stryker-mutator/core/dist/src/stryker.js");
 const { Stryker } = await import(pathToFileURL(entry).href);
-await new Stryker(options).runMutationTest();
+mkdirSync(join(REPORTS, "groups"), { recursive: true });
+mkdirSync(join(REPORTS, "incremental"), { recursive: true });
+
+for (const { group, mutate } of selected) {
+  const specs = group.specs.map((name) => `spec/${name}.spec.ts`).filter((file) => existsSync(file));
+  console.log(`\n== ${group.name}: ${mutate.join(" ")}\n   specs: ${specs.join(" ")}\n`);
+  // Read by vitest.mutate.config.ts in Stryker's test runner processes, which inherit it.
+  process.env.MUTATE_SPECS = specs.join(",");
+  await new Stryker({
+    mutate,
+    incremental: true,
+    incrementalFile: join(REPORTS, "incremental", `${group.name}.json`),
+    force: args.force,
+    ...(args.concurrency === undefined ? {} : { concurrency: args.concurrency }),
+    reporters: ["json", "clear-text", "progress"],
+    jsonReporter: { fileName: join(REPORTS, "groups", `${group.name}.json`) },
+    clearTextReporter: { reportTests: false, reportScoreTable: true },
+  }).runMutationTest();
+}
+
+await writeMergedReport();
+
+/** Merges every group's last report into one, writes it with its HTML page, prints the scores. */
+async function writeMergedReport() {
+  const dir = join(REPORTS, "groups");
+  const reports = readdirSync(dir)
+    .filter((file) => file.endsWith(".json"))
+    .map((file) => ({ group: file.replace(/\.json$/, ""), report: JSON.parse(readFileSync(join(dir, file), "utf8")) }));
+  const merged = { ...reports[0].report, files: {}, testFiles: {} };
+  for (const { report } of reports) {
+    Object.assign(merged.files, report.files);
+    Object.assign(merged.testFiles, report.testFiles ?? {});
+  }
+  writeFileSync(join(REPORTS, "mutation.json"), JSON.stringify(merged));
+  const elements = readFileSync("node_modules/mutation-testing-elements/dist/mutation-test-elements.js", "utf8");
+  writeFileSync(
+    join(REPORTS, "index.html"),
+    `<!doctype html><html><head><meta charset="utf-8"><title>repod-rx mutation report</title>` +
+      `<script>${elements.replace(/<\/script/gi, "<\\/script")}</script></head><body>` +
+      `<mutation-test-report-app title-postfix="repod-rx"></mutation-test-report-app><script>` +
+      `document.querySelector("mutation-test-report-app").report = ${JSON.stringify(merged).replace(/</g, "\\u003c")};` +
+      `</script></body></html>`,
+  );
+
+  const { calculateMetrics } = await import("mutation-testing-metrics");
+  const root = calculateMetrics(merged.files);
+  console.log(
+    `\nMutation score (killed or timed out, of the mutants that compile and are not ignored), groups: ${reports.map((r) => r.group).join(", ")}`,
+  );
+  printScores(root, "");
+  console.log(`\nReport: ${join(REPORTS, "index.html")}`);
+}
+
+function printScores(node, indent) {
+  const m = node.metrics;
+  const score = Number.isNaN(m.mutationScore) ? "  n/a " : `${m.mutationScore.toFixed(2).padStart(6)}`;
+  const detail = `${m.killed + m.timeout} killed, ${m.survived} survived, ${m.noCoverage} not reached, ${m.ignored} ignored`;
+  console.log(`${score} %  ${indent}${node.name}  (${detail})`);
+  for (const child of node.childResults) printScores(child, `${indent}  `);
+}
+
+function selectGroups({ group: names, mutate: globs }) {
+  for (const name of names ?? []) {
+    if (!GROUPS.some((group) => group.name === name)) {
+      console.error(`Unknown group ${name}; groups: ${GROUPS.map((g) => g.name).join(", ")}`);
+      process.exit(2);
+    }
+  }
+  const groups = names === undefined ? GROUPS : GROUPS.filter((group) => names.includes(group.name));
+  if (globs === undefined) return groups.map((group) => ({ group, mutate: group.mutate }));
+  return groups
+    .map((group) => ({
+      group,
+      mutate: group.mutate.flatMap((own) => globs.map((glob) => narrow(own, glob))).filter(Boolean),
+    }))
+    .filter(({ mutate }) => mutate.length > 0);
+}
+
+/**
+ * What of a group's pattern (a file, or `dir/**\/*.ts`) a glob asks for: the narrower of the two
+ * when one lies inside the other, `undefined` when they do not meet. Prefixes before the first
+ * `*` decide, which is enough for globs over lib/'s folders and files.
+ */
+function narrow(own, glob) {
+  const ownPrefix = own.split("*")[0];
+  const globPrefix = glob.split("*")[0];
+  const globIsWild = glob.includes("*");
+  if (!own.includes("*")) return own === glob || (globIsWild && own.startsWith(globPrefix)) ? own : undefined;
+  if (globPrefix.startsWith(ownPrefix)) return glob;
+  return globIsWild && ownPrefix.startsWith(globPrefix) ? own : undefined;
+}
+
+function parseArgs(argv) {
+  const out = { force: false, list: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      const next = argv[++i];
+      if (next === undefined) usage(`${arg} needs a value`);
+      return next;
+    };
+    if (arg === "--group") out.group = value().split(",");
+    else if (arg === "--mutate") out.mutate = value().split(",");
+    else if (arg === "--concurrency") out.concurrency = Number(value());
+    else if (arg === "--force") out.force = true;
+    else if (arg === "--list") out.list = true;
+    else usage(`Unknown option ${arg}`);
+  }
+  return out;
+}
+
+function usage(problem) {
+  console.error(`${problem}; options: --group <name,...>, --mutate <glob,...>, --force, --concurrency <n>, --list`);
+  process.exit(2);
+}

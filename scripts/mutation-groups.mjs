@@ -1,0 +1,96 @@
+// What `npm run mutate` measures, in groups: each group mutates some files of lib/ and runs, against
+// each of its mutants, only the specs that pin those files down (and only the tests among them
+// that reached the mutant's line). Scoping the specs is what makes a run fit in minutes rather
+// than hours: a line of Connection is reached by almost every socket test of the suite, and a
+// mutant that survives runs every test that reached it. The price is that a mutant killed only by
+// a spec outside its group counts as a survivor here: the score says how well a folder's own specs
+// pin it down, which is the stricter question.
+//
+// Only in-process specs: a mutant is active in the test runner's process, never in a child
+// process, a browser or Redis. Every spec named here must pass on its own.
+
+/** @typedef {{ name: string, mutate: string[], specs: string[] }} MutationGroup */
+
+/** @type {MutationGroup[]} */
+export const GROUPS = [
+  {
+    name: "protocol",
+    mutate: ["lib/protocol/**/*.ts"],
+    specs: [
+      "codec",
+      "control-ids",
+      "decode-budget",
+      "frame-decoder",
+      "frame-timeout",
+      "hostile-invalid-input",
+      "ws-transport",
+    ],
+  },
+  {
+    name: "dispatch",
+    mutate: ["lib/dispatch/**/*.ts"],
+    specs: ["dispatch", "requests", "pending-answers", "subclassing", "connection-listener", "channel"],
+  },
+  {
+    name: "scheduling",
+    mutate: ["lib/scheduling/**/*.ts"],
+    specs: ["pump-scheduler", "connection-listener"],
+  },
+  {
+    name: "connection",
+    mutate: [
+      "lib/connections/connection.ts",
+      "lib/connections/connection-options.ts",
+      "lib/connections/outbox.ts",
+      "lib/connections/rate-limiter.ts",
+      "lib/connections/invalid-input.ts",
+      "lib/connections/read-message.ts",
+    ],
+    specs: [
+      "connection",
+      "connection-options",
+      "outbox",
+      "rate-limit",
+      "limits",
+      "heartbeat",
+      "invalid-input",
+      "hostile-invalid-input",
+      "frame-timeout",
+      "logging",
+    ],
+  },
+  {
+    name: "client",
+    mutate: [
+      "lib/connections/client.ts",
+      "lib/connections/reconnect-policy.ts",
+      "lib/connections/connection-listener.ts",
+      "lib/connections/browser-connection-listener.ts",
+      "lib/connections/node-connection-listener.ts",
+    ],
+    specs: ["client", "connection-listener", "reconnect", "memory-transport", "subclassing", "heartbeat", "requests"],
+  },
+  {
+    name: "channel",
+    mutate: ["lib/connections/channel.ts", "lib/connections/channel-link.ts"],
+    specs: ["channel", "server", "room", "graceful-shutdown", "requests"],
+  },
+  {
+    name: "sessions",
+    mutate: ["lib/sessions/**/*.ts"],
+    specs: [
+      "session-options",
+      "session-resume",
+      "session-resume-closes",
+      "session-resume-failures",
+      "session-pacing",
+      "session-ws-reset",
+      "authentication",
+    ],
+  },
+  {
+    name: "validation",
+    mutate: ["lib/validation/**/*.ts"],
+    specs: ["validation", "validation-replies"],
+  },
+];
