@@ -46,11 +46,16 @@ export { PumpScheduler } from "./scheduling/pump-scheduler.js";
 export { schemaValidation } from "./validation/schema-validation.js";
 export type {
   InvalidMessagePolicy,
+  NoReplies,
   SchemaValidation,
   SchemaValidationOptions,
 } from "./validation/schema-validation.js";
 export type { ActionSchema, InferActions, InferInputActions, SchemaMap } from "./validation/schema-map.js";
+export type { RepliesFor, SchemasFor } from "./validation/schema-map.js";
 export type { MessageValidation } from "./validation/validation-option.js";
+export type { ValidationFor } from "./validation/validation-option.js";
+export { withReply } from "./validation/with-reply.js";
+export type { ReplySchema, SchemaWithReply } from "./validation/with-reply.js";
 
 // Errors and logging
 export { ConnectionError, ProtocolError, RepodError } from "./errors.js";
@@ -69,3 +74,4 @@ export type {
   Received,
   UntypedActions,
 } from "./types.js";
+export type { ActionsOf, ReplyOf, replyType, RequestResult, WithReply } from "./types.js";

@@ -13,6 +13,7 @@ export { FrameDecoder } from "./protocol/frame-decoder.js";
 export { Server } from "./server/server.js";
 export type { ChannelClass, ChannelMessage, DispatchMode, ServerOptions } from "./server/server.js";
 export type { ChannelData } from "./server/server-options.js";
+export type { ChannelIn, ChannelOut, ChannelValidation } from "./server/server-options.js";
 export type { AuthContext, Authenticate, ResumeOptions } from "./sessions/session-options.js";
 export type { WebSocketOptions } from "./transports/ws-acceptor.js";
 export { Channel } from "./connections/channel.js";

@@ -3,7 +3,16 @@ import { PendingAnswers } from "../dispatch/pending-answers.js";
 import { PendingRequests, type RequestOptions } from "../dispatch/requests.js";
 import { encode } from "../protocol/codec.js";
 import type { Server } from "../server/server.js";
-import type { ActionMap, Address, IncomingMessage, Message, UntypedActions } from "../types.js";
+import type {
+  ActionMap,
+  Address,
+  IncomingMessage,
+  Message,
+  replyType,
+  RequestResult,
+  UntypedActions,
+} from "../types.js";
+import type { ReplyValidator } from "../validation/validation-option.js";
 import type { ChannelLink } from "./channel-link.js";
 import { checkSendOptions, type SendOptions } from "./outbox.js";
 
@@ -23,8 +32,11 @@ export interface ChannelInit {
   /** @internal */ readonly server: AnyServer;
   /** @internal */ readonly id: number;
   /** @internal */ readonly data?: unknown;
-  /** @internal The schema check of this channel's messages, with the server's `validation` option. */
-  readonly validation?: { readonly rejected: number };
+  /**
+   * @internal The schema check of this channel's messages and of the replies to its requests,
+   * with the server's `validation` option.
+   */
+  readonly validation?: ReplyValidator & { readonly rejected: number };
 }
 
 const EMPTY_ADDRESS: Address = Object.freeze({ host: "", port: 0 });
@@ -67,7 +79,7 @@ export class Channel<
   #requests: PendingRequests | null = null;
   #answers: PendingAnswers | null = null;
   #ended = false;
-  readonly #validation: { readonly rejected: number } | null;
+  readonly #validation: (ReplyValidator & { readonly rejected: number }) | null;
 
   constructor(init?: ChannelInit) {
     this.#connection = init?.link ?? null;
@@ -137,10 +149,19 @@ export class Channel<
    * answers by returning a value from its handler), then completes. Cold: each subscription sends
    * one request. Errors on timeout (`ERR_REQUEST_TIMEOUT`, default 10 s), on an error reply
    * (`RequestError`), or when the channel closes first; unsubscribing cancels the wait.
+   *
+   * The reply's type is the one `Out` declares for the action (`WithReply`, or `withReply` in a
+   * schema map), `unknown` when it declares none, or `R` when given: `request<number>(message)`.
+   * With the server's `validation: schemaValidation(clientSchemas, { replies: serverSchemas })`,
+   * the reply is checked against its schema first; one that fails errors with a `RequestError`
+   * coded `ERR_INVALID_MESSAGE`.
    */
-  request<R = unknown>(message: Message<Out>, options?: RequestOptions): Observable<R> {
-    this.#requests ??= new PendingRequests();
-    return this.#requests.request<R>((request) => this.send(request as Message<Out>), message, options);
+  request<R = typeof replyType, K extends keyof Out & string = keyof Out & string>(
+    message: Message<Out, K>,
+    options?: RequestOptions,
+  ): Observable<RequestResult<NoInfer<R>, Out, K>> {
+    this.#requests ??= new PendingRequests(undefined, () => this.#validation);
+    return this.#requests.request((request) => this.send(request as Message<Out>), message, options);
   }
 
   /** The rooms this channel is in. */

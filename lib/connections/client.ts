@@ -19,7 +19,7 @@ import type { ActionMap, Address, IncomingMessage, Message, UntypedActions, Rece
 import { Connection, type ClockSample } from "./connection.js";
 import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "./connection-options.js";
 import { checkSendOptions, FrameQueue, type SendOptions } from "./outbox.js";
-import { checkValidationOption, type MessageValidation } from "../validation/validation-option.js";
+import { checkValidationOption, type MessageValidation, type ReplyValidator } from "../validation/validation-option.js";
 import {
   backoffDelay,
   DEFAULT_RESUME_POLICY,
@@ -109,6 +109,8 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   readonly clockSamples$: Observable<ClockSample>;
   /** The connection limits in force, defaults applied. */
   readonly limits: ResolvedLimits;
+  /** @internal The check of the replies to requests sent on this client (the `validation` option), or `null`. */
+  readonly replyValidator: ReplyValidator | null;
 
   private readonly messagesSubject = new Subject<IncomingMessage>();
   private readonly stateSubject = new BehaviorSubject<ClientState>("connecting");
@@ -156,17 +158,15 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     this.limits = resolveLimits(options);
     const validation = checkValidationOption(options.validation);
     const messages = this.messagesSubject.asObservable();
-    this.messages$ = (
-      validation === undefined
-        ? messages
-        : validation.attach(messages, {
-            logger: this.logger,
-            maxInvalidMessages: this.limits.maxInvalidMessages,
-            peer: () => this.describe(),
-            reply: (message) => this.send(message as Message<Out>),
-            close: () => this.close(),
-          })
-    ) as Observable<Received<In>>;
+    const attached = validation?.attach(messages, {
+      logger: this.logger,
+      maxInvalidMessages: this.limits.maxInvalidMessages,
+      peer: () => this.describe(),
+      reply: (message) => this.send(message as Message<Out>),
+      close: () => this.close(),
+    });
+    this.messages$ = (attached?.messages ?? messages) as Observable<Received<In>>;
+    this.replyValidator = attached?.replies ?? null;
     this.policy = resolveReconnectPolicy(options.reconnect);
     this.tls = options.tls;
     this.auth = options.auth;

@@ -9,13 +9,41 @@ import { PumpScheduler } from "../scheduling/pump-scheduler.js";
 import { parseConnectTarget } from "../transports/connect-target.js";
 import { failedTransport } from "../transports/failed-transport.js";
 import type { Connector, ConnectorOptions, ConnectTarget, Transport } from "../transports/transport.js";
-import type { ActionMap, BuiltInActions, IncomingMessage, Message, UntypedActions, Received } from "../types.js";
+import type {
+  ActionMap,
+  BuiltInActions,
+  IncomingMessage,
+  Message,
+  UntypedActions,
+  Received,
+  replyType,
+  RequestResult,
+} from "../types.js";
+import type { ValidationFor } from "../validation/validation-option.js";
 import { Client, type ClientOptions } from "./client.js";
 import type { ClockSample } from "./connection.js";
 import { checkSendOptions, type SendOptions } from "./outbox.js";
 
-/** Options of `connect()`: the client's limits, heartbeat and reconnection policy. */
-export type ConnectOptions = ClientOptions;
+/**
+ * Options of `connect()`: the client's limits, heartbeat and reconnection policy. On a listener
+ * typed `ConnectionListener<In, Out>`, the compiler checks the `validation` option against the
+ * protocol (see {@link ValidationFor}): its schemas must output what `In` declares, its `replies`
+ * the replies `Out` declares.
+ *
+ * @typeParam In  messages the server sends
+ * @typeParam Out messages this side sends
+ */
+export type ConnectOptions<
+  In extends ActionMap = UntypedActions,
+  Out extends ActionMap = UntypedActions,
+> = ClientOptions & {
+  /**
+   * Checks every message the server sends (and, with `replies`, the replies to this side's
+   * requests) against its schema: `schemaValidation(serverSchemas, { replies: clientSchemas })`.
+   * See `ClientOptions.validation`.
+   */
+  readonly validation?: ValidationFor<In, Out>;
+};
 
 /** A server in the same process, as accepted by `connect(server)` (see `Server.listenLocal`). */
 export interface LocalServer {
@@ -68,14 +96,14 @@ export interface ConnectionListenerApi<In extends ActionMap = UntypedActions, Ou
    * Accepts `(host, port)`, `("tcp://host:port")` or a WebSocket URL `("ws://host:port/path")`.
    * A previous connection of this listener is closed first.
    */
-  connect(host?: string, port?: number, options?: ConnectOptions): void;
+  connect(host?: string, port?: number, options?: ConnectOptions<In, Out>): void;
   /** Connects to a URL (`"ws://host:port/path"`, `"wss://..."`, `"tcp://host:port"`) with options. */
-  connect(url: string, options?: ConnectOptions): void;
+  connect(url: string, options?: ConnectOptions<In, Out>): void;
   /**
    * Connects to a server in the same process, with no socket (the server must have called
    * `listenLocal()` or `start()`): same built-in actions, pump semantics and limits as TCP.
    */
-  connect(server: LocalServer, options?: ConnectOptions): void;
+  connect(server: LocalServer, options?: ConnectOptions<In, Out>): void;
   /**
    * Runs the handlers of every message queued before this call, in arrival order, each exactly
    * once, and returns how many ran. A handler's exception leaves `pump()` like any synchronous
@@ -97,8 +125,17 @@ export interface ConnectionListenerApi<In extends ActionMap = UntypedActions, Ou
    * timeout (`ERR_REQUEST_TIMEOUT`, default 10 s), on an error reply (`RequestError` carrying the
    * server's message), or when the connection ends first; unsubscribing cancels the wait and a
    * late reply is dropped.
+   *
+   * The reply's type is the one `Out` declares for the action (`WithReply`, or `withReply` in a
+   * schema map), `unknown` when it declares none, or `R` when given: `request<number>(message)`.
+   * With `connect(..., { validation: schemaValidation(serverSchemas, { replies: clientSchemas }) })`
+   * the reply is checked against its schema first; one that fails errors with a `RequestError`
+   * coded `ERR_INVALID_MESSAGE`.
    */
-  request<R = unknown>(message: Message<Out>, options?: RequestOptions): Observable<R>;
+  request<R = typeof replyType, K extends keyof Out & string = keyof Out & string>(
+    message: Message<Out, K>,
+    options?: RequestOptions,
+  ): Observable<RequestResult<NoInfer<R>, Out, K>>;
   /** Closes the connection gracefully (everything sent before is delivered). */
   close(): void;
   /** The live Observable of one action's messages, for composing RxJS operators. */
@@ -134,7 +171,11 @@ export function listenerMixin<TBase extends Constructor>(
     readonly #clockSubject = new Subject<ClockSample>();
     readonly clockSamples$ = this.#clockSubject.asObservable();
     // Timeouts, like replies, reach the requester inside pump().
-    readonly #requests = new PendingRequests((deliver) => this.scheduler.enqueue(callLater, deliver));
+    // A reply is checked by the validation of the client its request went out on.
+    readonly #requests = new PendingRequests(
+      (deliver) => this.scheduler.enqueue(callLater, deliver),
+      () => this.connection?.replyValidator ?? null,
+    );
     readonly #runHandler = (message: IncomingMessage): void => {
       if (message.action === REPLY_ACTION) {
         this.#requests.settle(message);
@@ -218,8 +259,8 @@ export function listenerMixin<TBase extends Constructor>(
       return 0;
     }
 
-    request<R>(message: Message, options?: RequestOptions): Observable<R> {
-      return this.#requests.request<R>((request) => this.send(request as Message), message, options);
+    request(message: Message, options?: RequestOptions): Observable<never> {
+      return this.#requests.request((request) => this.send(request as Message), message, options);
     }
 
     close(): void {

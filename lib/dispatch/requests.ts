@@ -2,6 +2,7 @@ import { Observable, type Subscriber } from "rxjs";
 import { REPLY_ID_KEY, REQUEST_ID_KEY } from "../constants.js";
 import { ConnectionError, RepodError } from "../errors.js";
 import type { IncomingMessage } from "../types.js";
+import type { ReplyValidator, ReplyVerdict } from "../validation/validation-option.js";
 
 /** Options of `request()`. */
 export interface RequestOptions {
@@ -12,7 +13,8 @@ export interface RequestOptions {
 /**
  * The reply's `error` field, raised by the requester's Observable. Its code is
  * `ERR_TOO_MANY_REQUESTS` when the peer had too many answers in progress to run the handler,
- * `ERR_INVALID_MESSAGE` when the request failed the peer's schema, `ERR_REQUEST_FAILED` otherwise.
+ * `ERR_INVALID_MESSAGE` when the request failed the peer's schema (or the reply failed the reply
+ * schema of the requester's `replies` validation), `ERR_REQUEST_FAILED` otherwise.
  */
 export class RequestError extends RepodError {
   /** Always `"RequestError"`. */
@@ -25,6 +27,10 @@ export const DEFAULT_REQUEST_TIMEOUT = 10_000;
 interface Pending {
   readonly subscriber: Subscriber<unknown>;
   readonly timer: ReturnType<typeof setTimeout>;
+  /** The request's action, for the check of its reply. */
+  readonly action: unknown;
+  /** The check of the reply, from the connection the request went out on; `null` for none. */
+  readonly replies: ReplyValidator | null;
 }
 
 /**
@@ -38,10 +44,16 @@ export class PendingRequests {
   private nextId = 1;
 
   /**
-   * @param deferTimeout Runs the delivery of a timeout error; a listener passes one that queues it
-   *   for `pump()`, so a game loop sees timeouts at the same point as replies. Default: at once.
+   * @param defer Runs the delivery of a timeout error, or of a reply whose check settled later (an
+   *   async reply schema); a listener passes one that queues it for `pump()`, so a game loop sees
+   *   them at the same point as replies. Default: at once.
+   * @param replies The check of replies to the requests sent now: asked at each request, so that
+   *   a reply is judged by the validation of the connection its request went out on. Default: none.
    */
-  constructor(private readonly deferTimeout: (deliver: () => void) => void = (deliver) => deliver()) {}
+  constructor(
+    private readonly defer: (deliver: () => void) => void = (deliver) => deliver(),
+    private readonly replies: () => ReplyValidator | null = () => null,
+  ) {}
 
   /** How many requests wait for a reply. */
   get size(): number {
@@ -55,10 +67,11 @@ export class PendingRequests {
 
   /**
    * A cold Observable: each subscription sends `message` with a fresh id through `send` and emits
-   * the reply's `result` once, then completes. It errors with `ERR_REQUEST_TIMEOUT` after
-   * `timeout` ms, with a {@link RequestError} for an error reply, with `ERR_NOT_CONNECTED` when
-   * `send` cannot send, and with `ERR_CONNECTION_LOST` if the connection ends first.
-   * Unsubscribing cancels the wait; a late reply is then dropped silently.
+   * the reply's `result` once (as the reply schema outputs it, when there is one), then completes.
+   * It errors with `ERR_REQUEST_TIMEOUT` after `timeout` ms, with a {@link RequestError} for an
+   * error reply or a reply that fails its schema, with `ERR_NOT_CONNECTED` when `send` cannot
+   * send, and with `ERR_CONNECTION_LOST` if the connection ends first. Unsubscribing cancels the
+   * wait; a late reply is then dropped silently.
    *
    * @throws {TypeError} synchronously for a message that is not a plain object.
    */
@@ -73,6 +86,7 @@ export class PendingRequests {
     return new Observable<R>((subscriber) => {
       const id = this.nextId++;
       const action = (message as { action?: unknown }).action;
+      const replies = this.replies();
       if (send({ ...message, [REQUEST_ID_KEY]: id }) === 0) {
         subscriber.error(
           new ConnectionError("ERR_NOT_CONNECTED", `Cannot send the request ${String(action)}: not connected`),
@@ -82,13 +96,13 @@ export class PendingRequests {
       const timer = setTimeout(() => {
         // From now on a late reply is dropped, whenever the error itself is delivered.
         this.pending.delete(id);
-        this.deferTimeout(() =>
+        this.defer(() =>
           subscriber.error(
             new RepodError("ERR_REQUEST_TIMEOUT", `No reply to the request ${String(action)} within ${timeout} ms`),
           ),
         );
       }, timeout);
-      this.pending.set(id, { subscriber: subscriber as Subscriber<unknown>, timer });
+      this.pending.set(id, { subscriber: subscriber as Subscriber<unknown>, timer, action, replies });
       return () => {
         const entry = this.pending.get(id);
         if (entry !== undefined) {
@@ -99,7 +113,12 @@ export class PendingRequests {
     });
   }
 
-  /** Settles the request a reply answers; a reply nobody waits for is dropped silently. */
+  /**
+   * Settles the request a reply answers; a reply nobody waits for is dropped silently. A result
+   * goes through the check of the request's connection first: the requester gets what the reply
+   * schema outputs, or a {@link RequestError} coded `ERR_INVALID_MESSAGE`. An error reply is not
+   * checked.
+   */
   settle(reply: IncomingMessage): void {
     const id = reply[REPLY_ID_KEY];
     if (typeof id !== "number") return;
@@ -117,10 +136,19 @@ export class PendingRequests {
           ? reply.code
           : "ERR_REQUEST_FAILED";
       entry.subscriber.error(new RequestError(code, reason));
-    } else {
+      return;
+    }
+    const verdict =
+      entry.replies !== null && typeof entry.action === "string"
+        ? entry.replies.checkReply(entry.action, reply.result)
+        : undefined;
+    if (verdict === undefined) {
       entry.subscriber.next(reply.result);
       entry.subscriber.complete();
-    }
+    } else if (isThenable(verdict)) {
+      // The reply came in time: no timeout any more, and an unsubscribed requester gets nothing.
+      verdict.then((settled) => this.defer(() => deliver(entry.subscriber, settled)));
+    } else deliver(entry.subscriber, verdict);
   }
 
   /**
@@ -140,6 +168,20 @@ export class PendingRequests {
       entry.subscriber.error(new ConnectionError("ERR_CONNECTION_LOST", reason));
     }
   }
+}
+
+/** Hands a checked reply to its requester: the schema's output, or why the reply was refused. */
+function deliver(subscriber: Subscriber<unknown>, verdict: ReplyVerdict): void {
+  if ("reason" in verdict) {
+    subscriber.error(new RequestError("ERR_INVALID_MESSAGE", verdict.reason));
+    return;
+  }
+  subscriber.next(verdict.value);
+  subscriber.complete();
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown }).then === "function";
 }
 
 /** The request id a message carries, or `undefined` for an ordinary message. */

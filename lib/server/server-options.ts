@@ -1,10 +1,12 @@
+import type { Observable } from "rxjs";
 import type { AnyChannel, Channel, ChannelInit } from "../connections/channel.js";
 import type { Authenticate, ResumeOptions } from "../sessions/session-options.js";
 import { checkInteger, type ConnectionLimits } from "../connections/connection-options.js";
 import type { WebSocketOptions } from "../transports/ws-acceptor.js";
-import type { IncomingMessage } from "../types.js";
+import type { ActionsOf, IncomingMessage } from "../types.js";
 import type { ServerAdapter } from "./server-adapter.js";
 import { SchemaValidation } from "../validation/schema-validation.js";
+import type { ValidationFor } from "../validation/validation-option.js";
 
 /** A channel class the server can instantiate. */
 export type ChannelClass<C extends AnyChannel> = new (init?: ChannelInit) => C;
@@ -12,6 +14,23 @@ export type ChannelClass<C extends AnyChannel> = new (init?: ChannelInit) => C;
 /** The type of `channel.data` for a channel class: what `authenticate` returns. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ChannelData<C> = C extends Channel<any, any, any, infer D> ? D : unknown;
+
+// The protocol is read back from the messages the channel receives and sends: inferring `In`
+// from `Channel<S, In>` itself would go through the `keyof In` of `Message<In>` and lose the fields.
+
+/** The protocol a channel class receives: its `In`, e.g. `ChannelIn<GameChannel>`. */
+export type ChannelIn<C extends AnyChannel> = ActionsOf<C["messages$"] extends Observable<infer U> ? U : never>;
+
+/** The protocol a channel class sends: its `Out`, e.g. `ChannelOut<GameChannel>`. */
+export type ChannelOut<C extends AnyChannel> = ActionsOf<Parameters<C["send"]>[0]>;
+
+/**
+ * The `validation` option of a server whose channels are `C`s: what `schemaValidation` made, whose
+ * schemas output what `C` receives ({@link ChannelIn}) for each action, and whose `replies`
+ * output the replies `C` declares for what it sends ({@link ChannelOut}); see `ValidationFor`.
+ * Any validation fits an untyped channel.
+ */
+export type ChannelValidation<C extends AnyChannel> = SchemaValidation & ValidationFor<ChannelIn<C>, ChannelOut<C>>;
 
 /** When channel handlers run: as messages arrive, or inside `server.pump()`. */
 export type DispatchMode = "live" | "pump";
@@ -79,9 +98,12 @@ export interface ServerOptions<C extends AnyChannel = AnyChannel> extends Connec
    * `messages$` or hook sees it: `schemaValidation({ move: v.object({ x: v.number() }) })`, with
    * zod, valibot or any Standard Schema library. What fails is dropped and logged (or closes the
    * connection, with `onInvalid: "close"`), counted in `channel.rejectedMessages`; handlers get the
-   * schema's output. Actions without a schema are delivered as before. Default: none.
+   * schema's output. Actions without a schema are delivered as before. With
+   * `schemaValidation(clientSchemas, { replies: serverSchemas })`, the clients' replies to
+   * `channel.request` are checked too. The compiler checks the map against the channel class's
+   * protocol ({@link ChannelValidation}). Default: none.
    */
-  readonly validation?: SchemaValidation;
+  readonly validation?: NoInfer<ChannelValidation<C>>;
 }
 
 /** A message together with the channel it came from, as emitted by `server.messages$`. */

@@ -6,10 +6,11 @@ const MAX_ISSUES = 3;
 const MAX_TEXT = 120;
 
 /**
- * One readable line for a failed message: `"move" failed its schema: x: Expected number...`.
- * Bounded, whatever the peer sent: a few issues, each cut short, then a count of the rest.
+ * One readable line for a failed message: `"move" failed its schema: x: Expected number...`, or,
+ * with `prefix` `"the reply to "`, for a failed reply: `the reply to "join" failed its schema:
+ * seat: ...`. Bounded, whatever the peer sent: a few issues, each cut short, then a count of the rest.
  */
-export function describeIssues(action: string, issues: ReadonlyArray<StandardSchemaV1.Issue>): string {
+export function describeIssues(action: string, issues: ReadonlyArray<StandardSchemaV1.Issue>, prefix = ""): string {
   const parts: string[] = [];
   for (const issue of issues.slice(0, MAX_ISSUES)) {
     const path = describePath(issue.path);
@@ -18,7 +19,7 @@ export function describeIssues(action: string, issues: ReadonlyArray<StandardSch
   const more = issues.length - MAX_ISSUES;
   const rest = more > 0 ? ` (and ${more} more)` : "";
   const detail = parts.length === 0 ? "no reason given" : parts.join("; ");
-  return `"${action}" failed its schema: ${detail}${rest}`;
+  return `${prefix}"${action}" failed its schema: ${detail}${rest}`;
 }
 
 function describePath(path: StandardSchemaV1.Issue["path"]): string {

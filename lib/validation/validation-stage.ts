@@ -6,6 +6,9 @@ import type { Logger } from "../logging.js";
 import type { IncomingMessage } from "../types.js";
 import { describeIssues } from "./describe-issues.js";
 import type { ActionSchema } from "./schema-map.js";
+import { isThenable, threw } from "./standard-schema.js";
+import type { ReplyValidator, ReplyVerdict } from "./validation-option.js";
+import type { ReplySchema } from "./with-reply.js";
 
 /** Where a stage's messages go, and how it acts on the connection it guards. */
 export interface StageOutlet {
@@ -36,9 +39,13 @@ type StageState = "open" | "closing" | "ended";
  * Order is kept: while an async schema runs, the messages behind it wait here (at most
  * `maxWaiting`), built-in ones included, and follow once it settles. A sync schema costs nothing
  * more than its own run: nothing is queued.
+ *
+ * It also checks the replies to this side's requests ({@link ReplyValidator}), when the requester
+ * settles them: a refused reply counts against the same budget as a refused message.
  */
-export class ValidationStage {
+export class ValidationStage implements ReplyValidator {
   readonly #schemas: ReadonlyMap<string, ActionSchema>;
+  readonly #replies: ReadonlyMap<string, ReplySchema>;
   readonly #closeOnInvalid: boolean;
   readonly #maxWaiting: number;
   readonly #outlet: StageOutlet;
@@ -53,17 +60,19 @@ export class ValidationStage {
 
   constructor(
     schemas: ReadonlyMap<string, ActionSchema>,
+    replies: ReadonlyMap<string, ReplySchema>,
     policy: { readonly closeOnInvalid: boolean; readonly maxWaiting: number },
     outlet: StageOutlet,
   ) {
     this.#schemas = schemas;
+    this.#replies = replies;
     this.#closeOnInvalid = policy.closeOnInvalid;
     this.#maxWaiting = policy.maxWaiting;
     this.#outlet = outlet;
     this.#invalid = this.#newBudget();
   }
 
-  /** Messages dropped so far for failing their schema. */
+  /** Messages dropped so far for failing their schema, replies refused included. */
   get rejected(): number {
     return this.#rejected;
   }
@@ -98,6 +107,25 @@ export class ValidationStage {
   finish(done: () => void): void {
     if (this.#busy || this.#waiting.length > 0) this.#whenIdle = done;
     else done();
+  }
+
+  /** See {@link ReplyValidator.checkReply}. */
+  checkReply(action: string, result: unknown): ReplyVerdict | PromiseLike<ReplyVerdict> | undefined {
+    const schema = this.#replies.get(action);
+    if (schema === undefined) return undefined;
+    let checked: StandardSchemaV1.Result<unknown> | Promise<StandardSchemaV1.Result<unknown>>;
+    try {
+      checked = schema["~standard"].validate(result);
+    } catch (error) {
+      checked = threw(error);
+    }
+    if (isThenable(checked)) {
+      return checked.then(
+        (settled) => this.#judgeReply(action, settled),
+        (error: unknown) => this.#judgeReply(action, threw(error)),
+      );
+    }
+    return this.#judgeReply(action, checked);
   }
 
   /** The connection has ended: what still waits is dropped, the drops not logged are summed up. */
@@ -185,13 +213,27 @@ export class ValidationStage {
   }
 
   #reject(message: IncomingMessage, reason: string): void {
-    this.#rejected++;
-    const error = new ProtocolError("ERR_INVALID_MESSAGE", reason);
     const id = message[REQUEST_ID_KEY];
     if (id !== undefined) {
       // The requester hears why instead of waiting for its timeout.
       this.#outlet.reply({ action: REPLY_ACTION, [REPLY_ID_KEY]: id, error: reason, code: "ERR_INVALID_MESSAGE" });
     }
+    this.#count(reason);
+  }
+
+  /** A reply's check is done: its value, or why it is refused (counted like a refused message). */
+  #judgeReply(action: string, result: StandardSchemaV1.Result<unknown>): ReplyVerdict {
+    if (!result.issues) return { value: result.value };
+    const reason = describeIssues(action, result.issues, "the reply to ");
+    // Once the connection has ended (an async check outlived it) there is nothing left to count or close.
+    if (this.#state !== "ended") this.#count(reason);
+    return { reason };
+  }
+
+  /** Counts one refused message or reply: logged within bounds, and the policy applied. */
+  #count(reason: string): void {
+    this.#rejected++;
+    const error = new ProtocolError("ERR_INVALID_MESSAGE", reason);
     const over = this.#invalid.record(error);
     if (this.#closeOnInvalid) this.#shut(error);
     else if (over) {
@@ -227,16 +269,6 @@ function fieldsOf(message: IncomingMessage): Record<string, unknown> {
   void action;
   void id;
   return fields;
-}
-
-/** A schema that throws fails the message: the peer's input made it throw. */
-function threw(error: unknown): StandardSchemaV1.FailureResult {
-  const reason = error instanceof Error ? error.message : "a non-Error value";
-  return { issues: [{ message: `the schema threw: ${reason}` }] };
-}
-
-function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as { then?: unknown }).then === "function";
 }
 
 function isBuiltIn(action: unknown): boolean {
