@@ -17,7 +17,7 @@ export default {
   // Mutants in code that runs when a module loads (constants, defaults) would each need the
   // whole suite; they are reported as ignored instead of tested.
   ignoreStatic: true,
-  ignorePatterns: ["dist", "coverage", "reports", ".tmp", "docs"],
+  ignorePatterns: ["dist", "coverage", "reports", ".tmp", "docs", ".mutation"],
   // Two cores: one test runner and one type checker. scripts/mutate.mjs sets `mutate`, the reports
   // and the incremental file per group (scripts/mutation-groups.mjs).
   concurrency: 1,

@@ -10,16 +10,18 @@
 //   --concurrency <n>            test runners at once (default 1)
 //   --list                       print the groups and their specs, run nothing
 //
-// Each group keeps its results in reports/mutation/incremental/<group>.json: a later run tests
-// only the mutants whose code, or whose tests, changed since (Stryker's incremental mode), so
-// after a first full run a change costs minutes. Reports: reports/mutation/index.html and
-// reports/mutation/mutation.json, merged from reports/mutation/groups/<group>.json.
+// Each group keeps its results in .mutation/<group>.json, committed: a later run, also from a
+// fresh clone, tests only the mutants whose code, or whose tests, changed since (Stryker's
+// incremental mode), so a change costs minutes where a full run takes hours. Reports:
+// reports/mutation/index.html and reports/mutation/mutation.json, merged from
+// reports/mutation/groups/<group>.json.
 import { mkdirSync, readFileSync, readdirSync, existsSync, writeFileSync } from "node:fs";
 import { resolve, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { GROUPS } from "./mutation-groups.mjs";
 
 const REPORTS = "reports/mutation";
+const KEPT = ".mutation";
 const args = parseArgs(process.argv.slice(2));
 
 if (args.list) {
@@ -40,7 +42,7 @@ if (selected.length === 0) {
 const entry = resolve("node_modules/@stryker-mutator/core/dist/src/stryker.js");
 const { Stryker } = await import(pathToFileURL(entry).href);
 mkdirSync(join(REPORTS, "groups"), { recursive: true });
-mkdirSync(join(REPORTS, "incremental"), { recursive: true });
+mkdirSync(KEPT, { recursive: true });
 
 for (const { group, mutate } of selected) {
   const specs = group.specs.map((name) => `spec/${name}.spec.ts`).filter((file) => existsSync(file));
@@ -50,7 +52,7 @@ for (const { group, mutate } of selected) {
   await new Stryker({
     mutate,
     incremental: true,
-    incrementalFile: join(REPORTS, "incremental", `${group.name}.json`),
+    incrementalFile: join(KEPT, `${group.name}.json`),
     force: args.force,
     ...(args.concurrency === undefined ? {} : { concurrency: args.concurrency }),
     reporters: ["json", "clear-text", "progress"],

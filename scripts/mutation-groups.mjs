@@ -29,7 +29,15 @@ export const GROUPS = [
   {
     name: "dispatch",
     mutate: ["lib/dispatch/**/*.ts"],
-    specs: ["dispatch", "requests", "pending-answers", "subclassing", "connection-listener", "channel"],
+    specs: [
+      "dispatch",
+      "requests",
+      "pending-answers",
+      "subclassing",
+      "connection-listener",
+      "channel",
+      "validation-replies",
+    ],
   },
   {
     name: "scheduling",
@@ -73,7 +81,7 @@ export const GROUPS = [
   {
     name: "channel",
     mutate: ["lib/connections/channel.ts", "lib/connections/channel-link.ts"],
-    specs: ["channel", "server", "room", "graceful-shutdown", "requests"],
+    specs: ["channel", "server", "room", "graceful-shutdown", "requests", "heartbeat"],
   },
   {
     name: "sessions",

@@ -87,6 +87,13 @@ describe("Channel", () => {
     it("has a messages$ that is already complete", async () => {
       expect(await lastValueFrom(new Channel().messages$.pipe(toArray()))).toEqual([]);
     });
+
+    it("send() refuses options of the wrong type, as a connected channel does", () => {
+      const channel = new Channel();
+      expect(() => channel.send({ action: "hello" }, { volatile: "yes" } as never)).toThrow(TypeError);
+      expect(() => channel.send({ action: "hello" }, { latest: 7 } as never)).toThrow(TypeError);
+      expect(channel.send({ action: "hello" }, { volatile: true })).toBe(0);
+    });
   });
 
   describe("connected", () => {
@@ -184,6 +191,17 @@ describe("Channel", () => {
   });
 
   describe("after close()", () => {
+    it("completes messages$ and rtt$, also for a subscriber that comes after the close", async () => {
+      const server = await recordingServer();
+      const { channel } = await rawPeer(server);
+      const early = lastValueFrom(channel.messages$.pipe(toArray()));
+      channel.close();
+      await waitFor(() => channel.closes === 1, "the close");
+      expect(await early).toEqual([]);
+      expect(await lastValueFrom(channel.messages$.pipe(toArray()))).toEqual([]);
+      expect(await lastValueFrom(channel.rtt$.pipe(toArray()))).toEqual([]);
+    });
+
     it("ignores what the client still sends, so a kicked flooder's messages stop at once", async () => {
       class Kicking extends RecordingChannel {
         override Network_good(message: IncomingMessage): void {

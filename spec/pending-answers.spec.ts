@@ -1,6 +1,6 @@
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
-import { Observable } from "rxjs";
+import { ignoreElements, map, Observable, throwError, timer, switchMap } from "rxjs";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   Channel,
@@ -11,6 +11,7 @@ import {
   RequestError,
   type Server,
 } from "../lib/index.js";
+import { PendingAnswers } from "../lib/dispatch/pending-answers.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { delay, startServer, waitFor } from "./helpers/net.js";
 import { connectPlayer, connectRaw, pythonFrame, rawPeer } from "./helpers/players.js";
@@ -45,6 +46,23 @@ class Stuck extends Channel {
 
   Network_add(message: { a: number; b: number }): number {
     return message.a + message.b;
+  }
+
+  Network_soon(message: { value: number }): Observable<number> {
+    return timer(5).pipe(map(() => message.value));
+  }
+
+  Network_soonFails(): Observable<never> {
+    return timer(5).pipe(switchMap(() => throwError(() => new Error("no seat left"))));
+  }
+
+  Network_soonEmpty(): Observable<never> {
+    return timer(5).pipe(ignoreElements());
+  }
+
+  Network_throwsOdd(): never {
+    // A value String() cannot print: an object without a prototype has no toString.
+    throw Object.create(null) as Error;
   }
 }
 
@@ -96,6 +114,38 @@ describe("maxPendingAnswers on the server", () => {
       );
       expect(answer).toBe(value);
     }
+  });
+
+  it("frees a slot once an Observable answer emits, errors or completes without a value", async () => {
+    const server = cleanup.server(await startServer({ channelClass: Stuck, maxPendingAnswers: 1 }));
+    const { peer } = await connectRaw(cleanup, server);
+    const pumping = setInterval(() => server.pump(), 2);
+    cleanup.add(() => clearInterval(pumping));
+    peer.send({ action: "soon", value: 7, [REQUEST_ID_KEY]: 1 });
+    await waitFor(() => replies(peer.messages).length === 1, "the first answer");
+    peer.send({ action: "soonFails", [REQUEST_ID_KEY]: 2 });
+    await waitFor(() => replies(peer.messages).length === 2, "the second answer");
+    peer.send({ action: "soonEmpty", [REQUEST_ID_KEY]: 3 });
+    // An Observable that completes empty sends nothing: the slot must be free all the same.
+    await delay(50);
+    peer.send({ action: "add", a: 2, b: 3, [REQUEST_ID_KEY]: 4 });
+    await waitFor(() => replies(peer.messages).length === 3, "the last answer");
+    expect(replies(peer.messages)).toEqual([
+      { action: REPLY_ACTION, [REPLY_ID_KEY]: 1, result: 7 },
+      { action: REPLY_ACTION, [REPLY_ID_KEY]: 2, error: "no seat left" },
+      { action: REPLY_ACTION, [REPLY_ID_KEY]: 4, result: 5 },
+    ]);
+  });
+
+  it("answers a handler that throws a value String() cannot print with a plain error reply", async () => {
+    const server = cleanup.server(await startServer({ channelClass: Stuck }));
+    const { peer } = await connectRaw(cleanup, server);
+    peer.send({ action: "throwsOdd", [REQUEST_ID_KEY]: 1 });
+    await waitFor(() => {
+      server.pump();
+      return replies(peer.messages).length === 1;
+    }, "the error reply");
+    expect(replies(peer.messages)).toEqual([{ action: REPLY_ACTION, [REPLY_ID_KEY]: 1, error: "the handler failed" }]);
   });
 
   it("lets the requester read the refusal as a RequestError coded ERR_TOO_MANY_REQUESTS", async () => {
@@ -177,3 +227,33 @@ function exposeGc(): () => void {
   v8.setFlagsFromString("--expose-gc");
   return vm.runInNewContext("gc") as () => void;
 }
+
+describe("the answers of one connection, once it has ended", () => {
+  it("run no handler for a request that arrives after close(), and hold nothing", () => {
+    const sent: object[] = [];
+    const answers = new PendingAnswers((message) => sent.push(message), 4);
+    answers.answer(1, () => new Observable<never>());
+    answers.answer(2, () => new Promise<never>(() => {}));
+    expect(answers.size).toBe(2);
+    answers.close();
+    expect(answers.size).toBe(0);
+    let ran = false;
+    answers.answer(3, () => {
+      ran = true;
+      return 42;
+    });
+    expect(ran).toBe(false);
+    expect(sent).toEqual([]);
+  });
+
+  it("say why when a result cannot be sent, even if the failure carries no error", () => {
+    const sent: object[] = [];
+    const answers = new PendingAnswers((message) => {
+      // A sender that fails on the result with nothing to show for it, and sends the error reply.
+      if ("result" in message) throw undefined;
+      return sent.push(message);
+    }, 4);
+    answers.answer(1, () => "a result");
+    expect(sent).toEqual([{ action: REPLY_ACTION, [REPLY_ID_KEY]: 1, error: "encoding failed" }]);
+  });
+});

