@@ -12,9 +12,9 @@
 //
 // Each group keeps its results in .mutation/<group>.json, committed: a later run, also from a
 // fresh clone, tests only the mutants whose code, or whose tests, changed since (Stryker's
-// incremental mode), so a change costs minutes where a full run takes hours. Reports:
-// reports/mutation/index.html and reports/mutation/mutation.json, merged from
-// reports/mutation/groups/<group>.json.
+// incremental mode), so a change costs minutes where a full run takes hours; a group whose files
+// and specs have not changed at all is not run. Reports: reports/mutation/index.html and
+// reports/mutation/mutation.json, merged from the kept results of every group.
 import { mkdirSync, readFileSync, readdirSync, existsSync, writeFileSync } from "node:fs";
 import { resolve, join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -41,39 +41,71 @@ if (selected.length === 0) {
 // The package's entry point loads the command line, whose version check throws on Node 20.
 const entry = resolve("node_modules/@stryker-mutator/core/dist/src/stryker.js");
 const { Stryker } = await import(pathToFileURL(entry).href);
-mkdirSync(join(REPORTS, "groups"), { recursive: true });
 mkdirSync(KEPT, { recursive: true });
 
 for (const { group, mutate } of selected) {
   const specs = group.specs.map((name) => `spec/${name}.spec.ts`).filter((file) => existsSync(file));
+  const kept = join(KEPT, `${group.name}.json`);
+  if (!args.force && mutate === group.mutate && unchanged(kept, group, specs)) {
+    console.log(`\n== ${group.name}: unchanged since ${kept} (its files and specs are the same); its results stand`);
+    continue;
+  }
   console.log(`\n== ${group.name}: ${mutate.join(" ")}\n   specs: ${specs.join(" ")}\n`);
   // Read by vitest.mutate.config.ts in Stryker's test runner processes, which inherit it.
   process.env.MUTATE_SPECS = specs.join(",");
   await new Stryker({
     mutate,
     incremental: true,
-    incrementalFile: join(KEPT, `${group.name}.json`),
+    incrementalFile: kept,
     force: args.force,
     ...(args.concurrency === undefined ? {} : { concurrency: args.concurrency }),
-    reporters: ["json", "clear-text", "progress"],
-    jsonReporter: { fileName: join(REPORTS, "groups", `${group.name}.json`) },
+    reporters: ["clear-text", "progress"],
     clearTextReporter: { reportTests: false, reportScoreTable: true },
   }).runMutationTest();
 }
 
 await writeMergedReport();
 
-/** Merges every group's last report into one, writes it with its HTML page, prints the scores. */
+/**
+ * Whether a group's kept results still describe the code: the same files to mutate, each with the
+ * same source, and the same specs, each with the same source. Stryker's incremental mode would
+ * find the same after a first run of the group's specs; this spares that run. Like it, it cannot
+ * see a change in what the specs import besides lib/ (spec/helpers/).
+ */
+function unchanged(kept, group, specs) {
+  if (!existsSync(kept)) return false;
+  const report = JSON.parse(readFileSync(kept, "utf8"));
+  const files = group.mutate.flatMap(expand).sort();
+  const same = (entries, names) =>
+    Object.keys(entries).sort().join() === [...names].sort().join() &&
+    Object.entries(entries).every(([file, entry]) => existsSync(file) && readFileSync(file, "utf8") === entry.source);
+  return same(report.files, files) && same(report.testFiles ?? {}, specs);
+}
+
+/** The .ts files a group's pattern names: a file, or every .ts file under `dir/**\/*.ts`. */
+function expand(pattern) {
+  if (!pattern.includes("*")) return [pattern];
+  const dir = pattern.split("*")[0].replace(/\/$/, "");
+  return readdirSync(dir, { recursive: true })
+    .map((file) => join(dir, String(file)))
+    .filter((file) => file.endsWith(".ts"));
+}
+
+/** Merges the kept results of every group into one report, writes it with its page, prints the scores. */
 async function writeMergedReport() {
-  const dir = join(REPORTS, "groups");
-  const reports = readdirSync(dir)
-    .filter((file) => file.endsWith(".json"))
-    .map((file) => ({ group: file.replace(/\.json$/, ""), report: JSON.parse(readFileSync(join(dir, file), "utf8")) }));
+  const reports = GROUPS.filter((group) => existsSync(join(KEPT, `${group.name}.json`))).map((group) => ({
+    group: group.name,
+    report: JSON.parse(readFileSync(join(KEPT, `${group.name}.json`), "utf8")),
+  }));
+  if (reports.length === 0) return;
   const merged = { ...reports[0].report, files: {}, testFiles: {} };
-  for (const { report } of reports) {
-    Object.assign(merged.files, report.files);
+  for (const { group, report } of reports) {
+    // Only the files the group mutates now: kept results may predate a change of the groups.
+    const own = new Set(GROUPS.find((candidate) => candidate.name === group).mutate.flatMap(expand));
+    for (const [file, result] of Object.entries(report.files)) if (own.has(file)) merged.files[file] = result;
     Object.assign(merged.testFiles, report.testFiles ?? {});
   }
+  mkdirSync(REPORTS, { recursive: true });
   writeFileSync(join(REPORTS, "mutation.json"), JSON.stringify(merged));
   const elements = readFileSync("node_modules/mutation-testing-elements/dist/mutation-test-elements.js", "utf8");
   writeFileSync(
