@@ -1,5 +1,6 @@
-import { describe, expect, it } from "vitest";
-import { resolveLimits, type ConnectionLimits } from "../lib/connections/connection-options.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { resolveLimits, type ConnectionLimits, type RateLimitOptions } from "../lib/connections/connection-options.js";
+import { ConnectionListener, Server } from "../lib/index.js";
 import {
   DEFAULT_FRAME_TIMEOUT,
   DEFAULT_MAX_INVALID_MESSAGES,
@@ -10,6 +11,15 @@ import {
   DEFAULT_MAX_PENDING_ANSWERS,
   DEFAULT_MAX_QUEUED_BYTES,
 } from "../lib/constants.js";
+import { Cleanup } from "./helpers/cleanup.js";
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+/** The resolved `rateLimit` of `options`, as a connection gets it. */
+function resolved(options: RateLimitOptions) {
+  return resolveLimits({ rateLimit: options }).rateLimit!;
+}
 
 describe("connection options, as the server and the client resolve them", () => {
   const U32 = 0xffff_ffff;
@@ -128,5 +138,64 @@ describe("connection options, as the server and the client resolve them", () => 
       );
     }
     expect(() => resolveLimits({ logger: null as never })).toThrow(TypeError);
+  });
+});
+
+describe("rateLimit options", () => {
+  it("are on by default, turned off with false, and complete what is given", () => {
+    expect(resolveLimits({}).rateLimit).toEqual({
+      messages: 5_000,
+      burst: 10_000,
+      bytes: 8 * 1024 * 1024,
+      byteBurst: 8 * 1024 * 1024,
+      actions: new Map(),
+      onExceed: "pause",
+      closeAfter: 2_000,
+    });
+    expect(resolveLimits({ rateLimit: true }).rateLimit).toEqual(resolveLimits({}).rateLimit);
+    expect(resolveLimits({ rateLimit: false }).rateLimit).toBeNull();
+    // The byte burst is never less than one payload of maxPayload bytes.
+    expect(resolveLimits({ maxPayload: 16 * 1024 * 1024 }).rateLimit!.byteBurst).toBe(16 * 1024 * 1024);
+    expect(resolved({ bytes: 1_000 }).byteBurst).toBe(4 * 1024 * 1024);
+    const chosen = resolved({ messages: 0.5, actions: { chat: { messages: 5 }, slow: { messages: 0.2 } } });
+    expect(chosen.messages).toBe(0.5);
+    expect(chosen.actions).toEqual(
+      new Map([
+        ["chat", { messages: 5, burst: 5 }],
+        ["slow", { messages: 0.2, burst: 1 }],
+      ]),
+    );
+    expect(new Server({ rateLimit: false }).limits.rateLimit).toBeNull();
+  });
+
+  it("are checked up front, by the server and the client, with what is allowed", () => {
+    const bad: [unknown, ErrorConstructor, RegExp][] = [
+      ["fast", TypeError, /rateLimit must be true, false or an object such as/],
+      [[], TypeError, /rateLimit must be true, false or an object/],
+      [{ messagesPerSecond: 5 }, TypeError, /no "messagesPerSecond" option; it takes messages, burst, bytes/],
+      [{ messages: 0 }, RangeError, /rateLimit\.messages must be a finite number per second over 0, got 0/],
+      [{ messages: -1 }, RangeError, /rateLimit\.messages must be a finite number per second over 0/],
+      [{ messages: Infinity }, RangeError, /rateLimit\.messages must be a finite number/],
+      [{ messages: "5" }, TypeError, /rateLimit\.messages must be a number per second/],
+      [{ burst: 0 }, RangeError, /rateLimit\.burst must be between 1 and/],
+      [{ burst: 1.5 }, TypeError, /rateLimit\.burst must be an integer/],
+      [{ bytes: 0 }, RangeError, /rateLimit\.bytes must be a finite number per second over 0/],
+      [{ byteBurst: 0 }, RangeError, /rateLimit\.byteBurst must be between 1 and/],
+      [{ onExceed: "drop" }, TypeError, /rateLimit\.onExceed must be "pause" or "close", got "drop"/],
+      [{ closeAfter: -1 }, RangeError, /rateLimit\.closeAfter must be between 0 and/],
+      [{ actions: [] }, TypeError, /rateLimit\.actions must map action names to \{ messages, burst \}/],
+      [{ actions: { chat: 5 } }, TypeError, /rateLimit\.actions\["chat"\] must be \{ messages, burst\? \}, got 5/],
+      [{ actions: { chat: {} } }, TypeError, /rateLimit\.actions\["chat"\]\.messages is required/],
+      [{ actions: { chat: { messages: 0 } } }, RangeError, /actions\["chat"\]\.messages must be a finite number/],
+      [{ actions: { chat: { messages: 5, burst: 0 } } }, RangeError, /actions\["chat"\]\.burst must be between 1/],
+      [{ actions: { chat: { messages: 5, bytes: 5 } } }, TypeError, /has no "bytes" option; it takes messages/],
+    ];
+    const listener = cleanup.listener(new ConnectionListener());
+    for (const [rateLimit, type, message] of bad) {
+      const options = { rateLimit } as { rateLimit: RateLimitOptions };
+      expect(() => new Server(options), JSON.stringify(rateLimit)).toThrow(type);
+      expect(() => new Server(options), JSON.stringify(rateLimit)).toThrow(message);
+      expect(() => listener.connect("127.0.0.1", 5071, options), JSON.stringify(rateLimit)).toThrow(message);
+    }
   });
 });
