@@ -142,16 +142,8 @@ describe("connection options, as the server and the client resolve them", () => 
 });
 
 describe("rateLimit options", () => {
-  it("are on by default, turned off with false, and complete what is given", () => {
-    expect(resolveLimits({}).rateLimit).toEqual({
-      messages: 5_000,
-      burst: 10_000,
-      bytes: 8 * 1024 * 1024,
-      byteBurst: 8 * 1024 * 1024,
-      actions: new Map(),
-      onExceed: "pause",
-      closeAfter: 2_000,
-    });
+  it("are on by default (the defaults are above), turned off with false, and complete what is given", () => {
+    expect(resolveLimits({}).rateLimit).not.toBeNull();
     expect(resolveLimits({ rateLimit: true }).rateLimit).toEqual(resolveLimits({}).rateLimit);
     expect(resolveLimits({ rateLimit: false }).rateLimit).toBeNull();
     // The byte burst is never less than one payload of maxPayload bytes.
