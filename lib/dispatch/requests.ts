@@ -2,6 +2,7 @@ import { Observable, type Subscriber } from "rxjs";
 import { REPLY_ID_KEY, REQUEST_ID_KEY } from "../constants.js";
 import { ConnectionError, RepodError } from "../errors.js";
 import type { IncomingMessage } from "../types.js";
+import { isThenable } from "../validation/standard-schema.js";
 import type { ReplyValidator, ReplyVerdict } from "../validation/validation-option.js";
 
 /** Options of `request()`. */
@@ -178,10 +179,6 @@ function deliver(subscriber: Subscriber<unknown>, verdict: ReplyVerdict): void {
   }
   subscriber.next(verdict.value);
   subscriber.complete();
-}
-
-function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as { then?: unknown }).then === "function";
 }
 
 /** The request id a message carries, or `undefined` for an ordinary message. */
