@@ -52,7 +52,7 @@ export const GROUPS = [
   {
     name: "rate-limit",
     mutate: ["lib/connections/rate-limiter.ts"],
-    specs: ["rate-limit"],
+    specs: ["rate-limit", "rate-limit-pacing"],
   },
   {
     name: "outbox",
@@ -92,6 +92,7 @@ export const GROUPS = [
       "client",
       "connection-listener",
       "reconnect",
+      "reconnect-options",
       "memory-transport",
       "subclassing",
       "heartbeat",
@@ -123,6 +124,6 @@ export const GROUPS = [
   {
     name: "validation",
     mutate: ["lib/validation/**/*.ts"],
-    specs: ["validation", "validation-replies"],
+    specs: ["validation", "validation-replies", "validation-errors"],
   },
 ];

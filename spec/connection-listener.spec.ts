@@ -1,7 +1,16 @@
-import { filter, interval, map, observeOn, Subject, take, toArray } from "rxjs";
+import { filter, firstValueFrom, interval, map, observeOn, Subject, take, toArray } from "rxjs";
 import { TestScheduler } from "rxjs/testing";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Channel, ConnectionListener, encode, withConnectionListener, type IncomingMessage } from "../lib/index.js";
+import {
+  Channel,
+  ConnectionError,
+  ConnectionListener,
+  encode,
+  Server,
+  withConnectionListener,
+  type IncomingMessage,
+} from "../lib/index.js";
+import type { ClockSample } from "../lib/operators.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { connectTo, RecordingListener } from "./helpers/listeners.js";
 import { closedPort, collect, delay, pumpUntil, startServer, waitFor } from "./helpers/net.js";
@@ -369,6 +378,16 @@ describe("ConnectionListener", () => {
       expect(() => listener.send(notPlain)).toThrow(error);
     });
 
+    it("throws the same TypeError for send options of the wrong type before connect() as while connected", async () => {
+      const error = new TypeError(
+        'send options must be { volatile?: boolean, latest?: string }, got {"volatile":"yes"}',
+      );
+      const bad = { volatile: "yes" } as unknown as { volatile: boolean };
+      expect(() => new ConnectionListener().send({ action: "move" }, bad)).toThrow(error);
+      const { listener } = await connected();
+      expect(() => listener.send({ action: "move" }, bad)).toThrow(error);
+    });
+
     it("throws a TypeError synchronously for a value msgpack cannot encode", async () => {
       const { listener } = await connected();
       expect(() => listener.send({ action: "f", f: () => 1 })).toThrow(
@@ -411,7 +430,59 @@ describe("ConnectionListener", () => {
       expect(listener.connection?.isConnected).toBe(true);
     });
 
+    it("connecting to an in-process server closes the previous connection first, as over TCP", async () => {
+      const first = cleanup.server(new Server());
+      first.listenLocal();
+      const second = cleanup.server(new Server());
+      second.listenLocal();
+      const listener = cleanup.listener(new RecordingListener());
+      listener.connect(first);
+      await pumpUntil(listener, () => listener.count("Network_connected") === 1, "the first connection");
+      await waitFor(() => first.channels.length === 1, "the first server's channel");
+      listener.connect(second);
+      await pumpUntil(
+        listener,
+        () => listener.count("Network_disconnected") === 1 && listener.count("Network_connected") === 2,
+        "the old disconnected and the new connection",
+      );
+      await waitFor(() => first.channels.length === 0, "the first server to lose its player");
+      expect(second.channels).toHaveLength(1);
+    });
+
+    it("applies the options given with a URL", async () => {
+      const srv = await server();
+      const logged: string[] = [];
+      const note = (message: string): void => void logged.push(message);
+      const listener = cleanup.listener(new RecordingListener());
+      listener.connect(`tcp://127.0.0.1:${srv.port}`, { logger: { debug: note, info: note, warn: note, error: note } });
+      await pumpUntil(listener, () => listener.count("Network_connected") === 1, "connected");
+      expect(logged).toContain("connected");
+    });
+
+    it("takes null for no options, from JavaScript callers, after a URL as after a port", async () => {
+      const srv = await server();
+      for (const connect of [
+        (listener: ConnectionListener) => listener.connect(`tcp://127.0.0.1:${srv.port}`, null as never),
+        (listener: ConnectionListener) => listener.connect("127.0.0.1", srv.port, null as never),
+      ]) {
+        const listener = cleanup.listener(new RecordingListener());
+        connect(listener);
+        await pumpUntil(listener, () => listener.count("Network_connected") === 1, "connected");
+        expect(listener.connection?.address).toEqual({ host: "127.0.0.1", port: srv.port });
+      }
+    });
+
     it.each([
+      [
+        "null",
+        () => new ConnectionListener().connect(null as never),
+        new TypeError("connect() takes a host name or a URL string, got object"),
+      ],
+      [
+        "an object that is not a server",
+        () => new ConnectionListener().connect({ host: "127.0.0.1" } as never),
+        new TypeError("connect() takes a host name or a URL string, got object"),
+      ],
       [
         "a port over 65535",
         () => new ConnectionListener().connect("127.0.0.1", 70_000),
@@ -444,6 +515,70 @@ describe("ConnectionListener", () => {
       ],
     ])("throws for %s", (_name, call, error) => {
       expect(call).toThrow(error);
+    });
+  });
+
+  describe("request()", () => {
+    it("fails a request made while connecting with ERR_CONNECTION_LOST, inside pump(), when the connection cannot be made", async () => {
+      const listener = cleanup.listener(new ConnectionListener());
+      listener.connect("127.0.0.1", await closedPort());
+      let failure: unknown;
+      cleanup.subscription(
+        listener
+          .request({ action: "getScore" }, { timeout: 10_000 })
+          .subscribe({ error: (error) => (failure = error) }),
+      );
+      await waitFor(() => listener.connection?.state === "closed", "the refusal");
+      expect(failure).toBeUndefined();
+      // Long before the request's own timeout.
+      await pumpUntil(listener, () => failure !== undefined, "the request to fail", 5_000);
+      expect(failure).toBeInstanceOf(ConnectionError);
+      expect(failure).toMatchObject({ code: "ERR_CONNECTION_LOST" });
+    });
+  });
+
+  describe("answering the server's requests", () => {
+    class Thinker extends ConnectionListener {
+      finish: ((move: string) => void) | null = null;
+      readonly chats: IncomingMessage[] = [];
+
+      Network_think(): Promise<string> {
+        return new Promise((resolve) => {
+          this.finish = resolve;
+        });
+      }
+
+      Network_chat(message: IncomingMessage): void {
+        this.chats.push(message);
+      }
+    }
+
+    it("an answer still being computed goes out even though other messages were handled meanwhile", async () => {
+      const srv = await server();
+      const { listener, channel } = await connectTo(cleanup, srv, new Thinker());
+      const reply = firstValueFrom(channel.request<string>({ action: "think" }, { timeout: 3_000 }));
+      await pumpUntil(listener, () => listener.finish !== null, "the request");
+      channel.send({ action: "chat", text: "hurry up" });
+      await pumpUntil(listener, () => listener.chats.length === 1, "the chat");
+      listener.finish!("e4");
+      await expect(reply).resolves.toBe("e4");
+    });
+  });
+
+  describe("clockSamples$", () => {
+    it("carries the server's clock from each heartbeat of the listener's connection", async () => {
+      const srv = await server();
+      const listener = cleanup.listener(new ConnectionListener());
+      const samples: ClockSample[] = [];
+      cleanup.subscription(listener.clockSamples$.subscribe((sample) => samples.push(sample)));
+      const before = Date.now();
+      listener.connect("127.0.0.1", srv.port, { heartbeat: { interval: 20 } });
+      await waitFor(() => samples.length >= 2, "two heartbeats");
+      for (const sample of samples) {
+        expect(sample.peerTime).toBeGreaterThanOrEqual(before);
+        expect(sample.peerTime).toBeLessThanOrEqual(Date.now());
+        expect(sample.rtt).toBeGreaterThanOrEqual(0);
+      }
     });
   });
 

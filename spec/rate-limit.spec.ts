@@ -140,6 +140,19 @@ describe("the token bucket (injected clock)", () => {
     clock.advance(1_501);
     expect(bucket.wait(1)).toBe(0);
   });
+
+  it("loses no tokens when its clock steps back, and refills only once it has passed where it was", () => {
+    const clock = manualClock();
+    const bucket = new TokenBucket(10, 3, clock.now);
+    bucket.take(2);
+    clock.advance(-100);
+    expect(bucket.available).toBe(1);
+    expect(bucket.wait(1)).toBe(0);
+    clock.advance(100);
+    expect(bucket.available).toBe(1);
+    clock.advance(100);
+    expect(bucket.available).toBeCloseTo(2);
+  });
 });
 
 describe("the rate limiter (injected clock)", () => {
@@ -214,6 +227,8 @@ describe("looksLikeHeartbeat", () => {
     // Written with another key first, it is not spotted: it then waits its turn, decoded later.
     expect(looksLikeHeartbeat(payload({ id: 7, action: "@ping" }))).toBe(false);
     expect(looksLikeHeartbeat(new Uint8Array([0x81]))).toBe(false);
+    // The same strings in an array are no message at all: it waits its turn, and is dropped then.
+    expect(looksLikeHeartbeat(Uint8Array.from([0x92, ...payload({ action: "@ping" }).subarray(1)]))).toBe(false);
   });
 });
 
@@ -390,6 +405,22 @@ describe("@ping during a flood", () => {
     expect(dispatchedByThen).toBeLessThan(100);
     await waitFor(() => channel.got.length === 220, "all 220 messages", 4_000);
     expect(channel.of("n")).toEqual(Array.from({ length: 220 }, (_, n) => n));
+  });
+});
+
+describe("an invalid message among the held ones", () => {
+  it("is dropped at its turn, and the messages after it still arrive, in order", async () => {
+    const server = await recordingServer({ rateLimit: { messages: 10, burst: 1 } });
+    const known = new Set(server.channels);
+    const socket = cleanup.socket(await rawSocket(server.port));
+    receivedBy(socket);
+    const channel = await newChannel(server, known);
+    // 0xc1 is no msgpack value: that frame cannot be decoded.
+    const invalid = Buffer.from([0, 0, 0, 1, 0xc1]);
+    socket.write(Buffer.concat([framesOf("n", 2), invalid, framesOf("n", 2, 2)]));
+    await waitFor(() => channel.got.length === 4, "the four valid messages", 3_000);
+    expect(channel.of("n")).toEqual([0, 1, 2, 3]);
+    expect(channel.isConnected).toBe(true);
   });
 });
 

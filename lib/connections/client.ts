@@ -62,6 +62,33 @@ export interface ClientOptions extends ConnectionLimits {
   readonly validation?: MessageValidation;
 }
 
+/** A client's options, checked and with their defaults applied. */
+export interface ResolvedClientOptions {
+  readonly logger: Logger;
+  readonly limits: ResolvedLimits;
+  readonly validation: MessageValidation | undefined;
+  readonly policy: ReconnectPolicy | null;
+  readonly tls: TlsOptions | undefined;
+  readonly auth: unknown;
+  readonly resume: boolean;
+}
+
+/**
+ * Checks a client's options, before anything connects or is closed: a bad option throws and
+ * leaves the listener's current connection as it was.
+ * @throws {TypeError} or {RangeError} naming the option and the bad value.
+ */
+export function resolveClientOptions(options: ClientOptions = {}): ResolvedClientOptions {
+  const logger = resolveLogger(options.logger);
+  const limits = resolveLimits(options);
+  const validation = checkValidationOption(options.validation);
+  const policy = resolveReconnectPolicy(options.reconnect);
+  if (options.resume !== undefined && typeof options.resume !== "boolean") {
+    throw new TypeError(`options.resume must be true or false, got ${JSON.stringify(options.resume)}`);
+  }
+  return { logger, limits, validation, policy, tls: options.tls, auth: options.auth, resume: options.resume ?? false };
+}
+
 /**
  * Where a client is: `connecting` (first attempt), `open`, `resuming` (the connection dropped and
  * the client is coming back to its session), `reconnecting` (lost, trying again with backoff as a
@@ -144,21 +171,20 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   private refusedAuth: string | undefined;
   private expiryTimer: ReturnType<typeof setTimeout> | undefined;
 
-  /** @internal Created by `ConnectionListener.connect()`. */
+  /** @internal Created by `ConnectionListener.connect()`, with options it checked beforehand. */
   constructor(
     private readonly target: ConnectTarget,
     private readonly connector: Connector,
-    options: ClientOptions = {},
+    options: ResolvedClientOptions = resolveClientOptions(),
   ) {
     this.address = { host: target.host, port: target.port };
     this.state$ = this.stateSubject.asObservable();
     this.rtt$ = this.rttSubject.asObservable();
     this.clockSamples$ = this.clockSubject.asObservable();
-    this.logger = resolveLogger(options.logger);
-    this.limits = resolveLimits(options);
-    const validation = checkValidationOption(options.validation);
+    this.logger = options.logger;
+    this.limits = options.limits;
     const messages = this.messagesSubject.asObservable();
-    const attached = validation?.attach(messages, {
+    const attached = options.validation?.attach(messages, {
       logger: this.logger,
       maxInvalidMessages: this.limits.maxInvalidMessages,
       peer: () => this.describe(),
@@ -167,13 +193,10 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     });
     this.messages$ = (attached?.messages ?? messages) as Observable<Received<In>>;
     this.replyValidator = attached?.replies ?? null;
-    this.policy = resolveReconnectPolicy(options.reconnect);
+    this.policy = options.policy;
     this.tls = options.tls;
     this.auth = options.auth;
-    if (options.resume !== undefined && typeof options.resume !== "boolean") {
-      throw new TypeError(`options.resume must be true or false, got ${JSON.stringify(options.resume)}`);
-    }
-    this.wantsSession = options.resume ?? false;
+    this.wantsSession = options.resume;
     this.saysHello = target.protocol === "ws" || target.protocol === "wss";
     // One attempt per connection; the next one opens after a backoff delay. A session that was
     // dropped is resumed for as long as the server holds it; otherwise the reconnection policy

@@ -349,9 +349,16 @@ function checkRate(name: string, value: unknown): void {
 /** @throws {TypeError} or {RangeError} unless `value` is an integer in `[min, max]`. */
 export function checkInteger(name: string, value: unknown, min: number, max: number): void {
   if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new TypeError(`options.${name} must be an integer, got ${JSON.stringify(value)}`);
+    throw new TypeError(`options.${name} must be an integer, got ${describeOptionValue(value)}`);
   }
   if (value < min || value > max) {
     throw new RangeError(`options.${name} must be between ${min} and ${max}, got ${value}`);
   }
+}
+
+/** An option's value in an error message: numbers as written (`NaN`, `Infinity`), others as JSON. */
+export function describeOptionValue(value: unknown): string {
+  if (typeof value === "number") return String(value);
+  if (typeof value === "bigint") return `${value}n`;
+  return JSON.stringify(value) ?? String(value);
 }

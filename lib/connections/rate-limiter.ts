@@ -75,6 +75,7 @@ export class TokenBucket {
   wait(cost: number, now = this.now()): number {
     this.refill(now);
     const needed = Math.min(cost, this.capacity);
+    // Stryker disable next-line EqualityOperator: with exactly the tokens needed, the formula gives 0 as well
     return this.tokens >= needed ? 0 : ((needed - this.tokens) * 1000) / this.rate;
   }
 
@@ -85,6 +86,7 @@ export class TokenBucket {
 
   private refill(now: number): void {
     const elapsed = now - this.updatedAt;
+    // Stryker disable next-line EqualityOperator: a refill over 0 ms adds nothing and moves nothing
     if (elapsed <= 0) return;
     this.updatedAt = now;
     this.tokens = Math.min(this.capacity, this.tokens + (elapsed * this.rate) / 1000);
@@ -155,6 +157,7 @@ export class RateLimiter {
       return wait;
     }
     let count = this.messages;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: a fast path: with no per-action budget, or for an action that is no string, the lookup finds none and the shared budget applies
     if (this.actions.size > 0 && typeof action === "string") count = this.actions.get(action) ?? count;
     const now = this.now();
     const wait = Math.max(count.wait(1, now), this.bytes.wait(bytes, now));
@@ -208,6 +211,7 @@ export class InboundGate {
   private paused = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** When the peer went over its budget, for `closeAfter`; -1 never. */
+  // Stryker disable next-line UnaryOperator: the first overrun also finds resumedAt at -Infinity, which starts the count whatever this is
   private overSince = -1;
   /** When the transport last resumed. */
   private resumedAt = Number.NEGATIVE_INFINITY;
@@ -247,6 +251,7 @@ export class InboundGate {
     if (heartbeat) this.heartbeatsHeld++;
     const now = this.now();
     if (this.overSince < 0 || now - this.resumedAt > CONTINUED_WITHIN) this.overSince = now;
+    // Stryker disable next-line ConditionalExpression: pausing a paused transport does nothing (Transport.pause); and with nothing held the gate is paused only once its connection has closed
     if (!this.paused) {
       this.paused = true;
       this.host.pause();
@@ -282,7 +287,9 @@ export class InboundGate {
     this.held = [];
     this.head = 0;
     this.heartbeatsHeld = 0;
+    // Stryker disable next-line ConditionalExpression: resuming a transport that is not paused does nothing (Transport.resume)
     if (this.paused) {
+      // Stryker disable next-line BooleanLiteral: stop() is for closing: no message is admitted after it, so this is never read again
       this.paused = false;
       this.host.resume();
     }
@@ -348,6 +355,7 @@ export class InboundGate {
         `${bytes} bytes/s, or an action's own budget) for ${Math.round(now - this.overSince)} ms, ` +
         `over rateLimit.closeAfter of ${closeAfter} ms`,
     );
+    // Stryker disable next-line CallExpression: exceed() runs from schedule(), called by admit() while nothing is held or by release() once its timer fired: no timer is pending
     this.clearTimer();
     this.held = [];
     this.head = 0;
@@ -356,6 +364,7 @@ export class InboundGate {
   }
 
   private clearTimer(): void {
+    // Stryker disable next-line ConditionalExpression: clearTimeout(undefined) does nothing
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;

@@ -1,4 +1,4 @@
-import { checkInteger } from "./connection-options.js";
+import { checkInteger, describeOptionValue } from "./connection-options.js";
 
 /** Opt-in client reconnection: exponential backoff with jitter. */
 export interface ReconnectOptions {
@@ -70,13 +70,20 @@ export function resolveReconnectPolicy(options: ReconnectOptions | boolean | und
   checkInteger("reconnect.initialDelay", policy.initialDelay, 0, 2 ** 31 - 1);
   checkInteger("reconnect.maxDelay", policy.maxDelay, 0, 2 ** 31 - 1);
   checkInteger("reconnect.maxQueuedBytes", policy.maxQueuedBytes, 0, Number.MAX_SAFE_INTEGER);
-  if (typeof policy.factor !== "number" || !(policy.factor >= 1)) {
-    throw new RangeError(`options.reconnect.factor must be a number >= 1, got ${String(policy.factor)}`);
-  }
-  if (typeof policy.jitter !== "number" || !(policy.jitter >= 0 && policy.jitter <= 1)) {
-    throw new RangeError(`options.reconnect.jitter must be a number from 0 to 1, got ${String(policy.jitter)}`);
-  }
+  checkNumber("reconnect.factor", policy.factor, "a number >= 1", policy.factor >= 1);
+  checkNumber("reconnect.jitter", policy.jitter, "a number from 0 to 1", policy.jitter >= 0 && policy.jitter <= 1);
   return policy;
+}
+
+/**
+ * @throws {TypeError} unless `value` is a number, {RangeError} unless `inRange`; `expected` says
+ * what it must be.
+ */
+function checkNumber(name: string, value: unknown, expected: string, inRange: boolean): void {
+  if (typeof value !== "number") {
+    throw new TypeError(`options.${name} must be ${expected}, got ${describeOptionValue(value)}`);
+  }
+  if (!inRange) throw new RangeError(`options.${name} must be ${expected}, got ${value}`);
 }
 
 /**

@@ -11,9 +11,8 @@ export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
 export function describeValue(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
-  return typeof value === "object" || typeof value === "function"
-    ? `an ${typeof value} without "~standard"`
-    : `a ${typeof value}`;
+  if (typeof value === "object") return 'an object without "~standard"';
+  return typeof value === "function" ? 'a function without "~standard"' : `a ${typeof value}`;
 }
 
 /** A schema that throws fails the value it was checking: the peer's input made it throw. */

@@ -166,6 +166,7 @@ export class ValidationStage implements ReplyValidator {
   /** An async validation settled: its message, then what waited behind it, in order. */
   #resume(message: IncomingMessage, action: string, result: StandardSchemaV1.Result<object>): void {
     this.#busy = false;
+    // Stryker disable next-line ConditionalExpression: a fast path; once ended, #settle hands on nothing, end() emptied the queue and only the finish callback, which ends the stage itself, sets #whenIdle
     if (this.#state === "ended") return;
     this.#settle(message, action, result);
     // `#settle` and the handlers it reaches may have ended the stage meanwhile.
