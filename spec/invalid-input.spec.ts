@@ -3,7 +3,9 @@ import WebSocket from "ws";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Channel, ConnectionListener, ProtocolError, type IncomingMessage } from "../lib/index.js";
 import { LOGGED_DROPS_PER_CONNECTION } from "../lib/connections/invalid-input.js";
+import { readMessage } from "../lib/connections/read-message.js";
 import { Cleanup } from "./helpers/cleanup.js";
+import { rawLinkTo, rawMessage, rawNestedArrays, rawStr, rawValue } from "./helpers/hostile.js";
 import { connectTo } from "./helpers/listeners.js";
 import { delay, rawSocket, startServer, waitFor } from "./helpers/net.js";
 import { pythonFrame } from "./helpers/players.js";
@@ -58,6 +60,13 @@ describe.each([
     const warnings = (): string[] =>
       logger.entries.filter((entry) => entry.level === "warn").map((entry) => entry.message);
     expect(warnings()).toEqual([...Array<string>(LOGGED_DROPS_PER_CONNECTION).fill("dropped"), "dropping quietly"]);
+    // The switch to counting says who and why, so the silence that follows is not mistaken for calm.
+    const peer = logger.entries.find((entry) => entry.message === "dropped")?.fields.peer;
+    expect(peer).toMatch(/127\.0\.0\.1:\d+$/);
+    expect(logger.entries.find((entry) => entry.message === "dropping quietly")?.fields).toEqual({
+      peer,
+      reason: `over ${LOGGED_DROPS_PER_CONNECTION} invalid messages; the next ones are counted, not logged`,
+    });
     expect(channel.isConnected).toBe(true);
     channel.close();
     await waitFor(() => channel.closes === 1, "the close");
@@ -91,6 +100,139 @@ describe.each([
       good.listener.pump();
       return good.listener.connection?.isConnected === true;
     }, "the good client still connected");
+  });
+});
+
+describe("the bound on what a connection logs", () => {
+  /** A server logging into `logger`, a raw client that sends `invalid` invalid payloads then a valid one, and the channel closed. */
+  async function dropsThenClose(invalid: number): Promise<ReturnType<typeof recordingLogger>> {
+    const logger = recordingLogger();
+    const server = cleanup.server(await startServer({ channelClass: RecordingChannel, logger }));
+    const hostile = await hostileTcp(server.port);
+    await waitFor(() => server.channels.length === 1, "the hostile channel");
+    for (let i = 0; i < invalid; i++) hostile.send(NOT_A_MAP);
+    hostile.send(payloadHex({ action: "last" }));
+    const channel = server.channels[0] as RecordingChannel;
+    await waitFor(() => channel.received.length === 1, "the last, valid message");
+    channel.close();
+    await waitFor(() => channel.closes === 1, "the close");
+    return logger;
+  }
+
+  it("writes no summary when every drop was logged one by one, and one for a single unlogged drop", async () => {
+    const allLogged = await dropsThenClose(LOGGED_DROPS_PER_CONNECTION);
+    expect(allLogged.entries.filter((entry) => entry.message === "dropped")).toHaveLength(LOGGED_DROPS_PER_CONNECTION);
+    expect(allLogged.entries.map((entry) => entry.message)).not.toContain("dropping quietly");
+    expect(allLogged.entries.map((entry) => entry.message)).not.toContain("dropped in all");
+
+    const oneMore = await dropsThenClose(LOGGED_DROPS_PER_CONNECTION + 1);
+    const summaries = oneMore.entries.filter((entry) => entry.message === "dropped in all");
+    expect(summaries).toHaveLength(1);
+    expect(summaries[0]!.fields).toMatchObject({ count: LOGGED_DROPS_PER_CONNECTION + 1, unlogged: 1 });
+  });
+});
+
+describe("invalid input that is not a bad payload", () => {
+  it("counts WebSocket text messages as invalid: logged with ERR_TEXT_FRAME, and past maxInvalidMessages the peer is cut off", async () => {
+    const logger = recordingLogger();
+    const server = cleanup.server(
+      await startServer({ channelClass: RecordingChannel, logger, ws: { port: 0 }, maxInvalidMessages: 3 }),
+    );
+    const link = await rawLinkTo(cleanup, "ws", server.wsPort!);
+    await waitFor(() => server.channels.length === 1, "the channel");
+    const channel = server.channels[0] as RecordingChannel;
+    for (let i = 0; i < 3; i++) link.sendRaw("hello");
+    link.sendMessage({ action: "still heard" });
+    await waitFor(() => channel.received.length === 1, "the message after 3 text messages");
+    expect(channel.isConnected).toBe(true);
+    const drops = logger.entries.filter((entry) => entry.message === "dropped");
+    expect(drops.map((entry) => entry.fields.code)).toEqual(["ERR_TEXT_FRAME", "ERR_TEXT_FRAME", "ERR_TEXT_FRAME"]);
+
+    link.sendRaw("one too many");
+    await link.whenClosed();
+    await waitFor(() => channel.closes === 1, "the channel's close");
+    const error = channel.errors[0] as ProtocolError;
+    expect(error.code).toBe("ERR_TOO_MANY_INVALID");
+    expect(error.message).toMatch(/4 invalid messages.*limit of 3.*ERR_TEXT_FRAME$/);
+  });
+
+  it("counts a session control message sent to a server without sessions as invalid, but not the hello every client sends", async () => {
+    const logger = recordingLogger();
+    const server = cleanup.server(
+      await startServer({ channelClass: RecordingChannel, logger, maxInvalidMessages: 2 }),
+    );
+    const link = await rawLinkTo(cleanup, "tcp", server.port);
+    await waitFor(() => server.channels.length === 1, "the channel");
+    const channel = server.channels[0] as RecordingChannel;
+    link.sendMessage({ action: "@hello" });
+    link.sendMessage({ action: "@ack", n: 1 });
+    link.sendMessage({ action: "@hello" });
+    link.sendMessage({ action: "@ack", n: 2 });
+    link.sendMessage({ action: "still heard" });
+    await waitFor(() => channel.received.length === 1, "the message after the control messages");
+    expect(channel.received).toEqual([{ action: "still heard" }]);
+    const drops = logger.entries.filter((entry) => entry.message === "dropped");
+    expect(drops.map((entry) => [entry.fields.code, entry.fields.reason])).toEqual([
+      ["ERR_INVALID_CONTROL", "Dropped a @ack outside a session"],
+      ["ERR_INVALID_CONTROL", "Dropped a @ack outside a session"],
+    ]);
+    expect(channel.isConnected).toBe(true);
+
+    link.sendMessage({ action: "@ack", n: 3 });
+    await link.whenClosed();
+    await waitFor(() => channel.closes === 1, "the channel's close");
+    expect((channel.errors[0] as ProtocolError).code).toBe("ERR_TOO_MANY_INVALID");
+  });
+});
+
+describe("why a payload was dropped", () => {
+  const budget = { maxDepth: 8, maxItems: 100, maxKeys: 100 };
+
+  /** The reason `readMessage` gives for dropping `payload`, with its code. */
+  function refusal(payload: Uint8Array): [string, string] {
+    const result = readMessage(payload, budget);
+    expect(result).toBeInstanceOf(ProtocolError);
+    const error = result as ProtocolError;
+    return [error.code, error.message];
+  }
+
+  it("names the cost of a payload over the decode budget, unread", () => {
+    const [code, message] = refusal(rawNestedArrays(20));
+    expect(code).toBe("ERR_PAYLOAD_TOO_COMPLEX");
+    expect(message).toBe("Dropped a 21-byte payload unread: it nests deeper than the maxPayloadDepth of 8");
+  });
+
+  it("keeps the decoder's error as the cause of an unreadable payload", () => {
+    // 0xc1 is the one byte msgpack never uses.
+    const result = readMessage(Uint8Array.of(0xc1), budget) as ProtocolError;
+    expect(result.code).toBe("ERR_INVALID_PAYLOAD");
+    expect(result.message).toBe("Dropped an unreadable msgpack payload of 1 bytes");
+    expect(result.cause).toBeInstanceOf(Error);
+  });
+
+  it("describes what came instead of a map, and an unusable control id, without quoting the peer's data", () => {
+    expect(refusal(rawValue(null))).toEqual(["ERR_NOT_A_MAP", "Dropped a payload that is not a map: nil"]);
+    expect(refusal(rawValue([1, 2]))[1]).toBe("Dropped a payload that is not a map: an array");
+    expect(refusal(rawValue(Uint8Array.of(1, 2)))[1]).toBe("Dropped a payload that is not a map: binary data");
+    expect(refusal(rawValue("secret"))[1]).toBe("Dropped a payload that is not a map: a string of 6 characters");
+    expect(refusal(rawValue(42))[1]).toBe("Dropped a payload that is not a map: a number");
+
+    expect(refusal(rawMessage("@ping", { id: rawValue([1]) }))).toEqual([
+      "ERR_INVALID_CONTROL",
+      "Dropped a @ping whose id is an array, not a number or a short string",
+    ]);
+    expect(refusal(rawMessage("@ping", { id: rawStr("x".repeat(200)) }))[1]).toBe(
+      "Dropped a @ping whose id is a string of 200 characters, not a number or a short string",
+    );
+    expect(refusal(rawMessage("ask", { "@req": rawValue(true) }))).toEqual([
+      "ERR_INVALID_CONTROL",
+      "Dropped a request whose @req id is a boolean, not a number or a short string",
+    ]);
+  });
+
+  it("leaves an id alone outside a ping: a game message may carry any id, and a ping may carry none", () => {
+    expect(readMessage(rawMessage("move", { id: rawValue([1, 2]) }), budget)).toEqual({ action: "move", id: [1, 2] });
+    expect(readMessage(rawMessage("@ping"), budget)).toEqual({ action: "@ping" });
   });
 });
 

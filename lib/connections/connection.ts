@@ -126,6 +126,7 @@ export class Connection {
     this.stateValue = options.open ? "open" : "connecting";
     this.opened = options.open;
     this.greetingPending = options.expectGreeting;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: lastActivity is read only by the idle check and the heartbeat, which do not run when both are off; tracking it anyway only costs a clock read
     this.trackActivity = options.idleTimeout > 0 || options.heartbeat !== null;
     this.lastActivity = this.now();
     this.budget = {
@@ -230,6 +231,7 @@ export class Connection {
    * handed to the transport now: the transport's `closeTimeout` bounds how long they may take).
    */
   close(): void {
+    // Stryker disable next-line ConditionalExpression: a second close() while closing finds the timers stopped and wasOpen false, so it does nothing either way
     if (this.stateValue === "closing" || this.stateValue === "closed") return;
     const wasOpen = this.stateValue === "open";
     this.stateValue = "closing";
@@ -262,6 +264,7 @@ export class Connection {
     // Nothing more goes out: `send()` returns 0 from now on, not only once `close` has followed.
     this.stateValue = "closing";
     this.outbox.stop();
+    // Stryker disable next-line CallExpression: onClose, which the transport reports next, stops them too; a timer firing in between finds the connection closing (a beat sends nothing, an idle check's destroy leaves the first error in place, the gate's release finds it not open)
     this.stopTimers();
     this.transport.destroy(error);
   }
@@ -304,6 +307,7 @@ export class Connection {
     // After close() (a kicked flooder, a client saying goodbye) what the peer still sends is ignored.
     if (this.stateValue !== "open") return;
     this.payloadBytes += payload.byteLength;
+    // Stryker disable next-line ConditionalExpression: see trackActivity: without an idle check or a heartbeat nothing reads lastActivity
     if (this.trackActivity) this.lastActivity = this.now();
     try {
       this.receive(payload);
@@ -350,6 +354,7 @@ export class Connection {
 
   /** @internal A message the rate limit held back, delivered now that its budget allows it. */
   deliverHeld(message: IncomingMessage): void {
+    // Stryker disable next-line ConditionalExpression: see trackActivity: without an idle check or a heartbeat nothing reads lastActivity
     if (this.trackActivity) this.lastActivity = this.now();
     this.guarded(() => this.handle(message));
   }
@@ -464,7 +469,9 @@ export class Connection {
   }
 
   private stopTimers(): void {
+    // Stryker disable next-line ConditionalExpression: clearInterval(undefined) does nothing, so clearing unconditionally is the same
     if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
+    // Stryker disable next-line ConditionalExpression: clearTimeout(undefined) does nothing, so clearing unconditionally is the same
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.heartbeatTimer = undefined;
     this.idleTimer = undefined;
@@ -477,6 +484,7 @@ export class Connection {
     const invalid = (this.invalid ??= new InvalidInput(this.options.maxInvalidMessages, this.options.logger, () =>
       this.peer(),
     ));
+    // Stryker disable next-line ConditionalExpression: destroy() returns at once on a closed connection, so this check only saves work
     if (!invalid.record(error) || this.stateValue === "closed") return;
     this.destroy(
       new ProtocolError(
@@ -509,8 +517,10 @@ export class Connection {
 
   /** @internal The transport closed. */
   onClose(error: Error | undefined): void {
+    // Stryker disable next-line ConditionalExpression: every transport reports close exactly once (the Transport contract), so this guard never fires
     if (this.stateValue === "closed") return;
     // What the peer sent before it went is delivered, as it would have been without a rate limit.
+    // Stryker disable next-line ConditionalExpression: connecting there is no gate yet, and once closing close() or destroy() has stopped it, which emptied it, so a flush would deliver nothing
     if (this.stateValue === "open") this.gate?.flush();
     this.stateValue = "closed";
     this.outbox.stop();
@@ -569,6 +579,7 @@ class GateHostOf implements GateHost {
   }
 
   isOpen(): boolean {
+    // Stryker disable next-line ConditionalExpression: whenever the connection leaves open the gate is stopped first (emptied, reading resumed), so it never finds it otherwise while holding anything; resuming again is a no-op
     return this.connection.state === "open";
   }
 
