@@ -17,7 +17,7 @@ import {
   type ServerOptions,
 } from "../lib/index.js";
 import { listenerMixin } from "../lib/connections/connection-listener.js";
-import { HIGH_WATER_MARK, Outbox } from "../lib/connections/outbox.js";
+import { FrameQueue, HIGH_WATER_MARK, Outbox } from "../lib/connections/outbox.js";
 import { createBrowserConnector } from "../lib/transports/browser-connector.js";
 import { BrowserWebSocketTransport, type WebSocketConstructor } from "../lib/transports/browser-websocket-transport.js";
 import { MemoryTransport } from "../lib/transports/memory-transport.js";
@@ -385,6 +385,19 @@ describe.each(VIAS)("the outbox of a channel over %s", (via) => {
     expect(after(7)).toEqual(["a:5", "fill:2", "b:3", "a:6"]);
     expect(channel.errors).toEqual([]);
   });
+
+  it("delivers its whole backlog, in order, before the connection closes when it is closed gracefully", async () => {
+    const server = await seatServer();
+    const { reader, channel } = await rawReader(server, via);
+    // A backlog within this turn: what follows the filler waits in the outbox when close() comes.
+    channel.send(filler(0));
+    for (const n of range(5)) channel.send({ action: "after", n }, n === 2 ? { latest: "after" } : undefined);
+    channel.close();
+    await waitFor(() => channel.closes === 1, "the channel to close");
+    await waitFor(() => numbersOf(reader.messages, "after").length === 5, "the backlog");
+    expect(sequence(reader.messages)).toEqual(["fill:0", ...range(5).map((n) => `after:${n}`)]);
+    expect(channel.errors).toEqual([]);
+  });
 });
 
 describe("a broadcast with latest to 20 clients, one of them slow", () => {
@@ -509,6 +522,35 @@ describe.each(VIAS)("the outbox of a client over %s", (via) => {
     const seat = await channelAfter(server, known);
     await waitFor(() => seat.seen.length === 3, "what was sent while connecting");
     expect(sequence(seat.seen)).toEqual(["a:2", "b:1", "c:1"]);
+  });
+
+  it("while its first connection opens, counts a latest message that replaces another by its own size against maxQueuedBytes", async () => {
+    const server = await seatServer();
+    const known = new Set(server.channels);
+    const player = new Player();
+    const target = via === "TCP" ? server.port : via === "WebSocket" ? `ws://127.0.0.1:${server.wsPort}/` : server;
+    const message = (action: string, n: number, pad: number): { action: string; n: number; pad: Uint8Array } => ({
+      action,
+      n,
+      pad: new Uint8Array(pad),
+    });
+    const size = (action: string, n: number, pad: number): number => encode(message(action, n, pad)).byteLength;
+    const maxQueuedBytes = 4096;
+    connect(player, target, { maxQueuedBytes });
+    expect(player.connection!.state).toBe("connecting");
+    expect(player.send(message("a", 1, 1000), { latest: "a" })).toBeGreaterThan(0);
+    // Grown: the queue holds 3000 bytes of it now, not 1000.
+    expect(player.send(message("a", 2, 3000), { latest: "a" })).toBeGreaterThan(0);
+    expect(player.send(message("b", 1, 500))).toBeGreaterThan(0);
+    expect(size("a", 2, 3000) + size("b", 1, 500) + size("c", 1, 1000)).toBeGreaterThan(maxQueuedBytes);
+    expect(player.send(message("c", 1, 1000))).toBe(0);
+    // Shrunk: what it gave back makes room.
+    expect(player.send(message("a", 3, 100), { latest: "a" })).toBeGreaterThan(0);
+    expect(size("a", 3, 100) + size("b", 1, 500) + size("c", 2, 1000)).toBeLessThanOrEqual(maxQueuedBytes);
+    expect(player.send(message("c", 2, 1000))).toBeGreaterThan(0);
+    const seat = await channelAfter(server, known);
+    await waitFor(() => seat.seen.length === 3, "what was sent while connecting");
+    expect(sequence(seat.seen)).toEqual(["a:3", "b:1", "c:2"]);
   });
 });
 
@@ -803,6 +845,22 @@ describe("send options", () => {
       'send options must be { volatile?: boolean, latest?: string }, got {"latest":7}',
     );
   });
+
+  it("name what was given in the TypeError: null and a string as themselves, not a property read of null", async () => {
+    const server = await seatServer();
+    const { player, seat } = await playerOf(server, "memory");
+    const expected = [
+      [null, "got null"],
+      ["fast", "got fast"],
+      [true, "got true"],
+    ] as const;
+    for (const [options, shown] of expected) {
+      const wrong = options as unknown as SendOptions;
+      const message = `send options must be { volatile?: boolean, latest?: string }, ${shown}`;
+      expect(() => seat.send({ action: "a" }, wrong)).toThrow(new TypeError(message));
+      expect(() => player.send({ action: "a" }, wrong)).toThrow(new TypeError(message));
+    }
+  });
 });
 
 /** A transport that records what it is handed, with a buffer level the test sets. */
@@ -857,5 +915,246 @@ describe("the outbox's backlog", () => {
       expect(transport.written[0]).toBe(shared);
       expect(transport.written[1]).toBe(newest);
     }
+  });
+});
+
+/** A frame of `size` bytes; each one is a distinct object, so the tests compare them by identity. */
+function frameOf(size: number): Uint8Array {
+  return new Uint8Array(size);
+}
+
+/** That `actual` holds exactly the `expected` frames, the same objects in the same order. */
+function expectFrames(actual: readonly Uint8Array[], expected: readonly Uint8Array[]): void {
+  expect(actual).toHaveLength(expected.length);
+  expected.forEach((frame, index) => expect(actual[index]).toBe(frame));
+}
+
+/** An outbox over a transport the test controls, already open. */
+function openOutbox(maxQueuedBytes: number): { outbox: Outbox; transport: RecordingTransport } {
+  const transport = new RecordingTransport();
+  const outbox = new Outbox(transport, maxQueuedBytes);
+  outbox.start();
+  return { outbox, transport };
+}
+
+describe("an outbox over a transport whose buffer the test sets", () => {
+  it("hands the transport frames only until its buffer reaches the high-water mark on each drain, the rest waiting in order", () => {
+    const { outbox, transport } = openOutbox(1024 * 1024);
+    transport.bufferedAmount = HIGH_WATER_MARK;
+    const frames = [frameOf(40 * 1024), frameOf(40 * 1024), frameOf(40 * 1024)];
+    for (const frame of frames) expect(outbox.offer(frame)).toBe(frame.byteLength);
+    expect(outbox.backlogLength).toBe(3);
+    expect(transport.drainWatches).toBe(1);
+
+    // Room for one frame below the mark: the second takes the buffer past it, the third waits.
+    transport.bufferedAmount = 0;
+    outbox.drain();
+    expectFrames(transport.written, frames.slice(0, 2));
+    expect(outbox.backlogLength).toBe(1);
+    expect(outbox.backlogBytes).toBe(40 * 1024);
+    expect(transport.drainWatches).toBe(2);
+
+    transport.bufferedAmount = 0;
+    outbox.drain();
+    expectFrames(transport.written, frames);
+    expect(outbox.backlogLength).toBe(0);
+    expect(outbox.backlogBytes).toBe(0);
+    expect(transport.drainWatches).toBe(2);
+  });
+
+  it("is clear (a volatile frame may go) only while open, with nothing waiting, the transport below the mark and the pacing gate open", () => {
+    const transport = new RecordingTransport();
+    const outbox = new Outbox(transport, 1024 * 1024);
+    // Still opening: a frame offered now would wait.
+    expect(outbox.isClear).toBe(false);
+    expect(outbox.offer(frameOf(10))).toBe(10);
+    expect(transport.written).toEqual([]);
+    outbox.start();
+    expect(transport.written).toHaveLength(1);
+    expect(outbox.isClear).toBe(true);
+
+    transport.bufferedAmount = HIGH_WATER_MARK - 1;
+    expect(outbox.isClear).toBe(true);
+    transport.bufferedAmount = HIGH_WATER_MARK;
+    expect(outbox.isClear).toBe(false);
+    const waiting = frameOf(10);
+    outbox.offer(waiting);
+    expect(transport.written).not.toContain(waiting);
+    expect(outbox.isClear).toBe(false);
+    transport.bufferedAmount = 0;
+    outbox.drain();
+    expect(transport.written.at(-1)).toBe(waiting);
+    expect(outbox.isClear).toBe(true);
+
+    // A session's pacing: the peer has as much unacknowledged as it may have.
+    let room = false;
+    outbox.pace(() => room);
+    expect(outbox.isClear).toBe(false);
+    const held = frameOf(10);
+    outbox.offer(held);
+    expect(transport.written).not.toContain(held);
+    room = true;
+    outbox.drain();
+    expect(transport.written.at(-1)).toBe(held);
+    expect(outbox.isClear).toBe(true);
+  });
+
+  it("asks the transport for a drain only once it is open and a backlog remains", () => {
+    const transport = new RecordingTransport();
+    const outbox = new Outbox(transport, 1024 * 1024);
+    outbox.offer(frameOf(100));
+    outbox.offer(frameOf(100));
+    expect(transport.drainWatches).toBe(0);
+    outbox.start();
+    expect(transport.written).toHaveLength(2);
+    expect(transport.drainWatches).toBe(0);
+
+    const opening = new Outbox(transport, 1024 * 1024);
+    transport.bufferedAmount = HIGH_WATER_MARK;
+    opening.offer(frameOf(100));
+    expect(transport.drainWatches).toBe(0);
+    // Opened with the buffer full: what waits goes on the next drain.
+    opening.start();
+    expect(transport.drainWatches).toBe(1);
+  });
+
+  it("with a small maxQueuedBytes, counts a peer as behind once more than a quarter of it is left from an earlier turn, and cuts it off at the bound", async () => {
+    // 2 KiB: the slack is 512 bytes, not 4 KiB, or a peer that never reads could hold three times the bound.
+    const behind = openOutbox(2048);
+    await nextTurn();
+    expect(behind.outbox.offer(frameOf(1000))).toBe(1000);
+    await nextTurn();
+    // 1000 bytes of an earlier turn still wait: this frame would take them to 2100.
+    expect(behind.outbox.offer(frameOf(1100))).toBe(-1);
+    expect(behind.transport.written).toHaveLength(1);
+
+    const keepingUp = openOutbox(2048);
+    await nextTurn();
+    expect(keepingUp.outbox.offer(frameOf(400))).toBe(400);
+    await nextTurn();
+    // 400 bytes left over are within the slack: the peer keeps up, and a burst may pass the bound.
+    expect(keepingUp.outbox.offer(frameOf(1700))).toBe(1700);
+    expect(keepingUp.transport.written).toHaveLength(2);
+  });
+
+  it("counts a latest-wins frame's own size when it replaces a waiting one: a bigger one that would take a peer that is behind past maxQueuedBytes is refused, a smaller one always fits", () => {
+    const { outbox, transport } = openOutbox(100_000);
+    // The peer stopped reading: the transport's buffer is full from earlier turns.
+    transport.bufferedAmount = HIGH_WATER_MARK;
+    expect(outbox.offer(frameOf(10_000), "state")).toBe(10_000);
+    expect(outbox.offer(frameOf(1_000))).toBe(1_000);
+    expect(outbox.backlogBytes).toBe(11_000);
+
+    expect(outbox.offer(frameOf(30_000), "state")).toBe(30_000);
+    expect(outbox.backlogBytes).toBe(31_000);
+    expect(outbox.backlogLength).toBe(2);
+    expect(outbox.bufferedAmount).toBe(HIGH_WATER_MARK + 31_000);
+
+    // 10 000 bytes more would make HIGH_WATER_MARK + 41 000 > 100 000: cut off, nothing replaced.
+    expect(outbox.offer(frameOf(40_000), "state")).toBe(-1);
+    expect(outbox.replace("state", frameOf(40_000))).toBeUndefined();
+    expect(outbox.backlogBytes).toBe(31_000);
+
+    const newest = frameOf(5_000);
+    expect(outbox.offer(newest, "state")).toBe(5_000);
+    expect(outbox.backlogBytes).toBe(6_000);
+    // Room again for exactly what the smaller frame gave back.
+    expect(outbox.offer(frameOf(100_000 - HIGH_WATER_MARK - 6_000))).toBeGreaterThan(0);
+    expect(outbox.offer(frameOf(1))).toBe(-1);
+
+    transport.bufferedAmount = 0;
+    outbox.drain();
+    expect(transport.written[0]).toBe(newest);
+  });
+
+  it("does not cut off a burst spread over promise callbacks of one turn: they are written together, as one turn's frames", async () => {
+    // The slack is 4 KiB; the burst takes what waits past the bound.
+    const { outbox, transport } = openOutbox(16 * 1024);
+    await nextTurn();
+    const accepted: number[] = [];
+    outbox.offer(frameOf(100));
+    void Promise.resolve().then(() => accepted.push(outbox.offer(frameOf(8000)), outbox.offer(frameOf(8000))));
+    outbox.offer(frameOf(100));
+    void Promise.resolve().then(() => accepted.push(outbox.offer(frameOf(8000))));
+    await nextTurn();
+    expect(accepted).toEqual([8000, 8000, 8000]);
+    expect(transport.bufferedAmount).toBe(24_200);
+
+    // The next turn finds those bytes still waiting: the peer is behind, and the bound holds.
+    expect(outbox.offer(frameOf(100))).toBe(-1);
+  });
+
+  it("hands the whole backlog to the transport past the high-water mark when flushed for a graceful close", () => {
+    const { outbox, transport } = openOutbox(1024 * 1024);
+    transport.bufferedAmount = HIGH_WATER_MARK;
+    const frames = [frameOf(40 * 1024), frameOf(100), frameOf(40 * 1024)];
+    outbox.offer(frames[0]!);
+    outbox.offer(frames[1]!, "state");
+    outbox.offer(frames[2]!);
+    outbox.flushAll();
+    expectFrames(transport.written, frames);
+    expect(outbox.backlogLength).toBe(0);
+    expect(outbox.bufferedAmount).toBe(transport.bufferedAmount);
+    transport.bufferedAmount = 0;
+    outbox.drain();
+    expect(transport.written).toHaveLength(3);
+  });
+});
+
+describe("a frame queue", () => {
+  it("keeps every frame, in order, with its count and bytes, through a long backlog drained and refilled", () => {
+    const queue = new FrameQueue();
+    const frames = range(3000).map((index) => frameOf(1 + (index % 7)));
+    const sizeOf = (list: readonly Uint8Array[]): number => list.reduce((sum, frame) => sum + frame.byteLength, 0);
+    frames.slice(0, 2000).forEach((frame, index) => queue.push(frame, index === 1900 ? "late" : undefined));
+    expect(queue.length).toBe(2000);
+
+    const out: Uint8Array[] = [];
+    for (let index = 0; index < 1500; index++) out.push(queue.shift());
+    expect(queue.length).toBe(500);
+    expect(queue.bytes).toBe(sizeOf(frames.slice(1500, 2000)));
+    // The keyed frame still waits and is still replaceable.
+    const replacement = frameOf(50);
+    queue.replace(queue.slot("late")!, replacement);
+    frames[1900] = replacement;
+    expect(queue.bytes).toBe(sizeOf(frames.slice(1500, 2000)));
+
+    frames.slice(2000).forEach((frame) => queue.push(frame));
+    expect(queue.length).toBe(1500);
+    while (!queue.isEmpty) out.push(queue.shift());
+    expectFrames(out, frames);
+    expect(queue.length).toBe(0);
+    expect(queue.bytes).toBe(0);
+    expect(queue.slot("late")).toBeUndefined();
+  });
+
+  it("makes a frame pushed with a key the slot newer frames replace, and keeps it so when an older frame with that key leaves", () => {
+    const queue = new FrameQueue();
+    const older = frameOf(10);
+    queue.push(older, "state");
+    const newer = frameOf(20);
+    queue.push(newer, "state");
+    expect(queue.slot("state")!.frame).toBe(newer);
+    expect(queue.shift()).toBe(older);
+    expect(queue.slot("state")!.frame).toBe(newer);
+    const newest = frameOf(30);
+    queue.replace(queue.slot("state")!, newest);
+    expect(queue.shift()).toBe(newest);
+    expect(queue.slot("state")).toBeUndefined();
+  });
+
+  it("counts the bytes of the frame that takes a slot's place, bigger or smaller", () => {
+    const queue = new FrameQueue();
+    queue.push(frameOf(100), "state", 7);
+    queue.push(frameOf(50));
+    expect(queue.bytes).toBe(150);
+    const slot = queue.slot("state")!;
+    queue.replace(slot, frameOf(300));
+    expect(queue.bytes).toBe(350);
+    queue.replace(slot, frameOf(20));
+    expect(queue.bytes).toBe(70);
+    expect(queue.slot("state")!.tag).toBe(7);
+    expect(queue.shift().byteLength).toBe(20);
+    expect(queue.bytes).toBe(50);
   });
 });

@@ -149,7 +149,9 @@ export class FrameQueue {
       if (this.#slots!.get(entry.key) === entry) this.#slots!.delete(entry.key);
     }
     this.bytes -= frame.byteLength;
+    // Stryker disable next-line ConditionalExpression,BlockStatement: memory only: an emptied queue that keeps its spent entries reads the same (isEmpty, length, the next push), and the compaction below frees them
     if (this.#head === this.#entries.length) {
+      // Stryker disable ConditionalExpression,LogicalOperator,EqualityOperator,ArithmeticOperator,BlockStatement: the compaction below is for memory and time only: compacting sooner, later, on every frame or never leaves the same frames waiting in the same order
       this.#entries = [];
       this.#head = 0;
     } else if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
@@ -157,6 +159,7 @@ export class FrameQueue {
       this.#entries = this.#entries.slice(this.#head);
       this.#head = 0;
     }
+    // Stryker restore ConditionalExpression,LogicalOperator,EqualityOperator,ArithmeticOperator,BlockStatement
     return entry;
   }
 
@@ -217,6 +220,7 @@ export class Outbox {
   /** Whether frames may go to the transport: it is open and nothing closed it. */
   #flowing = false;
   /** Whether a `drain` was asked of the transport and has not come yet. */
+  // Stryker disable next-line BooleanLiteral: never read before start(), whose drain() sets it false: a drain is asked only while frames flow
   #watching = false;
   /** The turn `turnBytes` counts, and the bytes accepted in it. */
   #turn = -1;
