@@ -93,6 +93,7 @@ export const GROUPS = [
       "connection-listener",
       "reconnect",
       "reconnect-options",
+      "client-states",
       "memory-transport",
       "subclassing",
       "heartbeat",

@@ -211,6 +211,16 @@ describe("Client", () => {
       ["a second connected", Buffer.from(encode({ action: "connected" }))],
       ["a forged socketConnect", Buffer.from(encode({ action: "socketConnect" }))],
       ["a forged error", Buffer.from(encode({ action: "error", error: "fake" }))],
+      // Session control the client did not ask for (it wants no session here): dropped, never handed to the game.
+      ["an unasked @session", Buffer.from(encode({ action: "@session", token: "t".repeat(32), window: 5_000 }))],
+      ["an unasked @resumed", Buffer.from(encode({ action: "@resumed", token: "t".repeat(32), received: 0 }))],
+      [
+        "an unasked @resume-failed",
+        Buffer.from(encode({ action: "@resume-failed", code: "ERR_RESUME_UNKNOWN", reason: "unknown" })),
+      ],
+      ["a @hello", Buffer.from(encode({ action: "@hello" }))],
+      ["an @ack without a session", Buffer.from(encode({ action: "@ack", n: 0 }))],
+      ["a @bye without a session", Buffer.from(encode({ action: "@bye" }))],
     ])("drops %s, stays connected and delivers the next message", async (_name, bytes) => {
       const client = clientTo(await serverWriting(bytes));
       const seen: unknown[] = [];

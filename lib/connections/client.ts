@@ -214,6 +214,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       },
       ended: (ended) => this.attemptEnded(ended),
       closed: () => {
+        // Stryker disable next-line CallExpression: `closed` comes from the current attempt's own end (so nothing is left to cancel) and close() already cleared any retry wait
         this.stopAttempts();
         this.finish(undefined);
       },
@@ -224,9 +225,11 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
 
   /** One attempt failed: the next one after the backoff delay, or the end of trying. */
   private attemptEnded(ended: AttemptEnded): void {
+    // Stryker disable next-line ConditionalExpression: stopAttempts() cancels the attempt it stops; an end still reported comes from one started as close() ran, and retryDelay() then returns null, finish() having run
     if (this.stopAttempt === null) return;
     const wait = this.retryDelay(ended, ++this.failedAttempts);
     if (wait === null) {
+      // Stryker disable next-line CallExpression: the attempt has just ended and no retry wait is armed: nothing is left to stop
       this.stopAttempts();
       this.finish(this.policy === null || !ended.retryable ? undefined : ended.cause);
       return;
@@ -319,6 +322,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
    * server). A resumable session ends with it.
    */
   close(): void {
+    // Stryker disable next-line ConditionalExpression: a second close() finds the connection already closing (its close() and sendFrame() do nothing) or the client already finished
     if (this.closeRequested) return;
     this.closeRequested = true;
     if (this.state === "reconnecting" || this.state === "resuming" || this.connection === null) {
@@ -346,11 +350,13 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       },
       ended: (ended) => {
         if (cancelled) return;
+        // Stryker disable next-line BooleanLiteral: once an attempt reported its end nothing of it reports again: its connection closed, or it never had one
         cancelled = true;
         report.ended(ended);
       },
       closed: () => {
         if (cancelled) return;
+        // Stryker disable next-line BooleanLiteral: `closed` ends the client for good: nothing of the attempt reports after it
         cancelled = true;
         report.closed();
       },
@@ -762,13 +768,16 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
 
   /** Ends the client for good: a final `error` if reconnection gave up, then completion. */
   private finish(gaveUp: Error | undefined): void {
+    // Stryker disable next-line ConditionalExpression: a second finish() only repeats no-ops: completed subjects ignore next() and complete(), the session and the queue are already cleared
     if (this.stateSubject.closed) return;
+    // Stryker disable next-line CallExpression: finish() drops the session, so an expiry timer left armed finds no session when it fires and does nothing
     this.stopExpiry();
     if (gaveUp) {
       const attempts = this.policy?.maxAttempts ?? 0;
       const error = new ConnectionError(
         "ERR_RECONNECT_FAILED",
         `Gave up reconnecting to ${this.describe()} after ${attempts} attempts: ${gaveUp.message}`,
+        // Stryker disable next-line ObjectLiteral: the gave-up error reaches the game only as an `error` message (text and code) and a log reason: its cause is never exposed
         { cause: gaveUp },
       );
       this.logger.warn("gave up", { server: this.describe(), reason: error.message });
