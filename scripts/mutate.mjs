@@ -15,7 +15,7 @@
 // incremental mode), so a change costs minutes where a full run takes hours; a group whose files
 // and specs have not changed at all is not run. Reports: reports/mutation/index.html and
 // reports/mutation/mutation.json, merged from the kept results of every group.
-import { mkdirSync, readFileSync, readdirSync, existsSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, existsSync, rmSync, writeFileSync } from "node:fs";
 import { resolve, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { GROUPS } from "./mutation-groups.mjs";
@@ -53,6 +53,12 @@ for (const { group, mutate } of selected) {
   console.log(`\n== ${group.name}: ${mutate.join(" ")}\n   specs: ${specs.join(" ")}\n`);
   // Read by vitest.mutate.config.ts in Stryker's test runner processes, which inherit it.
   process.env.MUTATE_SPECS = specs.join(",");
+  // Stays if the run is stopped: Stryker then keeps what it tested in `kept`, and the next run
+  // goes on from there instead of taking a part for the whole.
+  writeFileSync(
+    partialMarker(group),
+    `A run of the ${group.name} group started ${new Date().toISOString()} and did not finish.\n`,
+  );
   await new Stryker({
     mutate,
     incremental: true,
@@ -62,6 +68,7 @@ for (const { group, mutate } of selected) {
     reporters: ["clear-text", "progress"],
     clearTextReporter: { reportTests: false, reportScoreTable: true },
   }).runMutationTest();
+  if (mutate === group.mutate) rmSync(partialMarker(group), { force: true });
 }
 
 await writeMergedReport();
@@ -73,13 +80,18 @@ await writeMergedReport();
  * see a change in what the specs import besides lib/ (spec/helpers/).
  */
 function unchanged(kept, group, specs) {
-  if (!existsSync(kept)) return false;
+  if (!existsSync(kept) || existsSync(partialMarker(group))) return false;
   const report = JSON.parse(readFileSync(kept, "utf8"));
   const files = group.mutate.flatMap(expand).sort();
   const same = (entries, names) =>
     Object.keys(entries).sort().join() === [...names].sort().join() &&
     Object.entries(entries).every(([file, entry]) => existsSync(file) && readFileSync(file, "utf8") === entry.source);
   return same(report.files, files) && same(report.testFiles ?? {}, specs);
+}
+
+/** The file that says a group's kept results are those of a run stopped midway (or of only some of its files). */
+function partialMarker(group) {
+  return join(KEPT, `${group.name}.partial`);
 }
 
 /** The .ts files a group's pattern names: a file, or every .ts file under `dir/**\/*.ts`. */
@@ -122,6 +134,9 @@ async function writeMergedReport() {
   console.log(
     `\nMutation score (killed or timed out, of the mutants that compile and are not ignored), groups: ${reports.map((r) => r.group).join(", ")}`,
   );
+  const partial = reports.filter(({ group }) => existsSync(join(KEPT, `${group}.partial`))).map((r) => r.group);
+  if (partial.length > 0)
+    console.log(`Partly measured (a run was stopped; the next one goes on): ${partial.join(", ")}`);
   printScores(root, "");
   console.log(`\nReport: ${join(REPORTS, "index.html")}`);
 }
