@@ -144,7 +144,7 @@ async function writeMergedReport() {
 function printScores(node, indent) {
   const m = node.metrics;
   const score = Number.isNaN(m.mutationScore) ? "  n/a " : `${m.mutationScore.toFixed(2).padStart(6)}`;
-  const detail = `${m.killed + m.timeout} killed, ${m.survived} survived, ${m.noCoverage} not reached, ${m.ignored} ignored`;
+  const detail = `${m.killed} killed, ${m.timeout} timed out, ${m.survived} survived, ${m.noCoverage} not reached, ${m.ignored} ignored`;
   console.log(`${score} %  ${indent}${node.name}  (${detail})`);
   for (const child of node.childResults) printScores(child, `${indent}  `);
 }

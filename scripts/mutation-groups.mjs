@@ -120,6 +120,8 @@ export const GROUPS = [
       "session-pacing",
       "session-ws-reset",
       "authentication",
+      "session-stream",
+      "session-server",
     ],
   },
   {
