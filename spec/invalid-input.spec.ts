@@ -158,9 +158,7 @@ describe("invalid input that is not a bad payload", () => {
 
   it("counts a session control message sent to a server without sessions as invalid, but not the hello every client sends", async () => {
     const logger = recordingLogger();
-    const server = cleanup.server(
-      await startServer({ channelClass: RecordingChannel, logger, maxInvalidMessages: 2 }),
-    );
+    const server = cleanup.server(await startServer({ channelClass: RecordingChannel, logger, maxInvalidMessages: 2 }));
     const link = await rawLinkTo(cleanup, "tcp", server.port);
     await waitFor(() => server.channels.length === 1, "the channel");
     const channel = server.channels[0] as RecordingChannel;
