@@ -5,7 +5,6 @@ import { firstValueFrom, lastValueFrom, timeout, toArray } from "rxjs";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
 import {
-  Channel,
   ConnectionListener,
   decode,
   encode,
@@ -20,6 +19,7 @@ import { listenerMixin } from "../lib/connections/connection-listener.js";
 import { createBrowserConnector } from "../lib/transports/browser-connector.js";
 import type { WebSocketConstructor } from "../lib/transports/browser-websocket-transport.js";
 import { Cleanup } from "./helpers/cleanup.js";
+import { RestartableServer, restartableServer } from "./helpers/restartable-server.js";
 import { closedPort, delay, waitFor } from "./helpers/net.js";
 import { headerOf, receivedBy } from "./helpers/raw.js";
 import { tcpProxy } from "./helpers/proxy.js";
@@ -30,41 +30,6 @@ const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
 const greeting = Buffer.from(encode({ action: "connected" }));
-
-/** A game server that can go down and come back on the same port; what every incarnation received is in `received`. */
-class Restartable {
-  readonly received: IncomingMessage[] = [];
-  current: Server | null = null;
-  port = 0;
-
-  async start(): Promise<void> {
-    const received = this.received;
-    const server = new Server({
-      host: "127.0.0.1",
-      port: this.port,
-      channelClass: class extends Channel {
-        override networkReceived(message: IncomingMessage): void {
-          received.push(message);
-        }
-      },
-    });
-    await server.start();
-    this.port = server.port;
-    this.current = server;
-  }
-
-  async stop(): Promise<void> {
-    await this.current?.stop();
-    this.current = null;
-  }
-}
-
-async function restartable(): Promise<Restartable> {
-  const game = new Restartable();
-  cleanup.add(() => game.stop());
-  await game.start();
-  return game;
-}
 
 /** A client of `port` (closed after the test), its messages and states as they come. */
 function clientOf(
@@ -86,7 +51,7 @@ function clientOf(
 const FAST: ReconnectOptions = { initialDelay: 10, maxDelay: 50, jitter: 0, maxAttempts: 200 };
 
 /** Takes `game` down and waits until `client` is reconnecting. */
-async function outage(game: Restartable, client: Client): Promise<void> {
+async function outage(game: RestartableServer, client: Client): Promise<void> {
   await waitFor(() => client.state === "open", "open");
   await game.stop();
   await waitFor(() => client.state === "reconnecting", "reconnecting");
@@ -105,7 +70,7 @@ describe("Client states", () => {
   });
 
   it("close() on an open client with reconnect on ends it quietly: no error, no reconnection", async () => {
-    const game = await restartable();
+    const game = await restartableServer(cleanup);
     const { client, log, states } = clientOf(game.port, { reconnect: FAST });
     await waitFor(() => client.state === "open", "open");
     client.close();
@@ -133,7 +98,7 @@ describe("Client states", () => {
   });
 
   it("with reconnect.maxAttempts 0 a lost connection closes the client at once, never reconnecting", async () => {
-    const game = await restartable();
+    const game = await restartableServer(cleanup);
     const { client, log, states } = clientOf(game.port, { reconnect: { maxAttempts: 0 } });
     await waitFor(() => client.state === "open", "open");
     // A game that sends from its disconnected handler learns that nothing is kept for later.
@@ -162,7 +127,7 @@ describe("Client states", () => {
 
   describe("the queue while reconnecting", () => {
     it("drops volatile messages (0), and delivers the ordinary ones once back", async () => {
-      const game = await restartable();
+      const game = await restartableServer(cleanup);
       const { client } = clientOf(game.port, { reconnect: FAST });
       await outage(game, client);
       expect(client.send({ action: "move", x: 1 }, { volatile: true })).toBe(0);
@@ -176,7 +141,7 @@ describe("Client states", () => {
     });
 
     it("accepts a message that fills reconnect.maxQueuedBytes exactly, and nothing past it", async () => {
-      const game = await restartable();
+      const game = await restartableServer(cleanup);
       const message = { action: "seq", n: 1, pad: "abcdefghij" };
       const { client } = clientOf(game.port, { reconnect: { ...FAST, maxQueuedBytes: sizeOf(message) } });
       await outage(game, client);
@@ -190,7 +155,7 @@ describe("Client states", () => {
     });
 
     it("replaces a latest-wins message in place even when the queue is full, and refuses one that would grow past the bound", async () => {
-      const game = await restartable();
+      const game = await restartableServer(cleanup);
       const position = (x: number): { action: string; x: number } => ({ action: "pos", x });
       const first = { action: "seq", n: 1 };
       // Room for exactly one ordinary message and one position.
@@ -215,7 +180,7 @@ describe("Client states", () => {
     });
 
     it("counts the queue in bufferedAmount, and drops it on close()", async () => {
-      const game = await restartable();
+      const game = await restartableServer(cleanup);
       const { client } = clientOf(game.port, { reconnect: FAST });
       await outage(game, client);
       expect(client.bufferedAmount).toBe(0);

@@ -4,24 +4,14 @@
 // spec/rate-limit.spec.ts.
 import { afterEach, describe, expect, it } from "vitest";
 import type { IncomingMessage, RepodError } from "../lib/index.js";
-import { resolveLimits, type RateLimitOptions } from "../lib/connections/connection-options.js";
+import type { RateLimitOptions } from "../lib/connections/connection-options.js";
 import { InboundGate, RateLimiter, type Clock, type GateHost } from "../lib/connections/rate-limiter.js";
 import { Cleanup } from "./helpers/cleanup.js";
+import { manualClock, resolvedRateLimit } from "./helpers/rate-limit.js";
 import { delay, waitFor } from "./helpers/net.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
-
-/** A clock the test moves by hand. */
-function manualClock(): { now: () => number; advance: (ms: number) => void } {
-  let time = 1_000;
-  return { now: () => time, advance: (ms) => (time += ms) };
-}
-
-/** The resolved `rateLimit` of `options`, as a connection gets it. */
-function resolved(options: RateLimitOptions) {
-  return resolveLimits({ rateLimit: options }).rateLimit!;
-}
 
 /** A stand-in for the gate's connection: records what the gate asks of it. */
 class Host implements GateHost {
@@ -71,7 +61,7 @@ class Host implements GateHost {
 /** A gate with `options` over `host`, on `now` (the real clock when omitted), stopped after the test. */
 function gateOf(options: RateLimitOptions, now?: Clock): { gate: InboundGate; host: Host } {
   const host = new Host();
-  const gate = new InboundGate(new RateLimiter(resolved(options), now), host, now);
+  const gate = new InboundGate(new RateLimiter(resolvedRateLimit(options), now), host, now);
   cleanup.add(() => gate.stop());
   return { gate, host };
 }

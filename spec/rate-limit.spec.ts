@@ -9,7 +9,6 @@ import {
   type RepodError,
   type ServerOptions,
 } from "../lib/index.js";
-import { resolveLimits, type RateLimitOptions } from "../lib/connections/connection-options.js";
 import {
   CONTROL_RATE,
   isControlAction,
@@ -20,6 +19,7 @@ import {
 import { BrowserWebSocketTransport, type WebSocketConstructor } from "../lib/transports/browser-websocket-transport.js";
 import { FrameDeadline } from "../lib/transports/frame-deadline.js";
 import { Cleanup } from "./helpers/cleanup.js";
+import { manualClock, resolvedRateLimit } from "./helpers/rate-limit.js";
 import { spawnNode } from "./helpers/child.js";
 import { loggedListener } from "./helpers/listeners.js";
 import { delay, rawSocket, startServer, waitFor } from "./helpers/net.js";
@@ -28,17 +28,6 @@ import { closeRawWebSocket, openRawWebSocket, payloadOf } from "./helpers/ws.js"
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
-
-/** A clock the test moves by hand. */
-function manualClock(): { now: () => number; advance: (ms: number) => void } {
-  let time = 1_000;
-  return { now: () => time, advance: (ms) => (time += ms) };
-}
-
-/** The resolved `rateLimit` of `options`, as a connection gets it. */
-function resolved(options: RateLimitOptions) {
-  return resolveLimits({ rateLimit: options }).rateLimit!;
-}
 
 /** Records when each message arrived, answers pings with pongs, and how the channel ended. */
 class Recorder extends Channel {
@@ -158,7 +147,10 @@ describe("the token bucket (injected clock)", () => {
 describe("the rate limiter (injected clock)", () => {
   it("charges messages and bytes together, or nothing when either budget says wait", () => {
     const clock = manualClock();
-    const limiter = new RateLimiter(resolved({ messages: 100, burst: 10, bytes: 1_000, byteBurst: 1_000 }), clock.now);
+    const limiter = new RateLimiter(
+      resolvedRateLimit({ messages: 100, burst: 10, bytes: 1_000, byteBurst: 1_000 }),
+      clock.now,
+    );
     expect(limiter.charge("move", 900)).toBe(0);
     // 100 bytes left: a 200-byte message waits 100 ms for the missing 100 bytes, and takes no message token.
     expect(limiter.charge("move", 200)).toBeCloseTo(100);
@@ -169,7 +161,7 @@ describe("the rate limiter (injected clock)", () => {
   it("gives an action of `actions` its own budget in place of the shared one", () => {
     const clock = manualClock();
     const limiter = new RateLimiter(
-      resolved({ messages: 1_000, burst: 3, actions: { chat: { messages: 5, burst: 2 } } }),
+      resolvedRateLimit({ messages: 1_000, burst: 3, actions: { chat: { messages: 5, burst: 2 } } }),
       clock.now,
     );
     expect(limiter.charge("chat", 10)).toBe(0);
@@ -184,7 +176,7 @@ describe("the rate limiter (injected clock)", () => {
 
   it("never charges the library's control messages to the game's budget; other @ actions and messages without one count", () => {
     const clock = manualClock();
-    const limiter = new RateLimiter(resolved({ messages: 1, burst: 1 }), clock.now);
+    const limiter = new RateLimiter(resolvedRateLimit({ messages: 1, burst: 1 }), clock.now);
     for (const action of ["@ping", "@pong", "@hello", "@ack", "@session", "@resumed", "@resume-failed", "@refused"]) {
       expect(isControlAction(action)).toBe(true);
       for (let i = 0; i < 100; i++) expect(limiter.charge(action, 4_000_000)).toBe(0);
@@ -202,7 +194,7 @@ describe("the rate limiter (injected clock)", () => {
 describe("the control budget (injected clock)", () => {
   it("lets 2,000 control messages through at once, then 1,000 a second, whatever the game's budget", () => {
     const clock = manualClock();
-    const limiter = new RateLimiter(resolved({ messages: 1_000_000, burst: 1_000_000 }), clock.now);
+    const limiter = new RateLimiter(resolvedRateLimit({ messages: 1_000_000, burst: 1_000_000 }), clock.now);
     expect(CONTROL_RATE).toEqual({ messages: 1_000, burst: 2_000 });
     for (let i = 0; i < 2_000; i++) expect(limiter.charge(i % 2 === 0 ? "@ping" : "@ack", 20)).toBe(0);
     expect(limiter.charge("@ping", 20)).toBeCloseTo(1);

@@ -1,15 +1,9 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  Channel,
-  ConnectionListener,
-  Server,
-  type ClientState,
-  type IncomingMessage,
-  type ReconnectOptions,
-} from "../lib/index.js";
+import { ConnectionListener, type ClientState, type IncomingMessage, type ReconnectOptions } from "../lib/index.js";
 import { backoffDelay, resolveReconnectPolicy } from "../lib/connections/reconnect-policy.js";
 import { Cleanup } from "./helpers/cleanup.js";
+import { restartableServer } from "./helpers/restartable-server.js";
 import { closedPort, delay, pumpUntil, waitFor } from "./helpers/net.js";
 
 const cleanup = new Cleanup();
@@ -17,46 +11,6 @@ afterEach(() => cleanup.run());
 
 /** Retries every few milliseconds, long enough to survive a server restart. */
 const FAST: ReconnectOptions = { initialDelay: 10, maxDelay: 50, jitter: 0, maxAttempts: 200 };
-
-/**
- * A game server that goes down and comes back on the same port, as a restarted process would:
- * the first start picks a free port, every restart binds that port again. What every incarnation
- * received is recorded in `received`, in arrival order.
- */
-class RestartableServer {
-  readonly received: IncomingMessage[] = [];
-  current: Server | null = null;
-  port = 0;
-
-  async start(): Promise<Server> {
-    const received = this.received;
-    const server = new Server({
-      host: "127.0.0.1",
-      port: this.port,
-      channelClass: class extends Channel {
-        override networkReceived(message: IncomingMessage): void {
-          received.push(message);
-        }
-      },
-    });
-    await server.start();
-    this.port = server.port;
-    this.current = server;
-    return server;
-  }
-
-  async stop(): Promise<void> {
-    await this.current?.stop();
-    this.current = null;
-  }
-}
-
-async function restartableServer(): Promise<RestartableServer> {
-  const game = new RestartableServer();
-  cleanup.add(() => game.stop());
-  await game.start();
-  return game;
-}
 
 /** A listener that records the lifecycle handlers it runs (inside `pump()`). */
 class Player extends ConnectionListener {
@@ -95,7 +49,7 @@ function timers(): number {
 
 describe("reconnection", () => {
   it("runs disconnected then connected again when the server comes back on the same port", async () => {
-    const game = await restartableServer();
+    const game = await restartableServer(cleanup);
     const { player } = connectPlayer(game.port, FAST);
     await pumpUntil(player, () => player.calls.length === 1, "connected");
 
@@ -113,7 +67,7 @@ describe("reconnection", () => {
   });
 
   it("shows connecting, open, reconnecting, open, closing, closed on state$", async () => {
-    const game = await restartableServer();
+    const game = await restartableServer(cleanup);
     const { player, states, completed } = connectPlayer(game.port, FAST);
     await waitFor(() => states.at(-1) === "open", "open");
     await game.stop();
@@ -126,7 +80,7 @@ describe("reconnection", () => {
   });
 
   it("delivers the messages sent while reconnecting, in order, before the ones sent after", async () => {
-    const game = await restartableServer();
+    const game = await restartableServer(cleanup);
     const { player, states } = connectPlayer(game.port, FAST);
     await waitFor(() => states.at(-1) === "open", "open");
     player.send({ action: "seq", n: 0 });
@@ -144,7 +98,7 @@ describe("reconnection", () => {
   });
 
   it("is already reconnecting when disconnected is emitted, so a send() made on it is queued, not refused", async () => {
-    const game = await restartableServer();
+    const game = await restartableServer(cleanup);
     const { player, states } = connectPlayer(game.port, FAST);
     await waitFor(() => states.at(-1) === "open", "open");
     const sentOnDisconnect: number[] = [];
@@ -161,7 +115,7 @@ describe("reconnection", () => {
   });
 
   it("refuses with 0 what does not fit in reconnect.maxQueuedBytes, and delivers the rest", async () => {
-    const game = await restartableServer();
+    const game = await restartableServer(cleanup);
     const bounded = connectPlayer(game.port, { ...FAST, maxQueuedBytes: 100 });
     const refusing = connectPlayer(game.port, { ...FAST, maxQueuedBytes: 0 });
     await waitFor(() => [bounded, refusing].every(({ states }) => states.at(-1) === "open"), "both open");
@@ -190,7 +144,7 @@ describe("reconnection", () => {
   });
 
   it("gives up after maxAttempts with one error ERR_RECONNECT_FAILED and state closed", async () => {
-    const game = await restartableServer();
+    const game = await restartableServer(cleanup);
     const { player, states, completed } = connectPlayer(game.port, {
       initialDelay: 5,
       factor: 1,
@@ -209,7 +163,7 @@ describe("reconnection", () => {
   });
 
   it("counts maxAttempts per outage: a client that got back in starts counting anew at the next drop", async () => {
-    const game = await restartableServer();
+    const game = await restartableServer(cleanup);
     // One attempt per outage, after 300 ms: the server is back long before.
     const { player, states } = connectPlayer(game.port, { initialDelay: 300, factor: 1, jitter: 0, maxAttempts: 1 });
     await waitFor(() => states.at(-1) === "open", "open");
@@ -240,7 +194,7 @@ describe("reconnection", () => {
   });
 
   it("stops reconnecting on close(), leaving no timer behind", async () => {
-    const game = await restartableServer();
+    const game = await restartableServer(cleanup);
     const { player, states, completed } = connectPlayer(game.port, { initialDelay: 300, jitter: 0 });
     await pumpUntil(player, () => player.calls.length === 1, "connected");
     const before = timers();
