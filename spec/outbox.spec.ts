@@ -1099,6 +1099,173 @@ describe("an outbox over a transport whose buffer the test sets", () => {
     outbox.drain();
     expect(transport.written).toHaveLength(3);
   });
+
+  it("accepts a frame that takes what waits for a peer that is behind exactly to maxQueuedBytes, and cuts the peer off one byte past it", async () => {
+    const { outbox, transport } = openOutbox(2048);
+    await nextTurn();
+    expect(outbox.offer(frameOf(1000))).toBe(1000);
+    await nextTurn();
+    // 1000 bytes of an earlier turn still wait (more than the 512 bytes of slack): the peer is behind.
+    expect(outbox.offer(frameOf(1048))).toBe(1048);
+    expect(outbox.bufferedAmount).toBe(2048);
+    expect(outbox.offer(frameOf(1))).toBe(-1);
+    expect(transport.written).toHaveLength(2);
+  });
+
+  it("counts a peer with exactly the slack left from earlier turns as keeping up, and with one byte more as behind", async () => {
+    // 2 KiB: the slack is 512 bytes.
+    const atSlack = openOutbox(2048);
+    await nextTurn();
+    atSlack.outbox.offer(frameOf(512));
+    await nextTurn();
+    expect(atSlack.outbox.offer(frameOf(1600))).toBe(1600);
+    expect(atSlack.transport.written).toHaveLength(2);
+
+    const pastSlack = openOutbox(2048);
+    await nextTurn();
+    pastSlack.outbox.offer(frameOf(513));
+    await nextTurn();
+    expect(pastSlack.outbox.offer(frameOf(1600))).toBe(-1);
+    expect(pastSlack.transport.written).toHaveLength(1);
+  });
+
+  it("counts a peer as keeping up once the bytes of earlier turns have left during this turn, however much this turn wrote", async () => {
+    // 16 KiB: the slack is 4 KiB.
+    const { outbox, transport } = openOutbox(16 * 1024);
+    await nextTurn();
+    expect(outbox.offer(frameOf(10_000))).toBe(10_000);
+    await nextTurn();
+    // The peer has not read them yet: 10 000 bytes of an earlier turn wait when this turn's frames come.
+    expect(outbox.offer(frameOf(100))).toBe(100);
+    expect(outbox.offer(frameOf(6_000))).toBe(6_000);
+    // Then the transport hands the earlier turn's bytes on: only this turn's 6 100 wait.
+    transport.bufferedAmount -= 10_000;
+    expect(outbox.offer(frameOf(12_000))).toBe(12_000);
+    expect(transport.written).toHaveLength(4);
+
+    // The next turn finds all of that turn's bytes still waiting: the peer is behind, and the bound holds.
+    await nextTurn();
+    expect(outbox.offer(frameOf(100))).toBe(-1);
+  });
+
+  it("does not cut off a burst of one turn that all waits in the backlog (the peer's pacing holds it), and cuts the peer off in a later turn", async () => {
+    // 16 KiB: the slack is 4 KiB.
+    const { outbox, transport } = openOutbox(16 * 1024);
+    outbox.pace(() => false);
+    await nextTurn();
+    for (let index = 0; index < 3; index++) expect(outbox.offer(frameOf(8000))).toBe(8000);
+    expect(outbox.backlogBytes).toBe(24_000);
+    expect(transport.written).toEqual([]);
+
+    await nextTurn();
+    expect(outbox.offer(frameOf(100))).toBe(-1);
+    expect(outbox.backlogBytes).toBe(24_000);
+  });
+
+  it("counts the growth of a latest-wins frame replaced in this turn as this turn's bytes: the burst goes on, and the next turn holds the bound", async () => {
+    // 16 KiB: the slack is 4 KiB.
+    const { outbox, transport } = openOutbox(16 * 1024);
+    outbox.pace(() => false);
+    await nextTurn();
+    expect(outbox.offer(frameOf(100), "state")).toBe(100);
+    await nextTurn();
+    // 100 bytes of an earlier turn wait, within the slack: the peer keeps up, and its state grows past the bound.
+    const newest = frameOf(20_000);
+    expect(outbox.offer(newest, "state")).toBe(20_000);
+    expect(outbox.offer(frameOf(5_000))).toBe(5_000);
+    expect(outbox.backlogBytes).toBe(25_000);
+    expect(outbox.backlogLength).toBe(2);
+
+    // The grown frame waits from an earlier turn now: the peer is behind.
+    await nextTurn();
+    expect(outbox.offer(frameOf(100))).toBe(-1);
+    expect(outbox.replace("state", frameOf(20_001))).toBeUndefined();
+    outbox.pace(() => true);
+    outbox.drain();
+    expect(transport.written[0]).toBe(newest);
+  });
+
+  it("lets a latest-wins frame replace a waiting one of the same size or smaller while a peer that is behind holds more than maxQueuedBytes", async () => {
+    const { outbox, transport } = openOutbox(16 * 1024);
+    await nextTurn();
+    // One turn's burst to a peer that kept up takes what waits past the bound.
+    expect(outbox.offer(frameOf(HIGH_WATER_MARK))).toBe(HIGH_WATER_MARK);
+    expect(outbox.offer(frameOf(8000), "state")).toBe(8000);
+    await nextTurn();
+
+    // The peer did not read that turn's bytes: it is behind, yet a fixed-size state update replaces the waiting one.
+    expect(outbox.offer(frameOf(8000), "state")).toBe(8000);
+    const smaller = frameOf(7000);
+    expect(outbox.replace("state", smaller)?.frame).toBe(smaller);
+    expect(outbox.backlogBytes).toBe(7000);
+    // A bigger one would add to what waits past the bound.
+    expect(outbox.offer(frameOf(7001), "state")).toBe(-1);
+
+    transport.bufferedAmount = 0;
+    outbox.drain();
+    expectFrames(transport.written.slice(1), [smaller]);
+  });
+
+  it("judges the peer by what its transport held before in every turn, the first turns after the outbox's module loaded included", async () => {
+    // The outbox counts turns from when its module loads: a fresh copy of it starts at the first.
+    vi.resetModules();
+    const fresh = await import("../lib/connections/outbox.js");
+    for (let index = 0; index < 4; index++) {
+      const transport = new RecordingTransport();
+      // The transport holds 2000 bytes of earlier turns that the peer has not read.
+      transport.bufferedAmount = 2000;
+      const outbox = new fresh.Outbox(transport, 2048);
+      outbox.start();
+      expect(outbox.offer(frameOf(100))).toBe(-1);
+      expect(transport.written).toEqual([]);
+      await nextTurn();
+    }
+  });
+
+  it("drops what waits when stopped: none of it, nor anything offered later, reaches the transport, even when it drains", () => {
+    const { outbox, transport } = openOutbox(1024 * 1024);
+    transport.bufferedAmount = HIGH_WATER_MARK;
+    outbox.offer(frameOf(100));
+    outbox.offer(frameOf(200), "state");
+    expect(outbox.backlogLength).toBe(2);
+    outbox.stop();
+    expect(outbox.backlogLength).toBe(0);
+    expect(outbox.backlogBytes).toBe(0);
+    expect(outbox.bufferedAmount).toBe(HIGH_WATER_MARK);
+    expect(outbox.isClear).toBe(false);
+
+    transport.bufferedAmount = 0;
+    outbox.offer(frameOf(300));
+    outbox.drain();
+    expect(transport.written).toEqual([]);
+  });
+
+  it("takes nothing more once flushed: a frame offered after the flush never reaches the transport", () => {
+    const { outbox, transport } = openOutbox(1024 * 1024);
+    const sent = frameOf(100);
+    outbox.offer(sent);
+    outbox.flushAll();
+    expectFrames(transport.written, [sent]);
+    transport.bufferedAmount = 0;
+    outbox.offer(frameOf(200));
+    outbox.drain();
+    expectFrames(transport.written, [sent]);
+  });
+
+  it("hands a transport that never opened nothing, not even when flushed or drained, and drops what waited", () => {
+    const transport = new RecordingTransport();
+    const outbox = new Outbox(transport, 1024 * 1024);
+    outbox.offer(frameOf(100));
+    outbox.offer(frameOf(200), "state");
+    // A drain reported before the transport opened leaves the frames waiting for start().
+    outbox.drain();
+    expect(transport.written).toEqual([]);
+    expect(outbox.backlogLength).toBe(2);
+    outbox.flushAll();
+    expect(transport.written).toEqual([]);
+    expect(outbox.backlogLength).toBe(0);
+    expect(outbox.backlogBytes).toBe(0);
+  });
 });
 
 describe("a frame queue", () => {
@@ -1156,5 +1323,21 @@ describe("a frame queue", () => {
     expect(queue.slot("state")!.tag).toBe(7);
     expect(queue.shift().byteLength).toBe(20);
     expect(queue.bytes).toBe(50);
+  });
+
+  it("drops every frame and every latest-wins slot when cleared, and queues anew after", () => {
+    const queue = new FrameQueue();
+    queue.push(frameOf(10));
+    queue.push(frameOf(20), "state");
+    queue.clear();
+    expect(queue.isEmpty).toBe(true);
+    expect(queue.length).toBe(0);
+    expect(queue.bytes).toBe(0);
+    expect(queue.slot("state")).toBeUndefined();
+    const next = frameOf(30);
+    queue.push(next, "state");
+    expect(queue.length).toBe(1);
+    expect(queue.bytes).toBe(30);
+    expect(queue.shift()).toBe(next);
   });
 });
