@@ -354,7 +354,8 @@ describe("PendingRequests: what a request leaves behind once it is settled", () 
     await waitFor(() => "error" in outcome, "the timeout");
     expect(outcome.error).toMatchObject({ code: "ERR_REQUEST_TIMEOUT" });
     expect(requests.size).toBe(0);
-    expect(timers()).toBe(before);
+    // At most as many: a timer an earlier test left (waitFor's polling) may have ended meanwhile.
+    expect(timers()).toBeLessThanOrEqual(before);
     requests.settle({ action: REPLY_ACTION, [REPLY_ID_KEY]: id, result: 7 });
     expect(outcome.value).toBeUndefined();
   });

@@ -127,23 +127,28 @@ export function isControlAction(action: unknown): boolean {
  * second, with per-action message budgets in place of the shared one. Control messages are free.
  */
 export class RateLimiter {
-  private readonly messages: TokenBucket;
-  private readonly bytes: TokenBucket;
-  private readonly actions: ReadonlyMap<string, TokenBucket>;
+  /**
+   * The budgets of game messages, created with the first one: a connection may send none, or only
+   * a hello (a control message). A bucket starts full and one never charged stays full, so
+   * creating it late changes nothing.
+   */
+  private messages: TokenBucket | null = null;
+  private bytes: TokenBucket | null = null;
+  /** The per-action budgets; without any (the usual case), one empty map for every limiter. */
+  private readonly actions: ReadonlyMap<string, TokenBucket> = NO_ACTIONS;
   private readonly control: TokenBucket;
 
   constructor(
     readonly limit: ResolvedRateLimit,
     private readonly now: Clock = monotonic,
   ) {
-    const { messages, burst, bytes, byteBurst } = limit;
-    this.messages = new TokenBucket(messages, burst, now);
-    this.bytes = new TokenBucket(bytes, byteBurst, now);
-    const actions = new Map<string, TokenBucket>();
-    for (const [action, budget] of limit.actions)
-      actions.set(action, new TokenBucket(budget.messages, budget.burst, now));
-    this.actions = actions;
     this.control = new TokenBucket(CONTROL_RATE.messages, CONTROL_RATE.burst, now);
+    if (limit.actions.size > 0) {
+      const actions = new Map<string, TokenBucket>();
+      for (const [action, budget] of limit.actions)
+        actions.set(action, new TokenBucket(budget.messages, budget.burst, now));
+      this.actions = actions;
+    }
   }
 
   /**
@@ -156,17 +161,21 @@ export class RateLimiter {
       if (wait === 0) this.control.take(1);
       return wait;
     }
-    let count = this.messages;
+    const { limit, now: clock } = this;
+    let count = (this.messages ??= new TokenBucket(limit.messages, limit.burst, clock));
+    const byteBudget = (this.bytes ??= new TokenBucket(limit.bytes, limit.byteBurst, clock));
     // Stryker disable next-line ConditionalExpression,EqualityOperator: a fast path: with no per-action budget, or for an action that is no string, the lookup finds none and the shared budget applies
     if (this.actions.size > 0 && typeof action === "string") count = this.actions.get(action) ?? count;
     const now = this.now();
-    const wait = Math.max(count.wait(1, now), this.bytes.wait(bytes, now));
+    const wait = Math.max(count.wait(1, now), byteBudget.wait(bytes, now));
     if (wait > 0) return wait;
     count.take(1);
-    this.bytes.take(bytes);
+    byteBudget.take(bytes);
     return 0;
   }
 }
+
+const NO_ACTIONS: ReadonlyMap<string, TokenBucket> = new Map();
 
 /** What an {@link InboundGate} needs of its connection. */
 export interface GateHost {

@@ -19,7 +19,12 @@ export class FrameDecoder {
   /** Largest payload accepted, in bytes. */
   readonly maxPayload: number;
 
-  private readonly header = new Uint8Array(HEADER_SIZE);
+  /**
+   * The bytes of a header split across chunks read so far (`headerFill` of them), as a big-endian
+   * number: a number rather than a 4-byte array, because every connection of a server holds a
+   * decoder and a typed array costs some 200 bytes.
+   */
+  private header = 0;
   private headerFill = 0;
   private payload: Uint8Array | null = null;
   private payloadLength = 0;
@@ -86,10 +91,21 @@ export class FrameDecoder {
         length = readLength(chunk, offset);
         offset += HEADER_SIZE;
       } else {
-        while (this.headerFill < HEADER_SIZE && offset < end) this.header[this.headerFill++] = chunk[offset++]!;
-        if (this.headerFill < HEADER_SIZE) return;
+        let header = this.header;
+        let fill = this.headerFill;
+        while (fill < HEADER_SIZE && offset < end) {
+          header = header * 0x100 + chunk[offset++]!;
+          fill++;
+        }
+        if (fill < HEADER_SIZE) {
+          // At most 3 bytes here, so a small integer, which V8 stores in the field itself.
+          this.header = header;
+          this.headerFill = fill;
+          return;
+        }
+        this.header = 0;
         this.headerFill = 0;
-        length = readLength(this.header, 0);
+        length = header;
       }
       if (length > this.maxPayload) {
         throw new ProtocolError(

@@ -1,6 +1,3 @@
-/** The largest WebSocket frame header: 2 bytes, an 8-byte extended length, a 4-byte mask. */
-const MAX_HEADER_SIZE = 14;
-
 /**
  * Follows the frame boundaries of the bytes a WebSocket peer sends (RFC 6455 §5.2), without
  * decoding or keeping any payload, to tell whether the peer is in the middle of a message: a frame
@@ -14,7 +11,16 @@ const MAX_HEADER_SIZE = 14;
  * Cost: a few operations per frame header; payload bytes are skipped, never looked at.
  */
 export class WsFrameTracker {
-  private readonly header = new Uint8Array(MAX_HEADER_SIZE);
+  /**
+   * What the header of the frame in progress says, as numbers rather than a copy of its (up to
+   * 14) bytes, which would cost some 200 bytes per connection: its first byte (FIN, opcode), its
+   * second (MASK, 7-bit length), and the extended length read so far, big-endian, in two 32-bit
+   * halves (the high one for an 8-byte length) so that both stay exact. The mask is skipped.
+   */
+  private first = 0;
+  private second = 0;
+  private lengthHigh = 0;
+  private lengthLow = 0;
   /** Header bytes of the frame in progress received so far; 0 between headers. */
   private headerFill = 0;
   /** The full size of that header, known once its first 2 bytes are in. */
@@ -55,11 +61,17 @@ export class WsFrameTracker {
       }
       // A control frame between the fragments of a message does not restart the message's clock.
       if (this.headerFill === 0 && !this.fragmented) began = true;
-      this.header[this.headerFill++] = chunk[offset++]!;
-      if (this.headerFill === 2) {
-        const length7 = this.header[1]! & 0x7f;
-        const masked = (this.header[1]! & 0x80) !== 0;
+      const byte = chunk[offset++]!;
+      const at = this.headerFill++;
+      if (at === 0) {
+        this.first = byte;
+      } else if (at === 1) {
+        this.second = byte;
+        const length7 = byte & 0x7f;
+        const masked = (byte & 0x80) !== 0;
         this.headerSize = 2 + (length7 === 126 ? 2 : length7 === 127 ? 8 : 0) + (masked ? 4 : 0);
+      } else {
+        this.readLengthByte(at, byte);
       }
       if (this.headerFill >= 2 && this.headerFill === this.headerSize) this.headerComplete();
     }
@@ -80,22 +92,32 @@ export class WsFrameTracker {
     return `the first fragments of a message (${this.fragmentedBytes} payload bytes) but not its final fragment`;
   }
 
-  private headerComplete(): void {
-    const header = this.header;
-    const opcode = header[0]! & 0x0f;
-    this.dataFrame = opcode < 0x08;
-    this.final = (header[0]! & 0x80) !== 0;
-    const length7 = header[1]! & 0x7f;
+  /** Byte `at` (from 2) of a header: part of the extended payload length, or of the mask. */
+  private readLengthByte(at: number, byte: number): void {
+    const length7 = this.second & 0x7f;
     if (length7 === 126) {
-      this.payloadLength = (header[2]! << 8) | header[3]!;
+      if (at < 4) this.lengthLow = this.lengthLow * 0x100 + byte;
+    } else if (length7 === 127) {
+      if (at < 6) this.lengthHigh = this.lengthHigh * 0x100 + byte;
+      else if (at < 10) this.lengthLow = this.lengthLow * 0x100 + byte;
+    }
+  }
+
+  private headerComplete(): void {
+    const opcode = this.first & 0x0f;
+    this.dataFrame = opcode < 0x08;
+    this.final = (this.first & 0x80) !== 0;
+    const length7 = this.second & 0x7f;
+    if (length7 === 126) {
+      this.payloadLength = this.lengthLow;
     } else if (length7 === 127) {
       // Over 2^53 bytes cannot be represented exactly, but `ws` refuses anything over maxPayload.
-      const high = ((header[2]! << 24) >>> 0) + (header[3]! << 16) + (header[4]! << 8) + header[5]!;
-      const low = ((header[6]! << 24) >>> 0) + (header[7]! << 16) + (header[8]! << 8) + header[9]!;
-      this.payloadLength = high * 2 ** 32 + low;
+      this.payloadLength = this.lengthHigh * 2 ** 32 + this.lengthLow;
     } else {
       this.payloadLength = length7;
     }
+    this.lengthHigh = 0;
+    this.lengthLow = 0;
     this.headerFill = 0;
     this.remaining = this.payloadLength;
     if (this.remaining === 0) this.frameComplete();

@@ -12,7 +12,7 @@ import {
 } from "../constants.js";
 import { Channel, type AnyChannel } from "../connections/channel.js";
 import type { ChannelLink } from "../connections/channel-link.js";
-import { Connection, type ConnectionEvents } from "../connections/connection.js";
+import { Connection, type ConnectionEvents, type ConnectionOptions } from "../connections/connection.js";
 import { resolveLimits, type ResolvedLimits } from "../connections/connection-options.js";
 import type { SendOptions } from "../connections/outbox.js";
 import { dispatch } from "../dispatch/dispatch.js";
@@ -155,6 +155,7 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     this.handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
     this.#wsOptions = options.ws ?? null;
     this.logger = resolveLogger(options.logger);
+    this.#connectionOptions = { ...this.limits, logger: this.logger, open: true, expectGreeting: false };
     this.adapter = options.adapter ?? null;
     this.#authenticate = (options.authenticate as Authenticate<unknown> | undefined) ?? null;
     this.#resume = resolveResume(options.resume as ResumeOptions | boolean | undefined);
@@ -470,12 +471,7 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
       );
       return;
     }
-    const connection = new Connection(transport, IGNORE_EVENTS, {
-      ...this.limits,
-      logger: this.logger,
-      open: true,
-      expectGreeting: false,
-    });
+    const connection = new Connection(transport, IGNORE_EVENTS, this.#connectionOptions);
     if (this.#authenticate === null && this.#resume === null) {
       this.#admit(connection, { data: undefined, session: false, greeted: false, pending: [] });
       return;
@@ -489,6 +485,19 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     );
     if (!handshake.isSettled) this.#handshakes.add(handshake);
   }
+
+  /**
+   * The options of every connection this server accepts: one object for all of them, not one
+   * each. They are the same for every connection, and an object built per connection by spreading
+   * the limits gets a hidden class of its own in V8 (over 500 bytes a connection).
+   */
+  readonly #connectionOptions: ConnectionOptions;
+
+  /** What the routes of the channels' connections call on this server (see {@link ChannelRoute}). */
+  readonly #routeHost: RouteHost<AnyChannel> = {
+    receive: (channel, message) => this.#receive(channel as C, message),
+    release: (channel, error) => this.#release(channel as C, error),
+  };
 
   /** Where the handshakes of new connections end. */
   readonly #handshakeHost: HandshakeHost = {
@@ -514,59 +523,38 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
    */
   #admit(connection: Connection, admission: Admission): void {
     // The link reports to the channel, which needs the link to be built: its events arrive
-    // asynchronously, after `channel` is set below.
-    // eslint-disable-next-line prefer-const
-    let channel!: C;
+    // asynchronously, after the route's `channel` is set below.
+    const route = new ChannelRoute<C>(this.#routeHost, connection);
     let link: ChannelLink;
     let session: ServerSession | null = null;
-    // With the `validation` option, every message passes its channel's schema check first.
-    let stage: ValidationStage | null = null;
-    const receive = (message: IncomingMessage): void =>
-      stage === null ? this.#receive(channel, message) : stage.receive(message);
     if (admission.session && this.#resume !== null) {
       session = new ServerSession(connection, admission.data, this.#resume);
       link = session;
     } else {
-      connection.route({
-        open: () => {},
-        message: (message) => {
-          if (isSessionControl(message)) {
-            // A repod-rx client says hello to every server: one without sessions ignores it.
-            if (message.action !== HELLO_ACTION) {
-              connection.reject(
-                new ProtocolError("ERR_INVALID_CONTROL", `Dropped a ${String(message.action)} outside a session`),
-              );
-            }
-            return;
-          }
-          receive(message);
-        },
-        rtt: (milliseconds) => channel.emitRtt(milliseconds),
-        close: (error) => {
-          stage?.end();
-          this.#release(channel, error);
-        },
-      });
+      connection.route(route);
       link = connection;
     }
-    stage =
+    // With the `validation` option, every message passes its channel's schema check first.
+    const stage =
       this.#validation?.channelStage(link, {
         logger: this.logger,
         maxInvalidMessages: this.limits.maxInvalidMessages,
         deliver: (message) => this.#receive(channel, message),
       }) ?? null;
-    channel = new this.channelClass({
+    route.stage = stage;
+    const channel = new this.channelClass({
       link,
       server: this,
       id: nextChannelId++,
       data: admission.data,
       ...(stage === null ? {} : { validation: stage }),
     });
+    route.channel = channel;
     if (session !== null) {
       const seat = session;
       this.#sessions.set(seat.token, seat);
       seat.start({
-        message: receive,
+        message: (message) => route.receive(message),
         rtt: (milliseconds) => channel.emitRtt(milliseconds),
         drop: (error) => this.#drop(channel, error),
         resume: () => this.#resumed(channel),
@@ -597,7 +585,7 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     });
     for (const message of admission.pending) {
       if (session !== null) session.receive(message);
-      else receive(message);
+      else route.receive(message);
     }
   }
 
@@ -736,5 +724,62 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
   /** After stop(), in pump mode: run what is still queued so every hook runs exactly once. */
   #drainPumpQueue(): void {
     for (let rounds = 0; rounds < 100 && this.scheduler.size > 0; rounds++) this.scheduler.flush();
+  }
+}
+
+/** What a {@link ChannelRoute} needs of its server: one object per server. */
+interface RouteHost<C extends AnyChannel> {
+  /** A valid message of `channel` (schema-checked, when the server validates): dispatch it. */
+  receive(channel: C, message: IncomingMessage): void;
+  /** `channel`'s connection or seat has ended. */
+  release(channel: C, error: Error | undefined): void;
+}
+
+/**
+ * Takes a channel's messages to its server: the events of the channel's connection (without
+ * session resume), and the messages of its seat (with it). One small object per channel with its
+ * methods on the prototype, rather than a closure per event: a server holding thousands of idle
+ * players pays for each of them.
+ */
+class ChannelRoute<C extends AnyChannel> implements ConnectionEvents {
+  /** Set as soon as the channel is built, before any event can arrive (they come asynchronously). */
+  channel!: C;
+  /** The channel's schema check, with the `validation` option. */
+  stage: ValidationStage | null = null;
+
+  constructor(
+    private readonly host: RouteHost<C>,
+    private readonly connection: Connection,
+  ) {}
+
+  open(): void {}
+
+  message(message: IncomingMessage): void {
+    if (isSessionControl(message)) {
+      // A repod-rx client says hello to every server: one without sessions ignores it.
+      if (message.action !== HELLO_ACTION) {
+        this.connection.reject(
+          new ProtocolError("ERR_INVALID_CONTROL", `Dropped a ${String(message.action)} outside a session`),
+        );
+      }
+      return;
+    }
+    this.receive(message);
+  }
+
+  rtt(milliseconds: number): void {
+    this.channel.emitRtt(milliseconds);
+  }
+
+  close(error?: Error): void {
+    this.stage?.end();
+    this.host.release(this.channel, error);
+  }
+
+  /** A message from the player, through the schema check first when there is one. */
+  receive(message: IncomingMessage): void {
+    const stage = this.stage;
+    if (stage === null) this.host.receive(this.channel, message);
+    else stage.receive(message);
   }
 }

@@ -25,6 +25,11 @@ const DEFAULT_CLOSE_TIMEOUT = 5_000;
 /** Milliseconds between two looks at a buffer that gives no drain event of its own. */
 const DRAIN_POLL_INTERVAL = 10;
 
+/** Where a socket's listeners find their transport (see {@link TcpTransport.start}). */
+const TRANSPORT = Symbol("TcpTransport");
+
+type OwnedSocket = net.Socket & { [TRANSPORT]?: TcpTransport };
+
 /**
  * Length-prefixed msgpack frames over a `net.Socket`.
  *
@@ -51,8 +56,15 @@ export class TcpTransport implements Transport {
   private opened: boolean;
   private failure: Error | undefined;
   private closeTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Times a frame left partial; `null` with `frameTimeout: 0`. */
-  private readonly deadline: FrameDeadline | null;
+  private readonly frameTimeout: number;
+  /**
+   * Times a frame left partial; created when the first one is (or when reading pauses), never
+   * with `frameTimeout: 0`. Most connections of a server only ever receive whole frames, or
+   * nothing: they do without it.
+   */
+  private deadline: FrameDeadline | null = null;
+  /** Whether the socket's `drain` is listened to: from the first `watchDrain` on. */
+  private drainListened = false;
   /** The mark a `drain` is awaited below (`watchDrain`); 0 when none is. */
   private drainBelow = 0;
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
@@ -62,13 +74,7 @@ export class TcpTransport implements Transport {
     this.decoder = new FrameDecoder(options.maxPayload);
     this.opened = options.connected;
     this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
-    const frameTimeout = options.frameTimeout ?? DEFAULT_FRAME_TIMEOUT;
-    this.deadline =
-      frameTimeout > 0
-        ? new FrameDeadline(frameTimeout, (elapsed) =>
-            this.destroy(frameTimeoutError(this.frameProgress(), elapsed, frameTimeout)),
-          )
-        : null;
+    this.frameTimeout = options.frameTimeout ?? DEFAULT_FRAME_TIMEOUT;
     this.remote = { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
     if (options.connected) socket.setNoDelay(true);
   }
@@ -95,46 +101,60 @@ export class TcpTransport implements Transport {
         events.open();
       });
     }
-    socket.on("data", (chunk: Buffer) => {
-      const decoder = this.decoder;
-      const before = decoder.partialBytes;
-      try {
-        decoder.push(chunk, events.payload);
-      } catch (error) {
-        this.destroy(error as Error);
-        return;
-      }
-      const after = decoder.partialBytes;
-      // A partial frame that grew by exactly the chunk is the one already timed; any other is new
-      // (see FrameDecoder.partialBytes).
-      this.deadline?.update(after > 0, after > 0 && (before === 0 || after !== before + chunk.byteLength));
-    });
-    socket.on("error", (error) => {
-      this.failure ??= error;
-    });
-    // Emitted only after a write found the socket's buffer full, so it costs nothing otherwise.
-    socket.on("drain", () => this.checkDrain());
-    socket.on("close", () => {
-      this.clearCloseTimer();
-      this.deadline?.stop();
-      this.stopDrainWatch();
-      this.queued = [];
-      this.queuedBytes = 0;
-      events.close(this.failure);
-    });
-    socket.on("end", () => {
-      // A peer that stops in the middle of a frame crashed or was killed: say so instead of
-      // ending as cleanly as a peer that quit.
-      const partial = this.decoder.bufferedBytes;
-      if (partial > 0) {
-        this.failure ??= new ConnectionError(
-          "ERR_CONNECTION_LOST",
-          `The peer closed the connection in the middle of a frame; dropped the ${partial} bytes received of it`,
-        );
-      }
-      // The peer finished sending; finish ours too (what we queued still goes out first).
-      this.end();
-    });
+    // The same four listeners for every socket, which finds its transport through TRANSPORT,
+    // rather than four closures per connection.
+    (socket as OwnedSocket)[TRANSPORT] = this;
+    socket.on("data", TcpTransport.onData);
+    socket.on("error", TcpTransport.onError);
+    socket.on("close", TcpTransport.onClose);
+    socket.on("end", TcpTransport.onEnd);
+  }
+
+  private static onData(this: OwnedSocket, chunk: Buffer): void {
+    const transport = this[TRANSPORT]!;
+    const decoder = transport.decoder;
+    const before = decoder.partialBytes;
+    try {
+      decoder.push(chunk, transport.events!.payload);
+    } catch (error) {
+      transport.destroy(error as Error);
+      return;
+    }
+    const after = decoder.partialBytes;
+    // A partial frame that grew by exactly the chunk is the one already timed; any other is new
+    // (see FrameDecoder.partialBytes).
+    if (after > 0) transport.frameDeadline()?.update(true, before === 0 || after !== before + chunk.byteLength);
+    else transport.deadline?.update(false, false);
+  }
+
+  private static onError(this: OwnedSocket, error: Error): void {
+    const transport = this[TRANSPORT]!;
+    transport.failure ??= error;
+  }
+
+  private static onClose(this: OwnedSocket): void {
+    const transport = this[TRANSPORT]!;
+    transport.clearCloseTimer();
+    transport.deadline?.stop();
+    transport.stopDrainWatch();
+    transport.queued = [];
+    transport.queuedBytes = 0;
+    transport.events!.close(transport.failure);
+  }
+
+  private static onEnd(this: OwnedSocket): void {
+    const transport = this[TRANSPORT]!;
+    // A peer that stops in the middle of a frame crashed or was killed: say so instead of
+    // ending as cleanly as a peer that quit.
+    const partial = transport.decoder.bufferedBytes;
+    if (partial > 0) {
+      transport.failure ??= new ConnectionError(
+        "ERR_CONNECTION_LOST",
+        `The peer closed the connection in the middle of a frame; dropped the ${partial} bytes received of it`,
+      );
+    }
+    // The peer finished sending; finish ours too (what we queued still goes out first).
+    transport.end();
   }
 
   write(frame: Uint8Array): void {
@@ -150,6 +170,12 @@ export class TcpTransport implements Transport {
 
   watchDrain(below: number): void {
     this.drainBelow = below;
+    if (!this.drainListened) {
+      // Listened to from the first time a backlog waits for room, not for every connection: the
+      // `drain`s emitted before mattered to nobody (nothing waited for them).
+      this.drainListened = true;
+      this.socket.on("drain", () => this.checkDrain());
+    }
     // A write pending for this turn says after it is made; a full socket says with its `drain`.
     if (this.flushPending || this.socket.writableNeedDrain) return;
     queueMicrotask(() => this.checkDrain());
@@ -176,7 +202,7 @@ export class TcpTransport implements Transport {
     // Node stops reading from the socket once its small read buffer is full: the kernel's buffers
     // fill next, then TCP's window closes and the peer's writes wait.
     this.socket.pause();
-    this.deadline?.hold();
+    this.frameDeadline()?.hold();
   }
 
   resume(): void {
@@ -233,6 +259,17 @@ export class TcpTransport implements Transport {
     this.drainBelow = 0;
     if (this.drainTimer !== undefined) clearTimeout(this.drainTimer);
     this.drainTimer = undefined;
+  }
+
+  /** The deadline of partial frames, created on first use; `null` with `frameTimeout: 0`. */
+  private frameDeadline(): FrameDeadline | null {
+    const timeout = this.frameTimeout;
+    if (this.deadline === null && timeout > 0) {
+      this.deadline = new FrameDeadline(timeout, (elapsed) =>
+        this.destroy(frameTimeoutError(this.frameProgress(), elapsed, timeout)),
+      );
+    }
+    return this.deadline;
   }
 
   /** What arrived of the partial frame, for the `ERR_FRAME_TIMEOUT` message. */

@@ -84,6 +84,12 @@ export interface WsAcceptorOptions extends WebSocketOptions {
   readonly logger?: Logger;
 }
 
+/** A handshake in progress (see `WsAcceptor.handshakes`). */
+interface Handshake {
+  readonly timer: ReturnType<typeof setTimeout>;
+  readonly onClose: () => void;
+}
+
 type UpgradeListener = (request: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 /**
@@ -102,8 +108,11 @@ export class WsAcceptor {
   private wss: WebSocketServer | null = null;
   private upgradeListener: UpgradeListener | null = null;
   private readonly origins: ReadonlySet<string> | null;
-  /** Sockets whose handshake is in progress, with the timer that destroys them at `handshakeTimeout`. */
-  private readonly handshakes = new Map<Duplex, ReturnType<typeof setTimeout>>();
+  /**
+   * Sockets whose handshake is in progress, with the timer that destroys them at
+   * `handshakeTimeout` and the listener of their `close` that settles it.
+   */
+  private readonly handshakes = new Map<Duplex, Handshake>();
 
   constructor(private readonly options: WsAcceptorOptions) {
     this.origins = options.origins === undefined ? null : new Set(options.origins.map(normalizeOrigin));
@@ -179,7 +188,7 @@ export class WsAcceptor {
     if (server !== null && this.upgradeListener !== null) server.off("upgrade", this.upgradeListener);
     this.wss?.close();
     // Handshakes in progress can no longer complete; an own listener's close() would wait for them.
-    for (const [socket, timer] of this.handshakes) {
+    for (const [socket, { timer }] of this.handshakes) {
       clearTimeout(timer);
       socket.destroy();
     }
@@ -221,15 +230,21 @@ export class WsAcceptor {
     }, timeout);
     // The socket keeps the process alive while it is open; this timer must not on its own.
     timer.unref?.();
-    this.handshakes.set(socket, timer);
-    socket.once("close", () => this.settleHandshake(socket));
+    const onClose = (): void => this.settleHandshake(socket);
+    this.handshakes.set(socket, { timer, onClose });
+    socket.on("close", onClose);
   }
 
-  /** Ends the timing of a handshake: the socket was upgraded or has closed. */
+  /**
+   * Ends the timing of a handshake: the socket was upgraded or has closed. The `close` listener
+   * goes too: an upgraded socket lives on for the whole game, and would hold it (and what it
+   * holds) for nothing.
+   */
   private settleHandshake(socket: Duplex): void {
-    const timer = this.handshakes.get(socket);
-    if (timer === undefined) return;
-    clearTimeout(timer);
+    const handshake = this.handshakes.get(socket);
+    if (handshake === undefined) return;
+    clearTimeout(handshake.timer);
+    socket.off("close", handshake.onClose);
     this.handshakes.delete(socket);
   }
 

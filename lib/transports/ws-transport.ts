@@ -42,6 +42,12 @@ const DEFAULT_CLOSE_TIMEOUT = 5_000;
 /** Milliseconds between two looks at a buffer that gives no drain event of its own. */
 const DRAIN_POLL_INTERVAL = 10;
 
+/** Where the listeners of a WebSocket and of its raw socket find their transport (see {@link WsTransport.start}). */
+const TRANSPORT = Symbol("WsTransport");
+
+type OwnedWebSocket = WebSocket & { [TRANSPORT]?: WsTransport };
+type OwnedSocket = net.Socket & { [TRANSPORT]?: WsTransport };
+
 /** Transports that corked their socket in this turn of the event loop, uncorked by one microtask. */
 let corkedThisTurn: WsTransport[] = [];
 
@@ -99,7 +105,11 @@ export class WsTransport implements Transport {
   private rawSocket: net.Socket | undefined;
   private corked = false;
   private readonly frameTimeout: number;
-  /** Times a message left partial; created once the socket is open and its raw socket known. */
+  /**
+   * Times a message left partial; created when the first one is (or when reading pauses), and
+   * only with a tracker: most connections of a server only ever receive whole messages, or
+   * nothing, and do without it.
+   */
   private deadline: FrameDeadline | null = null;
   private tracker: WsFrameTracker | null = null;
   private events: TransportEvents | null = null;
@@ -192,40 +202,52 @@ export class WsTransport implements Transport {
 
   start(events: TransportEvents): void {
     this.events = events;
-    const socket = this.socket;
+    const socket = this.socket as OwnedWebSocket;
     if (socket.readyState === WebSocket.CONNECTING) socket.once("open", () => events.open());
-    socket.on("message", (data, isBinary) => {
-      const bytes = data as Buffer;
-      if (!isBinary) {
-        events.invalid(
-          new ProtocolError(
-            "ERR_TEXT_FRAME",
-            `Dropped a ${bytes.byteLength}-byte WebSocket text message: only binary messages carry msgpack`,
-          ),
-        );
-        return;
-      }
-      events.payload(bytes);
-    });
-    socket.on("error", (error: NodeJS.ErrnoException) => {
-      if (this.terminated) return;
-      this.failure ??=
-        error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH"
-          ? new ProtocolError(
-              "ERR_PAYLOAD_TOO_LARGE",
-              `Received a WebSocket message over the ${this.maxPayload}-byte maxPayload limit`,
-              {
-                cause: error,
-              },
-            )
-          : error;
-    });
-    socket.on("close", (code, reason) => {
-      this.clearCloseTimer();
-      this.deadline?.stop();
-      this.stopDrainWatch();
-      events.close(this.failure ?? closeCodeError(code, reason.toString()));
-    });
+    // The same three listeners for every socket, which finds its transport through TRANSPORT,
+    // rather than three closures per connection.
+    socket[TRANSPORT] = this;
+    socket.on("message", WsTransport.onMessage);
+    socket.on("error", WsTransport.onError);
+    socket.on("close", WsTransport.onClose);
+  }
+
+  private static onMessage(this: OwnedWebSocket, data: WebSocket.RawData, isBinary: boolean): void {
+    const events = this[TRANSPORT]!.events!;
+    const bytes = data as Buffer;
+    if (!isBinary) {
+      events.invalid(
+        new ProtocolError(
+          "ERR_TEXT_FRAME",
+          `Dropped a ${bytes.byteLength}-byte WebSocket text message: only binary messages carry msgpack`,
+        ),
+      );
+      return;
+    }
+    events.payload(bytes);
+  }
+
+  private static onError(this: OwnedWebSocket, error: NodeJS.ErrnoException): void {
+    const transport = this[TRANSPORT]!;
+    if (transport.terminated) return;
+    transport.failure ??=
+      error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH"
+        ? new ProtocolError(
+            "ERR_PAYLOAD_TOO_LARGE",
+            `Received a WebSocket message over the ${transport.maxPayload}-byte maxPayload limit`,
+            {
+              cause: error,
+            },
+          )
+        : error;
+  }
+
+  private static onClose(this: OwnedWebSocket, code: number, reason: Buffer): void {
+    const transport = this[TRANSPORT]!;
+    transport.clearCloseTimer();
+    transport.deadline?.stop();
+    transport.stopDrainWatch();
+    transport.events!.close(transport.failure ?? closeCodeError(code, reason.toString()));
   }
 
   write(frame: Uint8Array): void {
@@ -278,7 +300,7 @@ export class WsTransport implements Transport {
     // Pauses the TCP socket under the WebSocket (and so the frame tracker reading it); `ws` still
     // reports the messages of the chunk it is parsing, which the connection queues.
     this.socket.pause();
-    this.deadline?.hold();
+    this.frameDeadline()?.hold();
   }
 
   resume(): void {
@@ -294,17 +316,36 @@ export class WsTransport implements Transport {
     const raw = this.rawSocket;
     const timeout = this.frameTimeout;
     if (raw === undefined || timeout === 0 || this.tracker !== null) return;
-    const tracker = new WsFrameTracker();
-    const deadline = new FrameDeadline(timeout, (elapsed) =>
-      this.destroy(frameTimeoutError(tracker.describeProgress(), elapsed, timeout)),
-    );
-    this.tracker = tracker;
-    this.deadline = deadline;
-    raw.on("data", (chunk: Buffer) => {
-      const began = tracker.push(chunk);
-      deadline.update(tracker.partial, began);
-    });
-    raw.once("close", () => deadline.stop());
+    this.tracker = new WsFrameTracker();
+    // Shared listeners, as on the WebSocket (see start()).
+    (raw as OwnedSocket)[TRANSPORT] = this;
+    raw.on("data", WsTransport.onRawData);
+    // `on`, not `once`: a socket closes once, and `once` wraps the listener in two more objects.
+    raw.on("close", WsTransport.onRawClose);
+  }
+
+  private static onRawData(this: OwnedSocket, chunk: Buffer): void {
+    const transport = this[TRANSPORT]!;
+    const tracker = transport.tracker!;
+    const began = tracker.push(chunk);
+    if (tracker.partial) transport.frameDeadline()?.update(true, began);
+    else transport.deadline?.update(false, began);
+  }
+
+  private static onRawClose(this: OwnedSocket): void {
+    this[TRANSPORT]!.deadline?.stop();
+  }
+
+  /** The deadline of partial messages, created on first use; `null` without a tracker. */
+  private frameDeadline(): FrameDeadline | null {
+    const tracker = this.tracker;
+    if (this.deadline === null && tracker !== null) {
+      const timeout = this.frameTimeout;
+      this.deadline = new FrameDeadline(timeout, (elapsed) =>
+        this.destroy(frameTimeoutError(tracker.describeProgress(), elapsed, timeout)),
+      );
+    }
+    return this.deadline;
   }
 
   /** Reports `drain` if it is awaited and the buffer is below the mark; else waits for room. */
