@@ -1,5 +1,6 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { Server, type ServerOptions } from "../lib/index.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { ConnectionError, Server, type IncomingMessage, type ServerOptions } from "../lib/index.js";
+import { decode, encode } from "../lib/protocol/codec.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { tcpLoginPeer, type LoginPeer } from "./helpers/login-peers.js";
 import { delay, waitFor } from "./helpers/net.js";
@@ -417,5 +418,299 @@ describe("a seat taken back within its window", () => {
     expect(seat.isConnected).toBe(true);
     expect(seat.errors).toEqual([]);
     expect(seat.timeline).toEqual(["connect", "drop:ERR_CONNECTION_LOST", "resume", "n:1"]);
+  });
+});
+
+/** A raw in-process peer of `server`: what it received, and how to send, end or cut its end. */
+function localPeer(server: Server<RecordingSeat>): {
+  messages: IncomingMessage[];
+  send(message: object): void;
+  end(): void;
+  cut(): void;
+  pause(): void;
+} {
+  const transport = server.openLocal({ maxPayload: 1 << 20 });
+  const messages: IncomingMessage[] = [];
+  transport.start({
+    open: () => {},
+    payload: (payload) => messages.push(decode(payload) as IncomingMessage),
+    invalid: () => {},
+    close: () => {},
+  });
+  cleanup.add(() => transport.destroy());
+  return {
+    messages,
+    send: (message) => transport.write(encode(message)),
+    end: () => transport.end(),
+    cut: () => transport.destroy(new ConnectionError("ERR_CONNECTION_LOST", "read ECONNRESET (simulated)")),
+    pause: () => transport.pause(),
+  };
+}
+
+/** Lets the in-process transport deliver what is in flight (it works on setImmediate, left real). */
+async function settleLocal(turns = 20): Promise<void> {
+  for (let turn = 0; turn < turns; turn++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * A game server runs for weeks: every handshake and every seat that is over must leave no timer
+ * behind (each holds its connection in memory until it fires). The timers are faked so that they
+ * can be counted (the server's are unref'd, invisible to the process' resource list); the
+ * in-process transport runs on setImmediate, left real.
+ */
+describe("a server whose players have come and gone", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  async function localServer(options: ServerOptions<RecordingSeat>): Promise<{
+    server: Server<RecordingSeat>;
+    idle: number;
+  }> {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval"] });
+    const server = new Server({ channelClass: RecordingSeat, heartbeat: false, ...options });
+    server.listenLocal();
+    cleanup.add(() => server.stop());
+    await settleLocal();
+    return { server, idle: vi.getTimerCount() };
+  }
+
+  it("holds no timer once a player that logged in has left with a goodbye", async () => {
+    const { server, idle } = await localServer({ authenticate: () => ({ name: "ann" }), handshakeTimeout: 60_000 });
+    const peer = localPeer(server);
+    peer.send({ action: "@hello", auth: "ann" });
+    await settleLocal();
+    const seat = server.channels[0]!;
+    expect(seat).toBeDefined();
+    peer.end();
+    await settleLocal();
+    expect(seat.closes).toBe(1);
+    expect(vi.getTimerCount()).toBe(idle);
+  });
+
+  it("holds no timer once a player that never said hello (a client without sessions) has left", async () => {
+    const { server, idle } = await localServer({ resume: { helloWindow: 60_000 } });
+    const peer = localPeer(server);
+    peer.send({ action: "n", n: 1 });
+    await settleLocal();
+    const seat = server.channels[0]!;
+    expect(seat.got).toEqual([1]);
+    peer.end();
+    await settleLocal();
+    expect(seat.closes).toBe(1);
+    expect(vi.getTimerCount()).toBe(idle);
+  });
+
+  it("holds no timer for a client refused for not logging in first, and lets nothing it sends after in", async () => {
+    let logins = 0;
+    const { server, idle } = await localServer({
+      authenticate: () => {
+        logins++;
+        return { name: "ann" };
+      },
+      handshakeTimeout: 60_000,
+    });
+    const peer = localPeer(server);
+    peer.send({ action: "move" });
+    peer.send({ action: "@hello", auth: "ann" });
+    await settleLocal();
+    expect(peer.messages).toEqual([expect.objectContaining({ action: "@refused", code: "ERR_UNAUTHORIZED" })]);
+    peer.end();
+    await settleLocal();
+    expect(logins).toBe(0);
+    expect(server.channels).toEqual([]);
+    expect(vi.getTimerCount()).toBe(idle);
+  });
+
+  it("holds no timer for a client that left before logging in", async () => {
+    const { server, idle } = await localServer({ authenticate: () => ({ name: "ann" }), handshakeTimeout: 60_000 });
+    const peer = localPeer(server);
+    await settleLocal();
+    peer.end();
+    await settleLocal();
+    expect(vi.getTimerCount()).toBe(idle);
+  });
+
+  it("holds no timer once stopped while a client was still to log in", async () => {
+    const { server, idle } = await localServer({ authenticate: () => ({ name: "ann" }), handshakeTimeout: 60_000 });
+    localPeer(server);
+    await settleLocal();
+    const stopped = server.stop();
+    await settleLocal();
+    await stopped;
+    expect(vi.getTimerCount()).toBe(idle);
+  });
+
+  it("holds no timer once a seat held for a dropped player is closed by the game, and keeps nothing it held", async () => {
+    const { server, idle } = await localServer({ resume: { window: 60_000 } });
+    const peer = localPeer(server);
+    peer.send({ action: "@hello", session: true });
+    await settleLocal();
+    const seat = server.channels[0]!;
+    seat.send({ action: "m", text: "x".repeat(1_000) });
+    await settleLocal();
+    peer.cut();
+    await settleLocal();
+    expect(seat.drops).toBe(1);
+    expect(seat.bufferedAmount).toBeGreaterThan(1_000);
+    seat.close();
+    await settleLocal();
+    expect(seat.closes).toBe(1);
+    expect(seat.bufferedAmount).toBe(0);
+    expect(vi.getTimerCount()).toBe(idle);
+  });
+});
+
+/** A seat held for an in-process player that dropped, and the token it was granted. */
+async function droppedLocalSeat(server: Server<RecordingSeat>): Promise<{ seat: RecordingSeat; token: unknown }> {
+  const first = localPeer(server);
+  first.send({ action: "@hello", session: true });
+  await waitFor(() => first.messages.some((message) => message.action === "@session"), "the @session");
+  const seat = await newChannel(server);
+  first.cut();
+  await waitFor(() => seat.drops === 1, "the drop");
+  return { seat, token: first.messages.find((message) => message.action === "@session")!.token };
+}
+
+async function localResumeServer(options: ServerOptions<RecordingSeat> = {}): Promise<Server<RecordingSeat>> {
+  const server = new Server({ channelClass: RecordingSeat, resume: { window: 30_000 }, ...options });
+  server.listenLocal();
+  cleanup.add(() => server.stop());
+  return server;
+}
+
+/** Waits for `action` on a local peer and returns it. */
+async function localAction(
+  peer: ReturnType<typeof localPeer>,
+  action: string,
+): Promise<IncomingMessage & Record<string, unknown>> {
+  await waitFor(() => peer.messages.some((message) => message.action === action), `${action} on the local peer`);
+  return peer.messages.find((message) => message.action === action)! as IncomingMessage & Record<string, unknown>;
+}
+
+describe("a hello on a server that offers resume", () => {
+  it("without session: true gets a channel without a session (no @session, no token)", async () => {
+    const server = await localResumeServer();
+    const peer = localPeer(server);
+    peer.send({ action: "@hello" });
+    peer.send({ action: "n", n: 1 });
+    const seat = await newChannel(server);
+    await waitFor(() => seat.got.length === 1, "the message on the seat");
+    await settleLocal();
+    expect(peer.messages.map((message) => message.action)).toEqual(["connected"]);
+  });
+
+  it("resumes without authenticate even when samePlayer would say no: there is no login to compare", async () => {
+    const server = await localResumeServer({ resume: { window: 30_000, samePlayer: () => false } });
+    const { seat, token } = await droppedLocalSeat(server);
+    const back = localPeer(server);
+    back.send({ action: "@hello", session: true, resume: { token, received: 0 } });
+    await localAction(back, "@resumed");
+    expect(seat.resumes).toBe(1);
+  });
+});
+
+describe("the tokens of a seat taken back more than once", () => {
+  it("the one the player came back with stays good until it shows it got the new one; the unconfirmed new one is spent by the next resume", async () => {
+    const server = await localResumeServer();
+    const { seat, token } = await droppedLocalSeat(server);
+    // The player comes back, but the connection dies before it shows it got the new token.
+    const lost = localPeer(server);
+    lost.send({ action: "@hello", session: true, resume: { token, received: 0 } });
+    const unconfirmed = (await localAction(lost, "@resumed")).token;
+    lost.cut();
+    await waitFor(() => seat.drops === 2, "the second drop");
+    // It comes back again with the token it has.
+    const back = localPeer(server);
+    back.send({ action: "@hello", session: true, resume: { token, received: 0 } });
+    await localAction(back, "@resumed");
+    back.send({ action: "n", n: 1 });
+    await waitFor(() => seat.got.length === 1, "the player's message");
+    expect(seat.resumes).toBe(2);
+    // The token issued to the connection that died is no longer good.
+    const thief = localPeer(server);
+    thief.send({ action: "@hello", session: true, resume: { token: unconfirmed, received: 0 } });
+    expect(await localAction(thief, "@resume-failed")).toMatchObject({ code: "ERR_RESUME_UNKNOWN" });
+    expect(seat.resumes).toBe(2);
+  });
+});
+
+describe("a seat taken back, then left for good", () => {
+  it("frees its player's slot: under maxConnections 2 two new players get in after it", async () => {
+    // Two slots: the held seat takes one, the connection coming back for it the other.
+    const server = await localResumeServer({ maxConnections: 2 });
+    const { seat, token } = await droppedLocalSeat(server);
+    const back = localPeer(server);
+    back.send({ action: "@hello", session: true, resume: { token, received: 0 } });
+    await localAction(back, "@resumed");
+    back.send({ action: "@bye" });
+    back.end();
+    await waitFor(() => seat.closes === 1, "the seat to end");
+    const players = [localPeer(server), localPeer(server)];
+    for (const player of players) player.send({ action: "@hello", session: true });
+    for (const player of players) await localAction(player, "@session");
+    expect(players.map((player) => player.messages.map((message) => message.action))).toEqual([
+      ["connected", "@session"],
+      ["connected", "@session"],
+    ]);
+  });
+});
+
+describe("a seat's buffered amount", () => {
+  it("counts what waits to go out as well as what is kept until the player acknowledges it", async () => {
+    const server = await localResumeServer();
+    const peer = localPeer(server);
+    peer.send({ action: "@hello", session: true });
+    await localAction(peer, "@session");
+    const seat = await newChannel(server);
+    const sent = seat.send({ action: "m", text: "x".repeat(1_000) });
+    expect(sent).toBeGreaterThan(1_000);
+    // Not yet handed to the transport: counted once as queued, once as kept for a resume.
+    expect(seat.bufferedAmount).toBeGreaterThanOrEqual(2 * 1_000);
+  });
+});
+
+describe("a seat the game closes", () => {
+  it("says goodbye once, however many times it is closed", async () => {
+    const server = await localResumeServer();
+    const peer = localPeer(server);
+    peer.send({ action: "@hello", session: true });
+    await localAction(peer, "@session");
+    const seat = await newChannel(server);
+    seat.close();
+    seat.close();
+    await waitFor(() => seat.closes === 1, "the seat to end");
+    await settleLocal();
+    expect(peer.messages.filter((message) => message.action === "@bye")).toHaveLength(1);
+  });
+  it("cannot be taken back while it is closing, even by its own player", async () => {
+    const server = await localResumeServer({ closeTimeout: 30_000 });
+    const peer = localPeer(server);
+    peer.send({ action: "@hello", session: true });
+    const { token } = await localAction(peer, "@session");
+    const seat = await newChannel(server);
+    // The player stops reading: the goodbye and the close wait on it, and the seat is closing.
+    peer.pause();
+    seat.close();
+    const back = localPeer(server);
+    back.send({ action: "@hello", session: true, resume: { token, received: 0 } });
+    await localAction(back, "@resume-failed");
+    expect(seat.resumes).toBe(0);
+    expect(back.messages.map((message) => message.action)).not.toContain("@resumed");
+  });
+});
+
+describe("a seat whose player stays away while the game keeps sending", () => {
+  it("ends with ERR_RESUME_OVERFLOW naming both bounds and the options that set them", async () => {
+    const server = await localResumeServer({ resume: { window: 30_000, maxMessages: 3, maxBytes: 1_000_000 } });
+    const { seat } = await droppedLocalSeat(server);
+    for (let n = 0; n < 4; n++) seat.send({ action: "m", n });
+    await waitFor(() => seat.closes === 1, "the seat to end");
+    expect(seat.errors).toEqual([
+      expect.objectContaining({
+        code: "ERR_RESUME_OVERFLOW",
+        message: expect.stringMatching(/more than 3 messages or 1000000 bytes.*resume\.maxMessages, resume\.maxBytes/),
+      }),
+    ]);
   });
 });

@@ -106,11 +106,13 @@ export class ServerHandshake {
 
   /** The server stops: the connection goes without a channel. */
   abort(): void {
+    // Stryker disable next-line CallExpression: the close() that follows ends in the route's close, which settles too (stop() already iterates a copy of the handshakes)
     this.settle();
     this.connection.close();
   }
 
   private onMessage(message: IncomingMessage): void {
+    // Stryker disable next-line ConditionalExpression: once done the connection is routed to its channel or seat, or closing after a refusal (a closing connection delivers no more messages)
     if (this.state === "done") return;
     if (this.state === "checking") {
       if (isSessionControl(message)) {
@@ -187,11 +189,13 @@ export class ServerHandshake {
         if (this.state !== "checking") return;
         if (data === undefined) this.refuse("ERR_UNAUTHORIZED", "Login refused");
         else {
+          // Stryker disable next-line CallExpression: enter() always ends in admit() or tryResume(), which stop the timer themselves
           this.stopTimer();
           this.enter(data, wantsSession, resume);
         }
       },
       (error: unknown) => {
+        // Stryker disable next-line ConditionalExpression: refuse() returns at once when the handshake is already done
         if (this.state === "checking") this.refuseLogin(error);
       },
     );
@@ -225,6 +229,7 @@ export class ServerHandshake {
       (token): token is string => token !== null && token !== request.token,
     );
     this.state = "done";
+    // Stryker disable next-line CallExpression: enter() is only called right after stopTimer() (no authenticate, or the login was answered)
     this.stopTimer();
     if (!session.resume(this.connection, request.received, request.token)) {
       this.state = "checking";
@@ -247,6 +252,7 @@ export class ServerHandshake {
   }
 
   private admit(data: unknown, session: boolean): void {
+    // Stryker disable next-line ConditionalExpression: admit() is only reached while not done: its timer is stopped and onMessage() returns once done
     if (this.state === "done") return;
     this.state = "done";
     this.stopTimer();
@@ -269,6 +275,7 @@ export class ServerHandshake {
   }
 
   private refuse(code: RepodErrorCode, reason: string): void {
+    // Stryker disable next-line ConditionalExpression: every caller checks first: the timer is stopped once done, onMessage() returns once done, the login answers check "checking"
     if (this.state === "done") return;
     this.state = "done";
     this.stopTimer();
@@ -278,6 +285,7 @@ export class ServerHandshake {
 
   /** The connection closed before the handshake was over. */
   private settle(): void {
+    // Stryker disable next-line ConditionalExpression: settling again stops a stopped timer and removes a handshake the server no longer holds: nothing changes
     if (this.state === "done") return;
     this.state = "done";
     this.stopTimer();
@@ -286,6 +294,7 @@ export class ServerHandshake {
 
   private startTimer(milliseconds: number, expire: () => void): void {
     this.timer = setTimeout(expire, milliseconds);
+    // Stryker disable next-line OptionalChaining: the server runs on Node only, where every timer has unref()
     this.timer.unref?.();
   }
 
