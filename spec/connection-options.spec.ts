@@ -139,6 +139,58 @@ describe("connection options, as the server and the client resolve them", () => 
     }
     expect(() => resolveLimits({ logger: null as never })).toThrow(TypeError);
   });
+
+  it("errors show the bad value as it was written, whatever it is, and never hide it behind JSON's own error", () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const long = "x".repeat(1_000);
+    const shown = (value: unknown): string => {
+      try {
+        new Server({ dispatch: value as never });
+      } catch (error) {
+        return (error as Error).message.replace('options.dispatch must be "live" or "pump", got ', "");
+      }
+      throw new Error("no error");
+    };
+    expect(shown(7n)).toBe("7n");
+    expect(shown(NaN)).toBe("NaN");
+    expect(shown(-Infinity)).toBe("-Infinity");
+    expect(shown({ limit: 7n })).toBe('{"limit":"7n"}');
+    expect(shown(cyclic)).toBe("[object Object]");
+    expect(shown(function live() {})).toBe("the function live");
+    expect(shown(() => {})).toBe("a function");
+    expect(shown(Symbol("pump"))).toBe("Symbol(pump)");
+    expect(shown(null)).toBe("null");
+    expect(shown(long)).toBe(`"${"x".repeat(99)}… (1002 characters)`);
+  });
+
+  it("every option error describes its value so, on the server, the client, rooms and send()", () => {
+    expect(() => new Server({ host: 7n as never })).toThrow(
+      new TypeError("options.host must be a non-empty string, got 7n"),
+    );
+    expect(() => new Server({ heartbeat: 7n as never })).toThrow(/options\.heartbeat must be .*, got 7n$/);
+    expect(() => new Server({ rateLimit: NaN as never })).toThrow(/options\.rateLimit must be .*, got NaN$/);
+    expect(() => new Server({ rateLimit: { onExceed: 7n as never } })).toThrow(/onExceed must be .*, got 7n$/);
+    expect(() => new Server({ rateLimit: { actions: { chat: 7n as never } } })).toThrow(/got 7n$/);
+    expect(() => new Server({ resume: 7n as never })).toThrow(/options\.resume must be .*, got 7n$/);
+    expect(() => new Server({ ws: { port: 0, path: 7n as never } })).toThrow(/options\.ws\.path must be .*, got 7n$/);
+    expect(() => new Server({ ws: { port: 0, origins: [7n] as never } })).toThrow(/, got \["7n"\]$/);
+    expect(() => new Server({ ws: { port: 0, perMessageDeflate: 7n as never } })).toThrow(/got 7n$/);
+    expect(() => new Server().room(7n as never)).toThrow(
+      new TypeError("A room name must be a non-empty string, got 7n"),
+    );
+    const listener = new ConnectionListener();
+    expect(() => listener.connect("127.0.0.1", 1, { resume: 7n as never })).toThrow(
+      new TypeError("options.resume must be true or false, got 7n"),
+    );
+    expect(() => listener.connect("127.0.0.1", 1, { reconnect: 7n as never })).toThrow(
+      /options\.reconnect must .*, got 7n$/,
+    );
+    expect(() => listener.send({ action: "move" }, { latest: 7n as never })).toThrow(
+      /send options must .*, got \{"latest":"7n"\}$/,
+    );
+    expect(() => listener.send({ action: "move" }, 7n as never)).toThrow(/send options must .*, got 7n$/);
+  });
 });
 
 describe("rateLimit options", () => {

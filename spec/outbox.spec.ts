@@ -851,7 +851,7 @@ describe("send options", () => {
     const { player, seat } = await playerOf(server, "memory");
     const expected = [
       [null, "got null"],
-      ["fast", "got fast"],
+      ["fast", 'got "fast"'],
       [true, "got true"],
     ] as const;
     for (const [options, shown] of expected) {

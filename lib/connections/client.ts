@@ -17,7 +17,12 @@ import { isSessionToken } from "../sessions/session-token.js";
 import type { Connector, ConnectTarget, TlsOptions, Transport } from "../transports/transport.js";
 import type { ActionMap, Address, IncomingMessage, Message, UntypedActions, Received } from "../types.js";
 import { Connection, type ClockSample } from "./connection.js";
-import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "./connection-options.js";
+import {
+  describeOptionValue,
+  resolveLimits,
+  type ConnectionLimits,
+  type ResolvedLimits,
+} from "./connection-options.js";
 import { checkSendOptions, FrameQueue, type SendOptions } from "./outbox.js";
 import { checkValidationOption, type MessageValidation, type ReplyValidator } from "../validation/validation-option.js";
 import {
@@ -84,7 +89,7 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
   const validation = checkValidationOption(options.validation);
   const policy = resolveReconnectPolicy(options.reconnect);
   if (options.resume !== undefined && typeof options.resume !== "boolean") {
-    throw new TypeError(`options.resume must be true or false, got ${JSON.stringify(options.resume)}`);
+    throw new TypeError(`options.resume must be true or false, got ${describeOptionValue(options.resume)}`);
   }
   return { logger, limits, validation, policy, tls: options.tls, auth: options.auth, resume: options.resume ?? false };
 }

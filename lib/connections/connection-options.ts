@@ -235,7 +235,7 @@ export function resolveLimits(options: ConnectionLimits): ResolvedLimits {
     resolvedHeartbeat = { interval, timeout };
   } else if (heartbeat !== undefined && heartbeat !== false) {
     throw new TypeError(
-      `options.heartbeat must be true, false or { interval, timeout }, got ${JSON.stringify(heartbeat)}`,
+      `options.heartbeat must be true, false or { interval, timeout }, got ${describeOptionValue(heartbeat)}`,
     );
   }
   if (logger !== undefined) {
@@ -279,7 +279,7 @@ function resolveRateLimit(value: unknown, maxPayload: number): ResolvedRateLimit
   const options = value === undefined || value === true ? {} : value;
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
     throw new TypeError(
-      `options.rateLimit must be true, false or an object such as ${RATE_LIMIT_EXAMPLE}, got ${JSON.stringify(value)}`,
+      `options.rateLimit must be true, false or an object such as ${RATE_LIMIT_EXAMPLE}, got ${describeOptionValue(value)}`,
     );
   }
   for (const key of Object.keys(options)) {
@@ -295,7 +295,7 @@ function resolveRateLimit(value: unknown, maxPayload: number): ResolvedRateLimit
   if (bytes !== undefined) checkRate("rateLimit.bytes", bytes);
   if (byteBurst !== undefined) checkInteger("rateLimit.byteBurst", byteBurst, 1, Number.MAX_SAFE_INTEGER);
   if (onExceed !== undefined && onExceed !== "pause" && onExceed !== "close") {
-    throw new TypeError(`options.rateLimit.onExceed must be "pause" or "close", got ${JSON.stringify(onExceed)}`);
+    throw new TypeError(`options.rateLimit.onExceed must be "pause" or "close", got ${describeOptionValue(onExceed)}`);
   }
   if (closeAfter !== undefined) checkInteger("rateLimit.closeAfter", closeAfter, 0, 2 ** 31 - 1);
   const perAction = new Map<string, Required<ActionRateLimit>>();
@@ -308,7 +308,7 @@ function resolveRateLimit(value: unknown, maxPayload: number): ResolvedRateLimit
     for (const [action, limit] of Object.entries(actions as Record<string, unknown>)) {
       const name = `rateLimit.actions[${JSON.stringify(action)}]`;
       if (typeof limit !== "object" || limit === null || Array.isArray(limit)) {
-        throw new TypeError(`options.${name} must be { messages, burst? }, got ${JSON.stringify(limit)}`);
+        throw new TypeError(`options.${name} must be { messages, burst? }, got ${describeOptionValue(limit)}`);
       }
       for (const key of Object.keys(limit)) {
         if (key !== "messages" && key !== "burst") {
@@ -337,7 +337,7 @@ function resolveRateLimit(value: unknown, maxPayload: number): ResolvedRateLimit
 /** @throws {TypeError} or {RangeError} unless `value` is a finite number over 0 (a rate per second). */
 function checkRate(name: string, value: unknown): void {
   if (typeof value !== "number" || Number.isNaN(value)) {
-    throw new TypeError(`options.${name} must be a number per second, got ${JSON.stringify(value)}`);
+    throw new TypeError(`options.${name} must be a number per second, got ${describeOptionValue(value)}`);
   }
   if (!(value > 0) || !Number.isFinite(value)) {
     throw new RangeError(
@@ -356,9 +356,25 @@ export function checkInteger(name: string, value: unknown, min: number, max: num
   }
 }
 
-/** An option's value in an error message: numbers as written (`NaN`, `Infinity`), others as JSON. */
+/** The longest description of a bad value in an error message, in characters. */
+const MAX_DESCRIPTION = 100;
+
+/**
+ * A bad value as an error message shows it: numbers as written (`NaN`, `Infinity`, which JSON
+ * would turn into `null`), bigints with their `n`, functions by name, the rest as JSON (cut after
+ * {@link MAX_DESCRIPTION} characters), and what JSON cannot write (a cycle) by its kind. Never
+ * throws: JSON alone throws on a bigint, which would hide the mistake the message is about.
+ */
 export function describeOptionValue(value: unknown): string {
   if (typeof value === "number") return String(value);
   if (typeof value === "bigint") return `${value}n`;
-  return JSON.stringify(value) ?? String(value);
+  if (typeof value === "function") return value.name === "" ? "a function" : `the function ${value.name}`;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value, (_key, item: unknown) => (typeof item === "bigint" ? `${item}n` : item));
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  text ??= String(value);
+  return text.length > MAX_DESCRIPTION ? `${text.slice(0, MAX_DESCRIPTION)}… (${text.length} characters)` : text;
 }

@@ -1,4 +1,5 @@
 import type { Transport } from "../transports/transport.js";
+import { describeOptionValue } from "./connection-options.js";
 
 /**
  * How far a transport's own buffer (bytes handed to it and not yet taken by the operating system:
@@ -70,7 +71,7 @@ export function checkSendOptions(options: SendOptions | undefined): void {
     (options.latest !== undefined && typeof options.latest !== "string")
   ) {
     throw new TypeError(
-      `send options must be { volatile?: boolean, latest?: string }, got ${typeof options === "object" ? JSON.stringify(options) : String(options)}`,
+      `send options must be { volatile?: boolean, latest?: string }, got ${describeOptionValue(options)}`,
     );
   }
 }

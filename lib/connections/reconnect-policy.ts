@@ -54,7 +54,7 @@ export const DEFAULT_RESUME_POLICY: ReconnectPolicy = {
 export function resolveReconnectPolicy(options: ReconnectOptions | boolean | undefined): ReconnectPolicy | null {
   if (options === undefined || options === false) return null;
   if (options !== true && (typeof options !== "object" || options === null)) {
-    throw new TypeError(`options.reconnect must be true, false or an object, got ${JSON.stringify(options)}`);
+    throw new TypeError(`options.reconnect must be true, false or an object, got ${describeOptionValue(options)}`);
   }
   const given = options === true ? {} : options;
   const policy: ReconnectPolicy = {

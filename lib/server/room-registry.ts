@@ -1,4 +1,5 @@
 import { Subject, type Observable } from "rxjs";
+import { describeOptionValue } from "../connections/connection-options.js";
 import type { RoomEvent } from "./room.js";
 
 /** What the registry tells its server: a room got its first member, or lost its last. */
@@ -62,6 +63,6 @@ export class RoomRegistry<C> {
 /** @throws {TypeError} for a room name that is not a non-empty string. */
 export function checkRoomName(name: unknown): void {
   if (typeof name !== "string" || name === "") {
-    throw new TypeError(`A room name must be a non-empty string, got ${JSON.stringify(name)}`);
+    throw new TypeError(`A room name must be a non-empty string, got ${describeOptionValue(name)}`);
   }
 }

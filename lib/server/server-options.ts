@@ -1,7 +1,7 @@
 import type { Observable } from "rxjs";
 import type { AnyChannel, Channel, ChannelInit } from "../connections/channel.js";
 import type { Authenticate, ResumeOptions } from "../sessions/session-options.js";
-import { checkInteger, type ConnectionLimits } from "../connections/connection-options.js";
+import { checkInteger, describeOptionValue, type ConnectionLimits } from "../connections/connection-options.js";
 import type { WebSocketOptions } from "../transports/ws-acceptor.js";
 import type { ActionsOf, IncomingMessage } from "../types.js";
 import type { ServerAdapter } from "./server-adapter.js";
@@ -128,14 +128,14 @@ export function validateServerOptions(options: ServerOptions<any>): void {
   }
   const { host, port, channelClass, dispatch, maxConnections, handshakeTimeout, authenticate } = options;
   if (host !== undefined && (typeof host !== "string" || host === "")) {
-    throw new TypeError(`options.host must be a non-empty string, got ${JSON.stringify(host)}`);
+    throw new TypeError(`options.host must be a non-empty string, got ${describeOptionValue(host)}`);
   }
   if (port !== undefined) checkInteger("port", port, 0, 65535);
   if (channelClass !== undefined && typeof channelClass !== "function") {
     throw new TypeError("options.channelClass must be a class extending Channel");
   }
   if (dispatch !== undefined && dispatch !== "live" && dispatch !== "pump") {
-    throw new TypeError(`options.dispatch must be "live" or "pump", got ${JSON.stringify(dispatch)}`);
+    throw new TypeError(`options.dispatch must be "live" or "pump", got ${describeOptionValue(dispatch)}`);
   }
   if (maxConnections !== undefined) checkInteger("maxConnections", maxConnections, 1, Number.MAX_SAFE_INTEGER);
   if (handshakeTimeout !== undefined) checkInteger("handshakeTimeout", handshakeTimeout, 1, 2 ** 31 - 1);
@@ -184,11 +184,11 @@ export function validateWebSocketOptions(ws: unknown): void {
     }
   }
   if (host !== undefined && (typeof host !== "string" || host === "")) {
-    throw new TypeError(`options.ws.host must be a non-empty string, got ${JSON.stringify(host)}`);
+    throw new TypeError(`options.ws.host must be a non-empty string, got ${describeOptionValue(host)}`);
   }
   if (path !== undefined && (typeof path !== "string" || !path.startsWith("/"))) {
     throw new TypeError(
-      `options.ws.path must be a string starting with "/", such as "/game", got ${JSON.stringify(path)}`,
+      `options.ws.path must be a string starting with "/", such as "/game", got ${describeOptionValue(path)}`,
     );
   }
   if (
@@ -196,10 +196,12 @@ export function validateWebSocketOptions(ws: unknown): void {
     (!Array.isArray(origins) || !origins.every((origin) => typeof origin === "string" && origin !== ""))
   ) {
     throw new TypeError(
-      `options.ws.origins must be an array of origins such as ["https://game.example.com"], got ${JSON.stringify(origins)}`,
+      `options.ws.origins must be an array of origins such as ["https://game.example.com"], got ${describeOptionValue(origins)}`,
     );
   }
   if (perMessageDeflate !== undefined && typeof perMessageDeflate !== "boolean") {
-    throw new TypeError(`options.ws.perMessageDeflate must be true or false, got ${JSON.stringify(perMessageDeflate)}`);
+    throw new TypeError(
+      `options.ws.perMessageDeflate must be true or false, got ${describeOptionValue(perMessageDeflate)}`,
+    );
   }
 }

@@ -1,6 +1,6 @@
 import type * as http from "node:http";
 import type { Observable } from "rxjs";
-import { checkInteger } from "../connections/connection-options.js";
+import { checkInteger, describeOptionValue } from "../connections/connection-options.js";
 import type { Address } from "../types.js";
 
 /** What `authenticate` knows of a client besides what it sent. */
@@ -94,7 +94,7 @@ export function resolveResume<D>(resume: ResumeOptions<D> | boolean | undefined)
   if (resume === undefined || resume === false) return null;
   if (resume !== true && (typeof resume !== "object" || resume === null)) {
     throw new TypeError(
-      `options.resume must be true, false or { window, maxMessages, maxBytes, maxInFlightBytes, helloWindow, samePlayer }, got ${JSON.stringify(resume)}`,
+      `options.resume must be true, false or { window, maxMessages, maxBytes, maxInFlightBytes, helloWindow, samePlayer }, got ${describeOptionValue(resume)}`,
     );
   }
   const given: ResumeOptions<D> = resume === true ? {} : resume;
