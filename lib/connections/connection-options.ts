@@ -356,25 +356,23 @@ export function checkInteger(name: string, value: unknown, min: number, max: num
   }
 }
 
-/** The longest description of a bad value in an error message, in characters. */
-const MAX_DESCRIPTION = 100;
-
 /**
- * A bad value as an error message shows it: numbers as written (`NaN`, `Infinity`, which JSON
- * would turn into `null`), bigints with their `n`, functions by name, the rest as JSON (cut after
- * {@link MAX_DESCRIPTION} characters), and what JSON cannot write (a cycle) by its kind. Never
- * throws: JSON alone throws on a bigint, which would hide the mistake the message is about.
+ * A bad value as an error message shows it: numbers and bigints as written (`NaN`, which JSON
+ * would turn into `null`; `7n`, on which JSON throws and would hide the mistake the message is
+ * about), the rest as JSON, or as `String()` gives it (a function, a cycle); cut after 100
+ * characters.
  */
 export function describeOptionValue(value: unknown): string {
-  if (typeof value === "number") return String(value);
-  if (typeof value === "bigint") return `${value}n`;
-  if (typeof value === "function") return value.name === "" ? "a function" : `the function ${value.name}`;
   let text: string | undefined;
   try {
-    text = JSON.stringify(value, (_key, item: unknown) => (typeof item === "bigint" ? `${item}n` : item));
+    if (typeof value !== "number" && typeof value !== "bigint") text = JSON.stringify(value, jsonBigInt);
   } catch {
-    text = Object.prototype.toString.call(value);
+    // A cycle: String() gives its kind.
   }
-  text ??= String(value);
-  return text.length > MAX_DESCRIPTION ? `${text.slice(0, MAX_DESCRIPTION)}… (${text.length} characters)` : text;
+  text ??= typeof value === "bigint" ? `${value}n` : String(value);
+  return text.length > 100 ? `${text.slice(0, 100)}… (${text.length} characters)` : text;
+}
+
+function jsonBigInt(_key: string, item: unknown): unknown {
+  return typeof item === "bigint" ? `${item}n` : item;
 }
