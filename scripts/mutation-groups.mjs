@@ -24,6 +24,7 @@ export const GROUPS = [
       "frame-timeout",
       "hostile-invalid-input",
       "ws-transport",
+      "ws-frame-tracker",
     ],
   },
   {

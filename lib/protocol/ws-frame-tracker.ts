@@ -30,7 +30,9 @@ export class WsFrameTracker {
   /** The payload length the header of the frame in progress announced. */
   private payloadLength = 0;
   /** Whether the frame in progress is a data frame (not a ping, pong or close) and the final one of its message. */
+  // Stryker disable next-line BooleanLiteral: read only by frameComplete(), which runs only after headerComplete() has set it
   private dataFrame = false;
+  // Stryker disable next-line BooleanLiteral: read only by frameComplete(), which runs only after headerComplete() has set it
   private final = false;
   /** Whether a data message has begun and its final frame has not arrived. */
   private fragmented = false;
@@ -97,6 +99,7 @@ export class WsFrameTracker {
     const length7 = this.second & 0x7f;
     if (length7 === 126) {
       if (at < 4) this.lengthLow = this.lengthLow * 0x100 + byte;
+      // Stryker disable next-line ConditionalExpression: with a 7-bit length the bytes read here are the mask's, and headerComplete() ignores lengthHigh/lengthLow then and resets them
     } else if (length7 === 127) {
       if (at < 6) this.lengthHigh = this.lengthHigh * 0x100 + byte;
       else if (at < 10) this.lengthLow = this.lengthLow * 0x100 + byte;
