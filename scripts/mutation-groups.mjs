@@ -103,6 +103,7 @@ export const GROUPS = [
       "session-resume",
       "session-resume-closes",
       "session-resume-failures",
+      "client-session-hostile",
     ],
   },
   {
@@ -123,6 +124,7 @@ export const GROUPS = [
       "authentication",
       "session-stream",
       "session-server",
+      "client-session-hostile",
     ],
   },
   {

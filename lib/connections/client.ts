@@ -371,6 +371,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       if (this.refusedAuth !== undefined && describeAuth(auth) === this.refusedAuth) {
         // The server refused these very credentials: sending them again would only hammer it.
         outcome.ended(
+          // Stryker disable next-line StringLiteral: an end that is not retryable finishes the client without its cause, which the server's refusal already reported
           new AttemptEnded(new RepodError("ERR_UNAUTHORIZED", "The server refused these credentials"), false),
         );
         return;
