@@ -1,29 +1,18 @@
 // A resumable client facing a server that lies in its session answers: what it accepts, what
 // it cuts, and what its player is told, on TCP and on WebSocket.
 import { afterEach, describe, expect, it } from "vitest";
-import type { IncomingMessage, Logger } from "../lib/index.js";
+import type { IncomingMessage } from "../lib/index.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { hostileServer, type RawLink, type RawMessage, type Wire } from "./helpers/hostile.js";
 import { delay, waitFor } from "./helpers/net.js";
 import { openPlayer, RecordingPlayer, type ObservedPlayer } from "./helpers/sessions.js";
+import { recordingLogger } from "./helpers/ws.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
 const TOKEN = "0123456789abcdef0123456789abcdef";
 const NEXT_TOKEN = "fedcba9876543210fedcba9876543210";
-
-type LogLine = [level: string, message: string, fields: Record<string, unknown> | undefined];
-
-function recordingLogger(): Logger & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const record =
-    (level: string) =>
-    (message: string, fields?: Record<string, unknown>): void => {
-      lines.push([level, message, fields]);
-    };
-  return { lines, debug: record("debug"), info: record("info"), warn: record("warn"), error: record("error") };
-}
 
 function isHello(message: RawMessage): boolean {
   return message.action === "@hello";
@@ -95,11 +84,11 @@ for (const wire of ["tcp", "ws"] as const) {
         "socketConnect",
       ]);
       expect(player.states.at(-1)).toBe("open");
-      expect(logger.lines).toContainEqual([
-        "warn",
-        "session ended",
-        { server: expect.any(String), reason: "The server could not resume the session" },
-      ]);
+      expect(logger.entries).toContainEqual({
+        level: "warn",
+        message: "session ended",
+        fields: { server: expect.any(String), reason: "The server could not resume the session" },
+      });
     });
 
     it("told the resume failed with a code and a reason, passes both on to its player", async () => {
@@ -118,7 +107,11 @@ for (const wire of ["tcp", "ws"] as const) {
       await link.next((message) => message.action === "@ack", "the client's acknowledgement");
       await waitFor(() => player.listener.events.includes("resumed"), "resumed");
       expect(player.states.slice(-2)).toEqual(["resuming", "open"]);
-      expect(logger.lines).toContainEqual(["info", "resumed", { server: expect.any(String) }]);
+      expect(logger.entries).toContainEqual({
+        level: "info",
+        message: "resumed",
+        fields: { server: expect.any(String) },
+      });
 
       link.destroy();
       const third = await linkAt(2);
@@ -170,11 +163,11 @@ for (const wire of ["tcp", "ws"] as const) {
       first.sendMessage({ action: "@session", token: NEXT_TOKEN, window: 1 });
       first.sendMessage({ action: "m", n: 7 });
       await waitFor(() => player.listener.got.includes(7), "the next message");
-      expect(logger.lines).toContainEqual([
-        "warn",
-        "dropped",
-        expect.objectContaining({ reason: "Dropped a @session message the client did not ask for" }),
-      ]);
+      expect(logger.entries).toContainEqual({
+        level: "warn",
+        message: "dropped",
+        fields: expect.objectContaining({ reason: "Dropped a @session message the client did not ask for" }),
+      });
       expect(player.states.at(-1)).toBe("open");
     });
 
@@ -217,11 +210,11 @@ for (const wire of ["tcp", "ws"] as const) {
         link.sendMessage({ action: "m", n: 3 });
         await waitFor(() => player.listener.got.includes(3), "the next message");
         expect(player.listener.events).not.toContain("disconnected");
-        expect(logger.lines).toContainEqual([
-          "warn",
-          "dropped",
-          expect.objectContaining({ reason: `Dropped a ${answer} message the client did not ask for` }),
-        ]);
+        expect(logger.entries).toContainEqual({
+          level: "warn",
+          message: "dropped",
+          fields: expect.objectContaining({ reason: `Dropped a ${answer} message the client did not ask for` }),
+        });
       });
     }
 
@@ -236,7 +229,11 @@ for (const wire of ["tcp", "ws"] as const) {
         code: "ERR_CONNECTION_LOST",
         error: expect.stringMatching(/closed the connection without a goodbye: taken for a network failure$/),
       });
-      expect(logger.lines).toContainEqual(["warn", "dropped", { server: expect.any(String), reason: dropped!.error }]);
+      expect(logger.entries).toContainEqual({
+        level: "warn",
+        message: "dropped",
+        fields: { server: expect.any(String), reason: dropped!.error },
+      });
     });
   });
 
@@ -260,7 +257,7 @@ for (const wire of ["tcp", "ws"] as const) {
       link.sendMessage({ action: "connected" });
       link.sendMessage({ action: "m", n: 4 });
       await waitFor(() => player.listener.got.includes(4), "the first message");
-      expect(logger.lines.filter(([level]) => level === "warn")).toEqual([]);
+      expect(logger.entries.filter((entry) => entry.level === "warn")).toEqual([]);
       link.destroy();
       await waitFor(() => player.states.at(-1) === "closed", "the client to close");
       expect(player.listener.events).not.toContain("dropped:ERR_CONNECTION_LOST");
@@ -278,11 +275,11 @@ for (const wire of ["tcp", "ws"] as const) {
         link.sendMessage({ action: "@session", ...grant });
         link.sendMessage({ action: "m", n: 5 });
         await waitFor(() => player.listener.got.includes(5), "the next message");
-        expect(logger.lines).toContainEqual([
-          "warn",
-          "dropped",
-          { server: expect.any(String), code: "ERR_INVALID_CONTROL", reason: "unusable @session" },
-        ]);
+        expect(logger.entries).toContainEqual({
+          level: "warn",
+          message: "dropped",
+          fields: { server: expect.any(String), code: "ERR_INVALID_CONTROL", reason: "unusable @session" },
+        });
         link.destroy();
         await waitFor(() => player.states.at(-1) === "closed", "the client to close");
         expect(player.listener.events).not.toContain("dropped:ERR_CONNECTION_LOST");
@@ -301,7 +298,7 @@ for (const wire of ["tcp", "ws"] as const) {
       for (const action of ["@bye", "@ack", "@resumed", "@resume-failed"]) link.sendMessage({ action, n: 0 });
       link.sendMessage({ action: "m", n: 6 });
       await waitFor(() => player.listener.got.includes(6), "the next message");
-      const reasons = logger.lines.filter(([, message]) => message === "dropped").map(([, , fields]) => fields?.reason);
+      const reasons = logger.entries.filter((entry) => entry.message === "dropped").map((entry) => entry.fields.reason);
       expect(reasons).toEqual([
         "Dropped a @bye message the client did not ask for",
         "Dropped a @ack message the client did not ask for",
