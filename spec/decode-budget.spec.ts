@@ -1,6 +1,8 @@
 import fc from "fast-check";
 import type * as net from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import * as v8 from "node:v8";
+import * as vm from "node:vm";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ExtData } from "@msgpack/msgpack";
 import { DEFAULT_MAX_PAYLOAD_DEPTH, DEFAULT_MAX_PAYLOAD_ITEMS, DEFAULT_MAX_PAYLOAD_KEYS } from "../lib/constants.js";
 import { Channel, decode, encode, type IncomingMessage, type Logger } from "../lib/index.js";
@@ -55,17 +57,48 @@ function weightOf(value: unknown): number {
   return value instanceof Date || value instanceof ExtData ? EXT_VALUE_WEIGHT : 1;
 }
 
-/** Counts the bytes `exceedsDecodeBudget` reads from `payload`. */
-function readsOf(payload: Uint8Array, budget: DecodeBudget): { reason: string | null; reads: number } {
-  let reads = 0;
-  const counted = new Proxy(payload, {
+/** `payload` behind a proxy that tells `onRead` the index of every byte read from it. */
+function watched(payload: Uint8Array, onRead: (index: number) => void): Uint8Array {
+  return new Proxy(payload, {
     get(target, key) {
-      if (typeof key === "string" && /^\d+$/.test(key)) reads++;
+      if (typeof key === "string" && /^\d+$/.test(key)) onRead(Number(key));
       const value: unknown = Reflect.get(target, key, target);
       return typeof value === "function" ? value.bind(target) : value;
     },
   });
-  return { reason: exceedsDecodeBudget(counted, budget), reads };
+}
+
+/** Counts the bytes `exceedsDecodeBudget` reads from `payload`. */
+function readsOf(payload: Uint8Array, budget: DecodeBudget): { reason: string | null; reads: number } {
+  let reads = 0;
+  const reason = exceedsDecodeBudget(
+    watched(payload, () => reads++),
+    budget,
+  );
+  return { reason, reads };
+}
+
+/** The indices at or past the end of `payload` that `exceedsDecodeBudget` reads. */
+function readsPastEnd(payload: Uint8Array, budget: DecodeBudget): number[] {
+  const past: number[] = [];
+  exceedsDecodeBudget(
+    watched(payload, (index) => {
+      if (index >= payload.byteLength) past.push(index);
+    }),
+    budget,
+  );
+  return past;
+}
+
+/**
+ * A full garbage collection, without starting Node with `--expose-gc`; twice, as the memory of
+ * array buffers found dead may be given back in the background until the next one.
+ */
+function collectGarbage(): void {
+  v8.setFlagsFromString("--expose-gc");
+  const gc = vm.runInNewContext("gc") as () => void;
+  gc();
+  gc();
 }
 
 /**
@@ -227,6 +260,79 @@ describe("exceedsDecodeBudget: every msgpack type", () => {
     expect(exceedsDecodeBudget(payload, { maxDepth: 4, maxItems: 4 })).toBeNull();
     expect(() => decode(payload)).toThrow();
   });
+
+  it("stops at the end of the top-level value, reading nothing after it", () => {
+    // Whatever follows (here an array 32 announcing 2^32 - 1 values, or arrays nested deeper than
+    // the budget), the decoder rejects trailing bytes: the scan has no reason to read them.
+    const trailing = hex(`c0 dd ffffffff ${"91".repeat(100)} c0`);
+    expect(readsOf(trailing, DEFAULT_BUDGET)).toEqual({ reason: null, reads: 1 });
+    expect(scan("90 91 91 c0", { maxDepth: 1, maxItems: 1 })).toBeNull();
+    expect(() => decode(trailing)).toThrow();
+  });
+
+  /** Container headers, each announcing one value. */
+  const containers: [string, string][] = [
+    ["array 16", "dc 0001 c0"],
+    ["array 32", "dd 00000001 c0"],
+    ["map 16", "de 0001 a1 61 c0"],
+    ["map 32", "df 00000001 a1 61 c0"],
+  ];
+
+  it("never reads past the end of a payload cut anywhere in a value's or a map key's header", () => {
+    // Every type as an array's element, then as the second key of a map (`82 a1 61 c0 <key> c0`,
+    // two keys: over a maxKeys of 1, the keys are told apart), cut after each of its first 12
+    // bytes and just before its end.
+    const budgets: DecodeBudget[] = [
+      LIFTED,
+      { maxDepth: 2, maxItems: 4, maxKeys: 1 },
+      { maxDepth: 2, maxItems: 1, maxKeys: 0 },
+    ];
+    for (const [name, value] of [...types, ...containers]) {
+      for (const whole of [hex(`91 ${value}`), hex(`82 a1 61 c0 ${value} c0`)]) {
+        const cuts = new Set([...Array.from({ length: 12 }, (_, i) => i + 1), whole.byteLength - 1]);
+        for (const cut of cuts) {
+          if (cut >= whole.byteLength) continue;
+          for (const budget of budgets) {
+            expect(readsPastEnd(whole.subarray(0, cut), budget), `${name} cut after ${cut} bytes`).toEqual([]);
+          }
+        }
+      }
+    }
+  });
+
+  it.each([
+    ["an ext 8 header", "91 c7", { maxDepth: 1, maxItems: 1 }],
+    ["an ext 16 header", "91 c8 01", { maxDepth: 1, maxItems: 1 }],
+    ["an ext 32 header", "91 c9 0000 01", { maxDepth: 1, maxItems: 1 }],
+    ["an array 32 header", "91 dd 01 00", { maxDepth: 2, maxItems: 1 }],
+    ["a map 16 header", "91 de 01", { maxDepth: 2, maxItems: 1 }],
+    ["the header of a str 8 key", "82 a1 61 c0 d9", { maxDepth: 1, maxItems: 4, maxKeys: 1 }],
+  ])(
+    "leaves a payload cut inside %s to the decoder, even at a budget the value would exceed",
+    (_, payloadHex, budget) => {
+      // Nothing is known of the cut value: it is neither counted as an extension value, nor as a
+      // container announcing what its first length bytes would make, nor as a distinct key.
+      const payload = hex(payloadHex);
+      expect(exceedsDecodeBudget(payload, budget)).toBeNull();
+      expect(() => decode(payload)).toThrow();
+    },
+  );
+
+  it.each([
+    ["an ext 8 header", "91 c7 05", { maxDepth: 1, maxItems: 1 }, ITEMS],
+    ["an ext 16 header", "91 c8 0005", { maxDepth: 1, maxItems: 1 }, ITEMS],
+    ["an ext 32 header", "91 c9 00000005", { maxDepth: 1, maxItems: 1 }, ITEMS],
+    ["an empty str 8 key", "81 d9 00", { maxDepth: 1, maxItems: 2, maxKeys: 0 }, KEYS],
+    ["an empty str 16 key", "81 da 0000", { maxDepth: 1, maxItems: 2, maxKeys: 0 }, KEYS],
+    ["an empty str 32 key", "81 db 00000000", { maxDepth: 1, maxItems: 2, maxKeys: 0 }, KEYS],
+    ["a fixstr key", "81 a1 61", { maxDepth: 1, maxItems: 2, maxKeys: 0 }, KEYS],
+  ])(
+    "refuses a payload that ends right after %s taking it over the budget, as if more followed",
+    (_, payloadHex, budget, reason) => {
+      // The header is whole: what it adds is known, and counted, though the payload ends there.
+      expect(scan(payloadHex, budget)).toMatch(reason);
+    },
+  );
 });
 
 describe("exceedsDecodeBudget: the bounds, exactly", () => {
@@ -536,6 +642,124 @@ describe("exceedsDecodeBudget: distinct map keys", () => {
     expect(keyPathsOf(decode(payload))).toBe(counted);
     expect(exceedsDecodeBudget(payload, keys(counted))).toBeNull();
     expect(exceedsDecodeBudget(payload, keys(counted - 1))).toMatch(KEYS);
+  });
+
+  it("finds every repeated key while its table grows past the room it keeps: 10,000 distinct keys each seen twice", () => {
+    // The keys seen once so far must still be found after each growth (at 4,096 and 8,192 keys),
+    // when they come again in the second half.
+    const payload = message(Array.from({ length: 9_998 * 2 }, (_, j) => ({ [`k${j % 9_998}`]: 0 })));
+    expect(exceedsDecodeBudget(payload, keys(10_000))).toBeNull();
+    expect(exceedsDecodeBudget(payload, keys(9_999))).toMatch(KEYS);
+  });
+
+  it("does not count the strings in arrays as keys, beside maps whose keys repeat", () => {
+    // action, data, players, name, name→tags: 5 distinct keys of 7; the tags are values.
+    const payload = message({
+      players: [
+        { name: "ann", tags: ["red", "blue", "green"] },
+        { name: "bob", tags: ["cyan", "pink", "gold"] },
+      ],
+    });
+    expect(keyPathsOf(decode(payload))).toBe(5);
+    expect(exceedsDecodeBudget(payload, keys(5))).toBeNull();
+    expect(exceedsDecodeBudget(payload, keys(4))).toMatch(KEYS);
+  });
+
+  it("reads each key's bytes once, though a thousand maps each begin with a different key of the same length", () => {
+    // { action: "x", data: [{ k0000: 0 }, ..., { k0999: 0 }] } over a maxKeys of 1,001. The
+    // first pass reads the heads up to the array 16 header (7 bytes), then three heads per map up
+    // to the 1,000th map's. The second reads the same 7, and the bytes of the keys "action" (7)
+    // and "data" (5) once; then per map its head, the key's head, the key's 6 bytes and the
+    // value's head, up to the 1,000th key, the one past the limit. The maps' keys all start a
+    // sequence and have the same length: those that land near each other in the table (dozens of
+    // them) are told apart by their hash, without reading their bytes again. Only two keys whose
+    // 32-bit hashes are equal, about one run in ten thousand, have theirs compared: 12 bytes.
+    const payload = message(Array.from({ length: 1_000 }, (_, i) => ({ [`k${String(i).padStart(4, "0")}`]: 0 })));
+    const { reason, reads } = readsOf(payload, keys(1_001));
+    expect(reason).toBe("it has more than 1001 distinct map keys (maxPayloadKeys)");
+    const once = 7 + 999 * 3 + 1 + (7 + 7 + 5 + 999 * 9 + 8);
+    expect(reads).toBeGreaterThanOrEqual(once);
+    expect(reads).toBeLessThanOrEqual(once + 12);
+  });
+
+  /** Counts the keys of `payload` (more than `maxKeys`, distinct or not) in a frame of its own, which lets go of it. */
+  function countedAndLetGo(
+    payload: Uint8Array,
+    maxKeys: number,
+  ): { reason: string | null; released: WeakRef<Uint8Array> } {
+    return { reason: exceedsDecodeBudget(payload, keys(maxKeys)), released: new WeakRef(payload) };
+  }
+
+  it("holds no reference to a payload once it has told its keys apart", async () => {
+    const { reason, released } = countedAndLetGo(message([{ a: 1 }, { a: 2 }, { a: 3 }]), 3);
+    expect(reason).toBeNull();
+    // A weak reference holds its target until the current job ends.
+    await new Promise((resolve) => setImmediate(resolve));
+    collectGarbage();
+    expect(released.deref()).toBeUndefined();
+  });
+
+  it("gives back the room a payload of 20,000 distinct keys needed, and counts the next one exactly", async () => {
+    // A fresh copy of the module, whose table has not grown for the payloads of other tests.
+    vi.resetModules();
+    const fresh = await import("../lib/protocol/decode-budget.js");
+    const large = message(mapOf(names(20_000)));
+    collectGarbage();
+    const before = process.memoryUsage().arrayBuffers;
+    expect(fresh.exceedsDecodeBudget(large, keys(20_001))).toMatch(KEYS);
+    collectGarbage();
+    // The table for 20,000 keys takes about 1 MiB (24 bytes per key, 4 per slot, 4 slots per
+    // key and more): given back, it keeps the room for 4,096 keys, about 160 KiB.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(512 * 1024);
+    const next = message([{ a: 1, b: 2 }, { a: 3, b: 4 }, { b: 5 }]);
+    expect(fresh.exceedsDecodeBudget(next, keys(5))).toBeNull();
+    expect(fresh.exceedsDecodeBudget(next, keys(4))).toMatch(KEYS);
+  });
+
+  it("allocates nothing to tell apart the keys of a payload that fit the room it keeps, after the first", async () => {
+    // The table is kept between payloads, its room for 4,096 keys made by the first payload that
+    // needs one: a fresh copy of the module, whose table no other test has made yet.
+    vi.resetModules();
+    const fresh = await import("../lib/protocol/decode-budget.js");
+    // 5,000 maps of the same key over a maxKeys of 4,096, then 3,000 different keys each seen
+    // twice: both have more keys than maxKeys, to be told apart.
+    const first = message(Array.from({ length: 5_000 }, (_, a) => ({ a })));
+    const next = message(Array.from({ length: 6_000 }, (_, j) => ({ [`k${j % 3_000}`]: 0 })));
+    expect(fresh.exceedsDecodeBudget(first, keys(4_096))).toBeNull();
+    collectGarbage();
+    const before = process.memoryUsage().arrayBuffers;
+    expect(fresh.exceedsDecodeBudget(next, keys(4_096))).toBeNull();
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024);
+  });
+
+  it("takes room for the distinct keys it meets, not for maxKeys: 2,501 entities of 8 fields over a maxKeys of 20,000", () => {
+    // 20,010 keys, 10 distinct: the table keeps to the room it has (4,096 keys, about 160 KiB),
+    // where room for 20,000 would take about 1 MiB. Measured while the scan reads the payload.
+    const snapshot = payloadOf({
+      action: "snapshot",
+      entities: Array.from({ length: 2_501 }, (_, id) => ({
+        id,
+        kind: "orc",
+        x: 0.5,
+        y: -id,
+        vx: 0,
+        vy: 0,
+        hp: 100,
+        team: 1,
+      })),
+    });
+    collectGarbage();
+    const before = process.memoryUsage().arrayBuffers;
+    let most = before;
+    let reads = 0;
+    const reason = exceedsDecodeBudget(
+      watched(snapshot, () => {
+        if (++reads % 4_096 === 0) most = Math.max(most, process.memoryUsage().arrayBuffers);
+      }),
+      keys(20_000),
+    );
+    expect(reason).toBeNull();
+    expect(most - before).toBeLessThan(512 * 1024);
   });
 });
 

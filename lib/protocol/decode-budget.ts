@@ -111,6 +111,7 @@ function scan(payload: Uint8Array, budget: DecodeBudget, paths: KeyPaths | null)
     let count = -1;
     let isMap = false;
     let isExt = false;
+    // Stryker disable next-line ConditionalExpression: a positive fixint that missed this branch would take the fixmap one with a negative count, which opens nothing: a scalar all the same
     if (head < 0x80 || head >= 0xe0) {
       // positive or negative fixint
     } else if (head < 0x90) {
@@ -245,11 +246,13 @@ function scan(payload: Uint8Array, budget: DecodeBudget, paths: KeyPaths | null)
       if (pos > end) return null; // truncated: the decoder rejects it
       if (isNamedKey(payload, head, start + 1)) {
         const path = paths!.add(paths!.stack[keyOf]!, start, pos);
+        // Stryker disable next-line EqualityOperator: add() returns an entry from 1, or -1: never 0
         if (path < 0) return `it has more than ${maxKeys} distinct map keys (maxPayloadKeys)`;
         paths!.stack[keyOf] = path;
       }
     }
     // A whole value was read: close every container it was the last value of.
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: left[-1] is never set, so at depth 0 the loop stops all the same
     while (depth > 0 && left[depth - 1] === 0) depth--;
     if (depth === 0) return null;
   }
@@ -293,6 +296,7 @@ const SEED = randomSeed();
 function randomSeed(): number {
   const crypto = (globalThis as { crypto?: { getRandomValues?(array: Uint32Array): Uint32Array } }).crypto;
   if (typeof crypto?.getRandomValues === "function") return crypto.getRandomValues(new Uint32Array(1))[0]! | 0;
+  // Stryker disable next-line ArithmeticOperator: never runs in Node (it has crypto.getRandomValues); and the seed only decides which keys share slots, never what is counted
   return (Math.random() * 0x1_0000_0000) | 0;
 }
 
@@ -375,9 +379,12 @@ class KeyPaths {
     hash = mix(hash);
     const mask = slots.length - 1;
     let slot = hash & mask;
+    // Stryker disable next-line EqualityOperator,UpdateOperator: differs only after 64 taken slots in a row, which a table at most a quarter full reaches only with keys crafted for the secret seed
     for (let probe = 0; probe < MAX_PROBES; probe++) {
       const entry = slots[slot]!;
+      // Stryker disable next-line ConditionalExpression: nothing is ever removed, so no entry sits past an empty slot of its run: probing on finds nothing more, it only costs time
       if (entry === 0) break;
+      // Stryker disable next-line ConditionalExpression: a key of the same bytes after a different parent has the same hash only if the parents' hashes collide (32 bits), which cannot be built without the secret seed
       if (hashes[entry] === hash && this.parents[entry] === parent && this.sameKey(entry, start, end)) return entry;
       slot = (slot + 1) & mask;
     }
@@ -394,8 +401,10 @@ class KeyPaths {
 
   private sameKey(entry: number, start: number, end: number): boolean {
     const other = this.starts[entry]!;
+    // Stryker disable next-line ConditionalExpression,BooleanLiteral: reached only for an entry of the same hash and parent, a different key only after a 32-bit collision, which cannot be built without the secret seed; and the bytes compared next include the key's length
     if (this.ends[entry]! - other !== end - start) return false;
     const { payload } = this;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator,BooleanLiteral: reached only for an entry of the same hash and parent, a different key only after a 32-bit collision, which cannot be built without the secret seed
     for (let i = 0; i < end - start; i++) if (payload[other + i] !== payload[start + i]) return false;
     return true;
   }
@@ -405,6 +414,7 @@ class KeyPaths {
     const { slots } = this;
     const mask = slots.length - 1;
     let slot = this.hashes[entry]! & mask;
+    // Stryker disable next-line EqualityOperator,UpdateOperator: differs only after 64 taken slots in a row, which a table at most a quarter full reaches only with keys crafted for the secret seed
     for (let probe = 0; probe < MAX_PROBES; probe++) {
       if (slots[slot] === 0) {
         slots[slot] = entry;
@@ -437,6 +447,7 @@ function copied<T extends Int32Array | Float64Array>(from: T, to: T, count: numb
 
 function slotsFor(entries: number): number {
   let slots = 16;
+  // Stryker disable next-line EqualityOperator: a table twice as large when the entries fill exactly a quarter of it is only sparser: the same counts
   while (slots < entries * 4) slots *= 2;
   return slots;
 }
