@@ -547,6 +547,7 @@ describe("exceedsDecodeBudget: distinct map keys", () => {
       ["uint 64 2^32 - 1", "cf 00000000 ffffffff", true],
       ["uint 64 2^32", "cf 00000001 00000000", true],
       ["negative fixint -1", "ff", true],
+      ["negative fixint -32", "e0", true],
       ["int 8 -1", "d0 ff", true],
       ["int 16 -32768", "d1 8000", true],
       ["int 32 -2^31", "d2 80000000", true],
@@ -760,6 +761,26 @@ describe("exceedsDecodeBudget: distinct map keys", () => {
     );
     expect(reason).toBeNull();
     expect(most - before).toBeLessThan(512 * 1024);
+  });
+
+  it("grows its table as the distinct keys come, not to maxKeys at once: 10 maps of the same 4,100 keys under a maxKeys of 40,000", () => {
+    // 41,002 keys, 4,102 distinct: past the 4,096 keys of room it keeps, the table doubles (about
+    // 0.3 MiB for 8,192 keys), where room for 40,000 would take about 2 MiB. Measured while the
+    // scan reads the payload; short keys keep the reads few.
+    const shortNames = Array.from({ length: 4_100 }, (_, i) => i.toString(36));
+    const payload = message(Array.from({ length: 10 }, () => mapOf(shortNames)));
+    collectGarbage();
+    const before = process.memoryUsage().arrayBuffers;
+    let most = before;
+    let reads = 0;
+    const reason = exceedsDecodeBudget(
+      watched(payload, () => {
+        if (++reads % 4_096 === 0) most = Math.max(most, process.memoryUsage().arrayBuffers);
+      }),
+      keys(40_000),
+    );
+    expect(reason).toBeNull();
+    expect(most - before).toBeLessThan(1024 * 1024);
   });
 });
 
