@@ -1,7 +1,7 @@
 // A resumable client facing a server that lies in its session answers: what it accepts, what
 // it cuts, and what its player is told, on TCP and on WebSocket.
-import { afterEach, describe, expect, it } from "vitest";
-import type { IncomingMessage } from "../lib/index.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { ConnectOptions, IncomingMessage } from "../lib/index.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { hostileServer, type RawLink, type RawMessage, type Wire } from "./helpers/hostile.js";
 import { delay, waitFor } from "./helpers/net.js";
@@ -22,19 +22,24 @@ interface GrantedPlayer {
   readonly player: ObservedPlayer<RecordingPlayer>;
   readonly logger: ReturnType<typeof recordingLogger>;
   readonly link: (index: number) => Promise<RawLink>;
+  /** Every connection the hostile server accepted so far. */
+  readonly links: readonly RawLink[];
   /** Cuts the first connection without a goodbye and returns the resume hello of the second. */
   dropAndAwaitResume(): Promise<{ link: RawLink; hello: RawMessage }>;
 }
 
-/** A player holding a session the hostile server granted over its first connection. */
-async function grantedPlayer(wire: Wire): Promise<GrantedPlayer> {
+/**
+ * A player holding a session the hostile server granted over its first connection, for `window`
+ * ms (5 s by default), connected with `options` besides `resume` and a recording logger.
+ */
+async function grantedPlayer(wire: Wire, window = 5_000, options: ConnectOptions = {}): Promise<GrantedPlayer> {
   const server = await hostileServer(cleanup, wire);
   const logger = recordingLogger();
-  const player = openPlayer(cleanup, new RecordingPlayer(), server.url, { resume: true, logger });
+  const player = openPlayer(cleanup, new RecordingPlayer(), server.url, { ...options, resume: true, logger });
   const first = await server.link(0);
   await first.next(isHello, "the first hello");
   first.sendMessage({ action: "connected" });
-  first.sendMessage({ action: "@session", token: TOKEN, window: 5_000 });
+  first.sendMessage({ action: "@session", token: TOKEN, window });
   await waitFor(() => player.states.includes("open"), "the player to enter");
   player.listener.send({ action: "m", n: 1 });
   await first.next((message) => message.action === "m", "the player's first message");
@@ -42,6 +47,7 @@ async function grantedPlayer(wire: Wire): Promise<GrantedPlayer> {
     player,
     logger,
     link: (index) => server.link(index),
+    links: server.links,
     async dropAndAwaitResume() {
       first.destroy();
       const link = await server.link(1);
@@ -285,6 +291,21 @@ for (const wire of ["tcp", "ws"] as const) {
         expect(player.listener.events).not.toContain("dropped:ERR_CONNECTION_LOST");
       });
     }
+    it("granted a session before the server let it in, then cut, reports a failed connection: nothing dropped, nothing disconnected", async () => {
+      const server = await hostileServer(cleanup, wire);
+      // Logging in: the client is in only once the server greets it.
+      const player = openPlayer(cleanup, new RecordingPlayer(), server.url, { resume: true, auth: "ann" });
+      const link = await server.link(0);
+      await link.next(isHello, "the hello");
+      link.sendMessage({ action: "@session", token: TOKEN, window: 5_000 });
+      await delay(50);
+      link.destroy();
+      await waitFor(() => player.states.at(-1) === "closed", "the client to close");
+      await waitFor(() => player.listener.events.length > 0, "the error to be handled");
+      await delay(50);
+      expect(player.listener.events).toEqual(["error:ERR_CONNECTION_LOST"]);
+      expect(player.states).toEqual(["connecting", "closed"]);
+    });
   });
 
   describe(`a client without a session over ${wire}`, () => {
@@ -324,6 +345,77 @@ for (const wire of ["tcp", "ws"] as const) {
       expect(player.states).toEqual(["connecting", "closed"]);
     });
 
+    it("counts in bufferedAmount what it sent before the server let it in", async () => {
+      const server = await hostileServer(cleanup, wire);
+      const player = openPlayer(cleanup, new RecordingPlayer(), server.url, { auth: "ann" });
+      const link = await server.link(0);
+      await link.next(isHello, "the hello");
+      const client = player.listener.connection!;
+      const sent = client.send({ action: "m", n: 1 });
+      expect(sent).toBeGreaterThan(0);
+      // The frame as sent (a WebSocket adds its own header).
+      expect(client.bufferedAmount).toBeGreaterThanOrEqual(sent);
+      link.sendMessage({ action: "connected" });
+      await link.next((message) => message.action === "m", "the message");
+      expect(client.bufferedAmount).toBe(0);
+    });
+
+    it("keeps a latest-wins message sent while its credentials were fetched replaceable until its connection opens", async () => {
+      const server = await hostileServer(cleanup, wire);
+      let credentials!: (value: string) => void;
+      const fetched = new Promise<string>((resolve) => (credentials = resolve));
+      const player = openPlayer(cleanup, new RecordingPlayer(), server.url, { auth: () => fetched });
+      expect(player.listener.send({ action: "m", n: 1 }, { latest: "pos" })).toBeGreaterThan(0);
+      credentials("ann");
+      // The connection is made once the credentials are in (a few promise steps), and opens later,
+      // after the event loop has polled the socket: in between, the newer position replaces the older.
+      const client = player.listener.connection as unknown as { connection: unknown };
+      for (let step = 0; step < 100 && client.connection === null; step++) await Promise.resolve();
+      expect(client.connection).not.toBeNull();
+      expect(player.listener.send({ action: "m", n: 2 }, { latest: "pos" })).toBeGreaterThan(0);
+      const link = await server.link(0);
+      await link.next(isHello, "the hello");
+      link.sendMessage({ action: "connected" });
+      await link.next((message) => message.action === "m", "the message");
+      await delay(50);
+      expect(link.received.filter((message) => message.action === "m").map((message) => message.n)).toEqual([2]);
+    });
+
+    it("refused its credentials with reconnection on, closes without ever reconnecting", async () => {
+      const server = await hostileServer(cleanup, wire);
+      const logger = recordingLogger();
+      const player = openPlayer(cleanup, new RecordingPlayer(), server.url, {
+        auth: "ann",
+        logger,
+        reconnect: { initialDelay: 10, maxDelay: 20, maxAttempts: 10 },
+      });
+      const link = await server.link(0);
+      await link.next(isHello, "the hello");
+      link.sendMessage({ action: "@refused", code: "ERR_UNAUTHORIZED", reason: "who?" });
+      link.end();
+      await waitFor(() => player.states.at(-1) === "closed", "the client to close");
+      await delay(50);
+      expect(player.states).toEqual(["connecting", "closed"]);
+      expect(logger.entries.filter((entry) => entry.message === "reconnecting")).toEqual([]);
+      expect(server.links).toHaveLength(1);
+    });
+
+    it("logging in, cut for a frame bigger than it accepts, reports that rather than a plain close", async () => {
+      const server = await hostileServer(cleanup, wire);
+      const player = openPlayer(cleanup, new RecordingPlayer(), server.url, { auth: "ann", maxPayload: 1_024 });
+      const link = await server.link(0);
+      await link.next(isHello, "the hello");
+      link.sendMessage({ action: "m", text: "x".repeat(2_000) });
+      await waitFor(() => player.states.at(-1) === "closed", "the client to close");
+      expect(player.log).toEqual([
+        {
+          action: "error",
+          code: "ERR_PAYLOAD_TOO_LARGE",
+          error: expect.stringContaining("1024-byte maxPayload limit"),
+        },
+      ]);
+    });
+
     it("refused by a full server, tries again later with the same credentials; refused the credentials, does not", async () => {
       const server = await hostileServer(cleanup, wire);
       const player = openPlayer(cleanup, new RecordingPlayer(), server.url, {
@@ -348,3 +440,240 @@ for (const wire of ["tcp", "ws"] as const) {
     });
   });
 }
+
+/** The `attempt` of each "resuming" line the client logged, in order. */
+function resumingAttempts(logger: ReturnType<typeof recordingLogger>): unknown[] {
+  return logger.entries.filter((entry) => entry.message === "resuming").map((entry) => entry.fields.attempt);
+}
+
+describe("a resumable client whose server stays away past the window", () => {
+  it("facing a server that never answers its resume, ends the session with ERR_RESUME_EXPIRED naming the window, closes that connection and tries no more", async () => {
+    const { player, logger, links, dropAndAwaitResume } = await grantedPlayer("tcp", 250);
+    const { link } = await dropAndAwaitResume();
+    await waitFor(() => player.states.at(-1) === "closed", "the client to give the session up", 5_000);
+    await link.whenClosed();
+    await delay(150);
+
+    expect(errorsOf(player.log)).toEqual([
+      {
+        action: "error",
+        code: "ERR_RESUME_EXPIRED",
+        error: "Could not resume the session within the server's window of 250 ms",
+      },
+    ]);
+    expect(player.listener.events).toEqual([
+      "connected",
+      "socketConnect",
+      "dropped:ERR_CONNECTION_LOST",
+      "error:ERR_RESUME_EXPIRED",
+      "disconnected",
+    ]);
+    expect(player.states).toEqual(["connecting", "open", "resuming", "closed"]);
+    expect(links).toHaveLength(2);
+    expect(logger.entries).toContainEqual({
+      level: "warn",
+      message: "session ended",
+      fields: {
+        server: expect.any(String),
+        reason: "Could not resume the session within the server's window of 250 ms",
+      },
+    });
+  });
+
+  it("facing a server that cuts every resume, logs each attempt with its delay, then stops at the window", async () => {
+    const { player, logger, links, dropAndAwaitResume } = await grantedPlayer("tcp", 600);
+    await dropAndAwaitResume();
+    // The server is there but cuts every connection that comes back, as a crashing one would.
+    const cutter = setInterval(() => links.slice(1).forEach((link) => link.destroy()), 1);
+    cleanup.add(() => clearInterval(cutter));
+    await waitFor(() => player.states.at(-1) === "closed", "the client to give the session up", 5_000);
+    const tried = links.length;
+    await delay(250);
+
+    expect(links).toHaveLength(tried);
+    expect(player.listener.events.slice(-2)).toEqual(["error:ERR_RESUME_EXPIRED", "disconnected"]);
+    const resuming = logger.entries.filter((entry) => entry.message === "resuming");
+    expect(resuming.length).toBeGreaterThanOrEqual(2);
+    resuming.forEach((entry, index) => {
+      expect(entry).toEqual({
+        level: "info",
+        message: "resuming",
+        fields: { server: expect.any(String), attempt: index + 1, delay: expect.any(Number) },
+      });
+    });
+  });
+
+  it("resumed after failed attempts, counts its attempts afresh at the next drop", async () => {
+    const { player, logger, link: linkAt, dropAndAwaitResume } = await grantedPlayer("tcp");
+    const { link } = await dropAndAwaitResume();
+    link.destroy();
+    const second = await linkAt(2);
+    await second.next(isHello, "the second resume hello");
+    second.sendMessage({ action: "@resumed", token: TOKEN, received: 1 });
+    await waitFor(() => player.listener.events.includes("resumed"), "resumed");
+    second.destroy();
+    await (await linkAt(3)).next(isHello, "the resume hello after the next drop");
+
+    expect(resumingAttempts(logger)).toEqual([1, 2, 1]);
+  });
+
+  it("told its resume failed, then let in afresh, counts its attempts afresh at the next drop", async () => {
+    const { player, logger, link: linkAt, dropAndAwaitResume } = await grantedPlayer("tcp");
+    const { link } = await dropAndAwaitResume();
+    link.sendMessage({ action: "connected" });
+    link.sendMessage({ action: "@resume-failed", code: "ERR_RESUME_UNKNOWN", reason: "restarted" });
+    link.sendMessage({ action: "@session", token: NEXT_TOKEN, window: 5_000 });
+    await waitFor(() => player.listener.events.filter((event) => event === "connected").length === 2, "connected");
+    player.listener.send({ action: "m", n: 2 });
+    await link.next((message) => message.action === "m" && message.n === 2, "a message on the new session");
+    link.destroy();
+    await (await linkAt(2)).next(isHello, "the resume hello after the next drop");
+
+    expect(resumingAttempts(logger)).toEqual([1, 1]);
+  });
+
+  it("after a sleep that carried its clock past the window, tries to resume no more and says ERR_RESUME_EXPIRED, even before the window's timer fires", async () => {
+    const { player, logger, links, dropAndAwaitResume } = await grantedPlayer("tcp", 5_000);
+    const { link } = await dropAndAwaitResume();
+    // As after a laptop's sleep: the wall clock jumped past the window, its timer has not fired yet.
+    const realNow = Date.now.bind(Date);
+    const clock = vi.spyOn(Date, "now").mockImplementation(() => realNow() + 10_000);
+    cleanup.add(() => clock.mockRestore());
+    link.destroy();
+    await waitFor(() => player.states.at(-1) === "closed", "the client to give the session up", 4_000);
+    await waitFor(() => player.listener.events.includes("disconnected"), "the session to end");
+    await delay(300);
+
+    expect(links).toHaveLength(2);
+    expect(resumingAttempts(logger)).toEqual([1]);
+    expect(player.listener.events.slice(-3)).toEqual([
+      "dropped:ERR_CONNECTION_LOST",
+      "error:ERR_RESUME_EXPIRED",
+      "disconnected",
+    ]);
+    expect(errorsOf(player.log)).toEqual([
+      expect.objectContaining({ error: "Could not resume the session within the server's window of 5000 ms" }),
+    ]);
+  });
+
+  it("told its resume failed only after the window passed, does not end the session a second time", async () => {
+    const { player, dropAndAwaitResume } = await grantedPlayer("tcp", 600, {
+      reconnect: { initialDelay: 10, maxDelay: 20, maxAttempts: 10 },
+    });
+    const { link } = await dropAndAwaitResume();
+    await waitFor(() => player.listener.events.includes("disconnected"), "the window to pass", 5_000);
+    expect(player.states.at(-1)).toBe("reconnecting");
+    link.sendMessage({ action: "@resume-failed", code: "ERR_RESUME_UNKNOWN", reason: "too late" });
+    link.sendMessage({ action: "connected" });
+    link.sendMessage({ action: "@session", token: NEXT_TOKEN, window: 5_000 });
+    await waitFor(() => player.states.at(-1) === "open", "the fresh start");
+
+    expect(player.listener.events).toEqual([
+      "connected",
+      "socketConnect",
+      "dropped:ERR_CONNECTION_LOST",
+      "error:ERR_RESUME_EXPIRED",
+      "disconnected",
+      "connected",
+      "socketConnect",
+    ]);
+  });
+});
+
+describe("a resumable client closed or cut off by its own side", () => {
+  it("closed while its resume waits for the server's answer, closes that connection, says disconnected and tries no more", async () => {
+    const { player, links, dropAndAwaitResume } = await grantedPlayer("tcp");
+    const { link } = await dropAndAwaitResume();
+    const client = player.listener.connection!;
+    player.listener.close();
+    expect(player.states.at(-1)).toBe("closed");
+    expect(client.send({ action: "m", n: 2 })).toBe(0);
+    await link.whenClosed();
+    await delay(250);
+    expect(links).toHaveLength(2);
+    expect(player.listener.events.slice(-2)).toEqual(["dropped:ERR_CONNECTION_LOST", "disconnected"]);
+    expect(errorsOf(player.log)).toEqual([]);
+  });
+
+  it("closed while it waits to try its resume again, tries no more", async () => {
+    const { player, logger, links, dropAndAwaitResume } = await grantedPlayer("tcp");
+    const { link } = await dropAndAwaitResume();
+    link.destroy();
+    await waitFor(() => resumingAttempts(logger).length === 2, "the wait before the second resume");
+    player.listener.close();
+    expect(player.states.at(-1)).toBe("closed");
+    // The second resume was due within 200 ms: well past that, nothing has come.
+    await delay(400);
+    expect(links).toHaveLength(2);
+  });
+
+  it("closed gracefully while connected, says goodbye and refuses to send anything after it", async () => {
+    const { player, link: linkAt } = await grantedPlayer("tcp");
+    const first = await linkAt(0);
+    const client = player.listener.connection!;
+    player.listener.close();
+    expect(client.send({ action: "m", n: 2 })).toBe(0);
+    await first.next((message) => message.action === "@bye", "the goodbye");
+    first.end();
+    await waitFor(() => player.states.at(-1) === "closed", "the client to close");
+    expect(first.received.filter((message) => message.action === "m").map((message) => message.n)).toEqual([1]);
+  });
+
+  it("sending more than it keeps for a resume while connected goes on until the next drop, which then ends the session with ERR_RESUME_OVERFLOW", async () => {
+    const { player, logger, links, link: linkAt } = await grantedPlayer("tcp");
+    const first = await linkAt(0);
+    // The server never acknowledges: past 4,096 messages the client keeps less than it sent.
+    const count = 4_100;
+    for (let n = 2; n <= count; n++) expect(player.listener.send({ action: "m", n })).toBeGreaterThan(0);
+    await first.next((message) => message.action === "m" && message.n === count, "the last message", 10_000);
+    expect(errorsOf(player.log)).toEqual([]);
+    expect(player.states.at(-1)).toBe("open");
+
+    first.destroy();
+    await waitFor(() => player.listener.events.includes("disconnected"), "the session to end");
+    expect(player.states.at(-1)).toBe("closed");
+    const overflow =
+      "More than 4096 messages or 1048576 bytes were sent without the server's acknowledgement: the session cannot be resumed";
+    expect(errorsOf(player.log)).toEqual([{ action: "error", code: "ERR_RESUME_OVERFLOW", error: overflow }]);
+    expect(player.listener.events.slice(2)).toEqual(["error:ERR_RESUME_OVERFLOW", "disconnected"]);
+    expect(logger.entries).toContainEqual({
+      level: "warn",
+      message: "connection lost",
+      fields: { server: expect.any(String), reason: overflow },
+    });
+    expect(links).toHaveLength(1);
+  });
+
+  it("while resuming, drops a volatile message, keeps only the newest of a latest-wins key, and delivers what it kept once resumed", async () => {
+    const { player, dropAndAwaitResume } = await grantedPlayer("tcp");
+    const { link } = await dropAndAwaitResume();
+    expect(player.listener.send({ action: "m", n: 2 }, { volatile: true })).toBe(0);
+    expect(player.listener.send({ action: "m", n: 3 })).toBeGreaterThan(0);
+    expect(player.listener.send({ action: "m", n: 4 }, { latest: "pos" })).toBeGreaterThan(0);
+    expect(player.listener.send({ action: "m", n: 5 }, { latest: "pos" })).toBeGreaterThan(0);
+    expect(player.listener.send({ action: "m", n: 6 })).toBeGreaterThan(0);
+    link.sendMessage({ action: "@resumed", token: NEXT_TOKEN, received: 1 });
+    await link.next((message) => message.action === "m" && message.n === 6, "the last message kept for the resume");
+    await delay(50);
+    expect(link.received.filter((message) => message.action === "m").map((message) => message.n)).toEqual([3, 5, 6]);
+  });
+
+  it("refused by a full server when it comes back, ends the session: error, then disconnected, logged", async () => {
+    const { player, logger, dropAndAwaitResume } = await grantedPlayer("tcp");
+    const { link } = await dropAndAwaitResume();
+    link.sendMessage({ action: "@refused", code: "ERR_SERVER_FULL", reason: "full" });
+    link.end();
+    await waitFor(() => player.listener.events.includes("disconnected"), "the session to end");
+    expect(player.states.at(-1)).toBe("closed");
+    expect(player.listener.events).toEqual([
+      "connected",
+      "socketConnect",
+      "dropped:ERR_CONNECTION_LOST",
+      "error:ERR_SERVER_FULL",
+      "disconnected",
+    ]);
+    expect(logger.entries.filter((entry) => entry.message === "disconnected")).toEqual([
+      { level: "info", message: "disconnected", fields: { server: expect.any(String) } },
+    ]);
+  });
+});

