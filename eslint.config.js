@@ -10,6 +10,9 @@ export default tseslint.config(
       "node_modules/",
       "coverage/",
       ".tmp/",
+      // Stryker's sandboxes while `npm run mutate` runs (or after one was stopped), and its reports.
+      ".stryker-tmp/",
+      "reports/",
       "bench/results/",
       "demos/**/public/*.bundle.js",
       "spec/fixtures/*.bundle.js",
