@@ -10,11 +10,13 @@
 //   --concurrency <n>            test runners at once (default 1)
 //   --list                       print the groups and their specs, run nothing
 //
-// Each group keeps its results in .mutation/<group>.json, committed: a later run, also from a
+// Each group keeps its results in .mutation/<group>.json (and the hashes of the files and specs
+// they measured in .mutation/<group>.sources.json), committed: a later run, also from a
 // fresh clone, tests only the mutants whose code, or whose tests, changed since (Stryker's
 // incremental mode), so a change costs minutes where a full run takes hours; a group whose files
 // and specs have not changed at all is not run. Reports: reports/mutation/index.html and
 // reports/mutation/mutation.json, merged from the kept results of every group.
+import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, existsSync, rmSync, writeFileSync } from "node:fs";
 import { resolve, join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -68,7 +70,10 @@ for (const { group, mutate } of selected) {
     reporters: ["clear-text", "progress"],
     clearTextReporter: { reportTests: false, reportScoreTable: true },
   }).runMutationTest();
-  if (mutate === group.mutate) rmSync(partialMarker(group), { force: true });
+  if (mutate === group.mutate) {
+    writeFileSync(sourcesFile(group), `${JSON.stringify(sourcesOf(group, specs), null, 2)}\n`);
+    rmSync(partialMarker(group), { force: true });
+  }
 }
 
 await writeMergedReport();
@@ -81,12 +86,35 @@ await writeMergedReport();
  */
 function unchanged(kept, group, specs) {
   if (!existsSync(kept) || existsSync(partialMarker(group))) return false;
+  if (existsSync(sourcesFile(group))) {
+    const recorded = readFileSync(sourcesFile(group), "utf8");
+    return recorded === `${JSON.stringify(sourcesOf(group, specs), null, 2)}\n`;
+  }
+  // Kept results from before the sources file: Stryker's report holds the source of each file
+  // with mutants and of each spec (a file without mutants is missing from it).
   const report = JSON.parse(readFileSync(kept, "utf8"));
   const files = group.mutate.flatMap(expand).sort();
   const same = (entries, names) =>
     Object.keys(entries).sort().join() === [...names].sort().join() &&
     Object.entries(entries).every(([file, entry]) => existsSync(file) && readFileSync(file, "utf8") === entry.source);
   return same(report.files, files) && same(report.testFiles ?? {}, specs);
+}
+
+/**
+ * Every file a group mutates and every spec it runs, by content hash: what its last whole run
+ * measured, kept in .mutation/<group>.sources.json beside its results. Files without anything to
+ * mutate count too, since Stryker's report leaves them out.
+ */
+function sourcesOf(group, specs) {
+  const hashes = {};
+  for (const file of [...group.mutate.flatMap(expand), ...specs].sort()) {
+    hashes[file] = createHash("sha256").update(readFileSync(file)).digest("hex");
+  }
+  return hashes;
+}
+
+function sourcesFile(group) {
+  return join(KEPT, `${group.name}.sources.json`);
 }
 
 /** The file that says a group's kept results are those of a run stopped midway (or of only some of its files). */
