@@ -71,7 +71,7 @@ for (const { group, mutate } of selected) {
     clearTextReporter: { reportTests: false, reportScoreTable: true },
   }).runMutationTest();
   if (mutate === group.mutate) {
-    writeFileSync(sourcesFile(group), `${JSON.stringify(sourcesOf(group, specs), null, 2)}\n`);
+    writeFileSync(sourcesFile(group), sourcesOf(group, specs));
     rmSync(partialMarker(group), { force: true });
   }
 }
@@ -79,38 +79,27 @@ for (const { group, mutate } of selected) {
 await writeMergedReport();
 
 /**
- * Whether a group's kept results still describe the code: the same files to mutate, each with the
- * same source, and the same specs, each with the same source. Stryker's incremental mode would
- * find the same after a first run of the group's specs; this spares that run. Like it, it cannot
- * see a change in what the specs import besides lib/ (spec/helpers/).
+ * Whether a group's kept results still describe the code: its files to mutate and its specs are
+ * those its last whole run measured, byte for byte. Stryker's incremental mode would find the same
+ * after a first run of the group's specs; this spares that run. Like it, it cannot see a change in
+ * what the specs import besides lib/ (spec/helpers/).
  */
 function unchanged(kept, group, specs) {
-  if (!existsSync(kept) || existsSync(partialMarker(group))) return false;
-  if (existsSync(sourcesFile(group))) {
-    const recorded = readFileSync(sourcesFile(group), "utf8");
-    return recorded === `${JSON.stringify(sourcesOf(group, specs), null, 2)}\n`;
-  }
-  // Kept results from before the sources file: Stryker's report holds the source of each file
-  // with mutants and of each spec (a file without mutants is missing from it).
-  const report = JSON.parse(readFileSync(kept, "utf8"));
-  const files = group.mutate.flatMap(expand).sort();
-  const same = (entries, names) =>
-    Object.keys(entries).sort().join() === [...names].sort().join() &&
-    Object.entries(entries).every(([file, entry]) => existsSync(file) && readFileSync(file, "utf8") === entry.source);
-  return same(report.files, files) && same(report.testFiles ?? {}, specs);
+  if (!existsSync(kept) || existsSync(partialMarker(group)) || !existsSync(sourcesFile(group))) return false;
+  return readFileSync(sourcesFile(group), "utf8") === sourcesOf(group, specs);
 }
 
 /**
- * Every file a group mutates and every spec it runs, by content hash: what its last whole run
- * measured, kept in .mutation/<group>.sources.json beside its results. Files without anything to
- * mutate count too, since Stryker's report leaves them out.
+ * Every file a group mutates and every spec it runs, by content hash, as kept in
+ * .mutation/<group>.sources.json after a whole run. Files without anything to mutate count too:
+ * Stryker's own report leaves them out, so it cannot tell whether they changed.
  */
 function sourcesOf(group, specs) {
   const hashes = {};
   for (const file of [...group.mutate.flatMap(expand), ...specs].sort()) {
     hashes[file] = createHash("sha256").update(readFileSync(file)).digest("hex");
   }
-  return hashes;
+  return `${JSON.stringify(hashes, null, 2)}\n`;
 }
 
 function sourcesFile(group) {
