@@ -177,28 +177,39 @@ export function listenerMixin<TBase extends Constructor>(
       (deliver) => this.scheduler.enqueue(callLater, deliver),
       () => this.connection?.replyValidator ?? null,
     );
-    readonly #runHandler = (message: IncomingMessage): void => {
-      if (message.action === REPLY_ACTION) {
-        this.#requests.settle(message);
-        return;
-      }
+    // What pump() runs for each message. Which of these it is gets decided when the message
+    // arrives (see `#workFor`), so that the frame pays only for the handler call of a game message.
+    readonly #runMessage = (message: IncomingMessage): void => {
+      const result = dispatch(this, message);
+      // An async handler's rejection leaves the next pump() like a synchronous handler's
+      // exception, instead of becoming an unhandled rejection.
+      if (result instanceof Promise) result.catch((error: unknown) => this.scheduler.enqueue(rethrow, error));
+    };
+    readonly #runRequest = (message: IncomingMessage): void => {
+      this.#answers?.answer(requestId(message), () => dispatch(this, message));
+    };
+    readonly #runReply = (message: IncomingMessage): void => {
+      this.#requests.settle(message);
+    };
+    readonly #runConnected = (message: IncomingMessage): void => {
       // Answers go back on the connection their requests came from: each one gets its own set,
       // opened where its `connected` is dispatched and closed with its `disconnected`.
-      if (message.action === "connected" && this.connection !== null) {
+      if (this.connection !== null) {
         this.#answers?.close();
         this.#answers = new PendingAnswers(
           (reply) => this.send(reply as Message),
           this.connection.limits.maxPendingAnswers,
         );
       }
-      const id = requestId(message);
-      if (id === undefined) {
-        const result = dispatch(this, message);
-        // An async handler's rejection leaves the next pump() like a synchronous handler's
-        // exception, instead of becoming an unhandled rejection.
-        if (result instanceof Promise) result.catch((error: unknown) => this.scheduler.enqueue(rethrow, error));
-      } else this.#answers?.answer(id, () => dispatch(this, message));
+      if (requestId(message) === undefined) this.#runMessage(message);
+      else this.#runRequest(message);
     };
+    #workFor(message: IncomingMessage): (message: IncomingMessage) => void {
+      const action = message.action;
+      if (action === REPLY_ACTION) return this.#runReply;
+      if (action === "connected") return this.#runConnected;
+      return requestId(message) === undefined ? this.#runMessage : this.#runRequest;
+    }
     /** Fails the requests whose id is below `before`: the connection they went out on is gone. */
     readonly #failRequests = (before: number): void => {
       this.#requests.failAll("The connection ended before the reply", before);
@@ -237,7 +248,7 @@ export function listenerMixin<TBase extends Constructor>(
       // Ends by itself: messages$ completes once the client is closed for good.
       client.messages$.subscribe({
         next: (message: IncomingMessage) => {
-          this.scheduler.enqueue(this.#runHandler, message);
+          this.scheduler.enqueue(this.#workFor(message), message);
           // A reply only comes back on the connection its request went out on: once that one is
           // lost (even if the client reconnects), its requests fail, right after `disconnected`.
           if (message.action === "disconnected") this.scheduler.enqueue(this.#failRequests, sentOn());
