@@ -201,8 +201,8 @@ export function listenerMixin<TBase extends Constructor>(
           this.connection.limits.maxPendingAnswers,
         );
       }
-      if (requestId(message) === undefined) this.#runMessage(message);
-      else this.#runRequest(message);
+      // Never a request: only the transport produces `connected` (a peer's is dropped as forged).
+      this.#runMessage(message);
     };
     #workFor(message: IncomingMessage): (message: IncomingMessage) => void {
       const action = message.action;
