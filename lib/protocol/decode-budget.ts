@@ -57,9 +57,9 @@ export const EXT_VALUE_WEIGHT = 4;
  * value) that takes the payload over a bound. It reads each header once and skips strings,
  * binaries and extensions by their length, reading only the bytes of map keys, and only in the
  * second pass that a payload with more than `maxKeys` map keys takes to tell its distinct ones
- * apart. It allocates a stack of at most `maxDepth` counts; the second pass uses one table kept
- * between payloads, with room for 4,096 keys (more only while a payload needs them, for a larger
- * `maxKeys`). It costs O(min(values, maxItems)) plus the length of the keys, and never throws,
+ * apart. Between payloads it keeps one stack of counts, as deep as the deepest payload read (at
+ * most `maxDepth`), and, for the second pass, one table with room for 4,096 keys (more only while
+ * a payload needs them, for a larger `maxKeys`). It costs O(min(values, maxItems)) plus the length of the keys, and never throws,
  * whatever the bytes.
  *
  * @returns a short reason naming the bound ("it nests deeper than the maxPayloadDepth of 64",
@@ -80,6 +80,12 @@ export function exceedsDecodeBudget(payload: Uint8Array, budget: DecodeBudget): 
 const TOO_MANY_KEYS = "too many keys to count without telling them apart";
 
 /**
+ * Values still to read in each open container, outermost first, while a pass runs: `depth` of them
+ * are in use, and entries past it are stale. One array for every pass, which never overlap.
+ */
+const openCounts: number[] = [];
+
+/**
  * One pass over `payload`. Without `paths`, it counts the map keys announced by headers and
  * returns {@link TOO_MANY_KEYS} as soon as they are more than `maxKeys`; with `paths`, it counts
  * the distinct ones.
@@ -88,8 +94,7 @@ function scan(payload: Uint8Array, budget: DecodeBudget, paths: KeyPaths | null)
   const { maxDepth, maxItems } = budget;
   const maxKeys = budget.maxKeys ?? DEFAULT_MAX_PAYLOAD_KEYS;
   const end = payload.byteLength;
-  /** Values still to read in each open container, outermost first; `depth` of them are in use. */
-  const left: number[] = [];
+  const left = openCounts;
   let depth = 0;
   /** Values announced by the open containers and not read yet, all of them together. */
   let announced = 0;

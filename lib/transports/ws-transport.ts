@@ -65,13 +65,32 @@ function uncorkAll(): void {
 let lastFrame: Uint8Array | null = null;
 let lastPayload: Buffer = Buffer.alloc(0);
 
+/**
+ * Payloads up to this size are copied into a `Buffer` of their own instead of viewed in place.
+ * V8 keeps a small typed array's bytes on its heap, and the first `.buffer` read of such an array
+ * moves them off it, which costs several times the copy (about 1 µs against 0.25 µs per message
+ * on an echo server). Larger frames are allocated off the heap already, and viewing them is free.
+ */
+const COPY_BELOW = 64;
+
 function payloadOf(frame: Uint8Array): Buffer {
   if (frame !== lastFrame) {
     lastFrame = frame;
-    lastPayload = Buffer.from(frame.buffer, frame.byteOffset + HEADER_SIZE, frame.byteLength - HEADER_SIZE);
+    const size = frame.byteLength - HEADER_SIZE;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: a copy and a view carry the same bytes; the choice is only the cost
+    if (size <= COPY_BELOW) {
+      // A loop, not subarray() or set(): both would read the frame's .buffer.
+      lastPayload = Buffer.allocUnsafe(size);
+      for (let i = 0; i < size; i++) lastPayload[i] = frame[HEADER_SIZE + i]!;
+    } else {
+      lastPayload = Buffer.from(frame.buffer, frame.byteOffset + HEADER_SIZE, size);
+    }
   }
   return lastPayload;
 }
+
+/** The options of every send: one object, not one per message. */
+const BINARY = { binary: true } as const;
 
 /**
  * Msgpack messages over a `ws` WebSocket, on the server side (sockets accepted by a
@@ -259,7 +278,7 @@ export class WsTransport implements Transport {
       // One microtask for every socket corked in this turn: a broadcast to many is one, not many.
       if (corkedThisTurn.push(this) === 1) queueMicrotask(uncorkAll);
     }
-    this.socket.send(payloadOf(frame), { binary: true });
+    this.socket.send(payloadOf(frame), BINARY);
   }
 
   watchDrain(below: number): void {
