@@ -113,6 +113,13 @@ describe("decode", () => {
     expect(decode(bytes("82a173a2c3a9a162c4020102"))).toEqual({ s: "é", b: new Uint8Array([1, 2]) });
   });
 
+  it("reads msgpack bin from a Node Buffer (what sockets deliver) as a plain Uint8Array, not a Buffer", () => {
+    const payload = Buffer.from("81a162c4020102", "hex");
+    const { b } = decode(payload) as { b: Uint8Array };
+    expect(b.constructor).toBe(Uint8Array);
+    expect([...b]).toEqual([1, 2]);
+  });
+
   it("reads msgpack nil as null", () => {
     expect(decode(bytes("c0"))).toBeNull();
   });

@@ -112,22 +112,33 @@ describe("WsFrameTracker", () => {
     });
   }
 
-  it("reads every byte of an 8-byte length in its place", () => {
-    for (const mask of [false, true]) {
-      const tracker = new WsFrameTracker();
-      tracker.push(frameHeader(0x0001020304050607n, { mask }));
-      expect(tracker.describeProgress()).toBe(
-        `0 of the ${0x0001020304050607} payload bytes its frame header announced`,
-      );
-    }
-  });
+  /** Pushes `bytes` whole, or one byte at a time: a header that a chunk holds whole is read in one step. */
+  function pushAll(tracker: WsFrameTracker, bytes: Uint8Array, byteByByte: boolean): void {
+    if (!byteByByte) tracker.push(bytes);
+    else for (let at = 0; at < bytes.byteLength; at++) tracker.push(bytes.subarray(at, at + 1));
+  }
 
-  it("names an announced length beyond 2^53 bytes as the nearest number", () => {
-    const length = 0x4ce3456876fc4202n;
-    const tracker = new WsFrameTracker();
-    tracker.push(frameHeader(length));
-    expect(tracker.describeProgress()).toBe(`0 of the ${Number(length)} payload bytes its frame header announced`);
-  });
+  for (const byteByByte of [false, true]) {
+    const fed = byteByByte ? "fed byte by byte" : "in one chunk";
+    it(`reads every byte of an 8-byte length in its place, ${fed}`, () => {
+      for (const mask of [false, true]) {
+        const tracker = new WsFrameTracker();
+        pushAll(tracker, frameHeader(0x0001020304050607n, { mask }), byteByByte);
+        expect(tracker.describeProgress()).toBe(
+          `0 of the ${0x0001020304050607} payload bytes its frame header announced`,
+        );
+      }
+    });
+
+    it(`names an announced length beyond 2^53 bytes as the nearest number, ${fed}`, () => {
+      // Its two 32-bit halves are exact and only their sum is rounded; reading all 8 bytes into
+      // one number would round at each step, and land elsewhere.
+      const length = 0x4ce3456876fc4202n;
+      const tracker = new WsFrameTracker();
+      pushAll(tracker, frameHeader(length), byteByByte);
+      expect(tracker.describeProgress()).toBe(`0 of the ${Number(length)} payload bytes its frame header announced`);
+    });
+  }
 
   it("reads a 7-bit length written as an 8-byte one", () => {
     const tracker = new WsFrameTracker();

@@ -59,8 +59,8 @@ export const EXT_VALUE_WEIGHT = 4;
  * second pass that a payload with more than `maxKeys` map keys takes to tell its distinct ones
  * apart. Between payloads it keeps one stack of counts, as deep as the deepest payload read (at
  * most `maxDepth`), and, for the second pass, one table with room for 4,096 keys (more only while
- * a payload needs them, for a larger `maxKeys`). It costs O(min(values, maxItems)) plus the length of the keys, and never throws,
- * whatever the bytes.
+ * a payload needs them, for a larger `maxKeys`). It costs O(min(values, maxItems)) plus the length
+ * of the keys, and never throws, whatever the bytes.
  *
  * @returns a short reason naming the bound ("it nests deeper than the maxPayloadDepth of 64",
  *   "it holds more than the maxPayloadItems of 65536 values", "it has more than 1024 distinct map

