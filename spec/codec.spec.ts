@@ -67,7 +67,7 @@ describe("encode", () => {
     ["an array", [{ action: "a" }], "an array"],
     ["a string", "chat", "a string"],
     ["a number", 42, "a number"],
-    ["undefined", undefined, "a undefined"],
+    ["undefined", undefined, "undefined"],
     ["a class instance", new Date(0), "an instance of Date"],
     ["a Map", new Map([["action", "a"]]), "an instance of Map"],
     ["an object whose prototype has no constructor", Object.create(Object.create(null) as object), "an object"],

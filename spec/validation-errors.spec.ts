@@ -41,11 +41,16 @@ const ISSUES: Record<string, StandardSchemaV1.Issue[]> = {
   none: [],
   long: [{ message: "m".repeat(121), path: ["p".repeat(200)] }],
   exact: [{ message: "m".repeat(120) }],
+  // Outside the spec's types: what a schema that gets its paths wrong may still return.
+  odd: [
+    { message: "d", path: [null, { key: undefined }, { key: null }, 3] as unknown as StandardSchemaV1.Issue["path"] },
+  ],
 };
 
 const checkSchema = schemaOf((value) => {
   const { kind } = value as { kind?: string };
   if (kind === "throws") throw "not an Error";
+  if (kind === "rejects") return Promise.reject(new Error("late boom"));
   if (kind === "null") return { value: null as unknown as object };
   if (kind === "array") return { value: [] };
   if (kind === "number") return { value: 5 as unknown as object };
@@ -94,6 +99,11 @@ describe("the reason a message failed its schema", () => {
     expect(await reasonFor(listener, "three")).toBe('"check" failed its schema: a; 7: b; Symbol(k): c');
   });
 
+  it("names the segments of a path a schema got wrong rather than failing on them", async () => {
+    const { listener } = await checkingServer();
+    expect(await reasonFor(listener, "odd")).toBe('"check" failed its schema: null.undefined.null.3: d');
+  });
+
   it("says no reason was given for a failure without issues", async () => {
     const { listener } = await checkingServer();
     expect(await reasonFor(listener, "none")).toBe('"check" failed its schema: no reason given');
@@ -107,9 +117,11 @@ describe("the reason a message failed its schema", () => {
     expect(await reasonFor(listener, "exact")).toBe(`"check" failed its schema: ${"m".repeat(120)}`);
   });
 
-  it("says a schema threw, even a value that is not an Error", async () => {
+  it("says a schema threw, even a value that is not an Error, or that its promise rejected, and goes on checking", async () => {
     const { listener } = await checkingServer();
     expect(await reasonFor(listener, "throws")).toBe('"check" failed its schema: the schema threw: a non-Error value');
+    expect(await reasonFor(listener, "rejects")).toBe('"check" failed its schema: the schema threw: late boom');
+    expect(await firstValueFrom(listener.request({ action: "check", kind: "fine" }))).toBe("ok");
   });
 
   it("fails a message whose schema output is not an object of fields, saying what it returned", async () => {
@@ -293,5 +305,8 @@ describe("declaring a validation", () => {
     ] as const) {
       expect(() => schemaValidation({ check: bad as never })).toThrow(refusal(got));
     }
+    expect(() => schemaValidation({ check: undefined as never })).toThrow(
+      /^schemas\.check must be a Standard Schema v1 \(a zod, valibot or arktype schema\.\.\.\), got undefined$/,
+    );
   });
 });

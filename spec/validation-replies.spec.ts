@@ -3,6 +3,7 @@
 // before the requester's subscriber sees it, on TCP, WebSocket and in memory, for a client's
 // `request()` and a server's `channel.request()`. Hostile peers are raw links and raw servers that
 // answer with hand-made msgpack, and real peers whose handlers answer junk.
+import type { StandardSchemaV1 } from "@standard-schema/spec";
 import { tap, type Observable } from "rxjs";
 import * as v from "valibot";
 import { afterEach, describe, expect, it } from "vitest";
@@ -544,6 +545,93 @@ describe("a reply schema that misbehaves", () => {
     expect(channel.rejectedMessages).toBe(1);
     expect(drops(logger).map((fields) => fields.reason)).toEqual([
       'the reply to "ask" failed its schema: the schema threw: boom',
+    ]);
+  });
+});
+
+/** A reply schema that refuses every reply once the test calls `release()`, recording what it checked. */
+function lateRefusal(): { schema: StandardSchemaV1<unknown, never>; checked: unknown[]; release: () => void } {
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const checked: unknown[] = [];
+  const schema: StandardSchemaV1<unknown, never> = {
+    "~standard": {
+      version: 1,
+      vendor: "spec",
+      validate: async (value) => {
+        checked.push(value);
+        await gate;
+        return { issues: [{ message: "no seat" }] };
+      },
+    },
+  };
+  return { schema, checked, release };
+}
+
+describe("an async reply check whose verdict comes late", () => {
+  /** A validating listener of a raw TCP server, with a `join` request whose reply `late` is checking. */
+  async function joining(
+    late: StandardSchemaV1<unknown, never>,
+    options: Pick<SchemaValidationOptions, "onInvalid"> = {},
+  ): Promise<{
+    listener: ConnectionListener;
+    link: RawLink;
+    logger: ReturnType<typeof recordingLogger>;
+    request: ReturnType<typeof observe>;
+  }> {
+    const hostile = await hostileServer(cleanup, "tcp");
+    const logger = recordingLogger();
+    const listener = cleanup.listener(new ConnectionListener());
+    const loop = setInterval(() => listener.pump(), 2);
+    cleanup.add(() => clearInterval(loop));
+    const replies = { join: withReply(v.object({ room: v.string() }), late) };
+    listener.connect(hostile.url, {
+      validation: schemaValidation({ state: v.object({ tick: v.number() }) }, { ...options, replies }),
+      logger,
+    });
+    const link = await hostile.link(0);
+    link.sendMessage({ action: "connected" });
+    const request = observe(listener.request({ action: "join", room: "late" }));
+    link.sendMessage({ action: "@reply", "@re": (await requestOn(link, "room", "late"))["@req"], result: { seat: 1 } });
+    return { listener, link, logger, request };
+  }
+
+  it("still refuses the reply to its requester, but counts and logs nothing, when the client has closed meanwhile", async () => {
+    const { schema, checked, release } = lateRefusal();
+    const { listener, link, logger, request } = await joining(schema);
+    await waitFor(() => checked.length === 1, "the reply's check");
+    link.destroy();
+    await waitFor(() => listener.connection?.state === "closed", "the client to close");
+    release();
+    // The requester still hears the verdict, which came once the reply's check was done.
+    expectRefused(await ended(request, "the verdict"), /^the reply to "join" failed its schema: no seat$/);
+    expect(drops(logger)).toEqual([]);
+  });
+
+  it("with onInvalid: close, counts a refusal that comes while the client is closing, and closes only once", async () => {
+    const { schema, checked, release } = lateRefusal();
+    const { listener, link, logger, request } = await joining(schema, { onInvalid: "close" });
+    await waitFor(() => checked.length === 1, "the reply's check");
+    const client = listener.connection!;
+    const errors: IncomingMessage[] = [];
+    cleanup.subscription(
+      client.messages$.subscribe((message) => {
+        if (message.action !== "error") return;
+        errors.push(message);
+        // The verdict comes in this turn, before the connection has finished closing.
+        release();
+      }),
+    );
+    link.sendMessage({ action: "state", tick: "lol" });
+    expectRefused(await ended(request, "the verdict"), /^the reply to "join" failed its schema: no seat$/);
+    await waitFor(() => client.state === "closed", "the client to close");
+    expect(errors).toEqual([
+      { action: "error", code: "ERR_INVALID_MESSAGE", error: expect.stringMatching(/^"state" failed its schema/) },
+    ]);
+    expect(logger.entries.filter((entry) => entry.message === "closing")).toHaveLength(1);
+    expect(drops(logger).map((fields) => fields.reason)).toEqual([
+      expect.stringMatching(/^"state" failed its schema/),
+      'the reply to "join" failed its schema: no seat',
     ]);
   });
 });

@@ -2,7 +2,7 @@
 // that fails its action's schema before any handler, `messages$` or request answer sees it, on
 // TCP, WebSocket and in memory; a client with `validation` does the same with what its server
 // sends. Hostile peers are raw links and raw servers that send hand-made msgpack.
-import { firstValueFrom, toArray } from "rxjs";
+import { firstValueFrom, lastValueFrom, toArray } from "rxjs";
 import * as v from "valibot";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -235,6 +235,23 @@ describe("a server with validation, in memory and for every client", () => {
     expect(channel.rejectedMessages).toBe(2);
   });
 
+  it("sums up in one line, once a client has left, the failing messages past those it logged", async () => {
+    const { server, logger } = await game();
+    const listener = cleanup.listener(new ConnectionListener());
+    const accepted = first(server.connections$);
+    listener.connect(server);
+    const channel = await accepted;
+    for (let y = 0; y < 7; y++) listener.send({ action: "move", x: "lol", y });
+    await waitFor(() => channel.rejectedMessages === 7, "the failing moves");
+    const left = first(server.disconnections$);
+    listener.close();
+    await left;
+    expect(logger.entries.filter((entry) => entry.message === "dropped")).toHaveLength(5);
+    expect(logger.entries.filter((entry) => entry.message === "dropped in all").map((entry) => entry.fields)).toEqual([
+      expect.objectContaining({ count: 7, unlogged: 2 }),
+    ]);
+  });
+
   it("gives a repod-rx requester a RequestError coded ERR_INVALID_MESSAGE", async () => {
     const { server } = await game();
     const listener = cleanup.listener(new ConnectionListener());
@@ -297,6 +314,22 @@ describe("a server with validation, in memory and for every client", () => {
     ]);
   });
 });
+
+/**
+ * A schema whose checks all wait for `release()`, recording the fields it was asked to check:
+ * what a slow async check looks like, settled when the test decides.
+ */
+function gatedSchema(): { schema: never; checked: unknown[]; release: () => void } {
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const checked: unknown[] = [];
+  const validate = async (value: unknown): Promise<{ value: unknown }> => {
+    checked.push(value);
+    await gate;
+    return { value };
+  };
+  return { schema: { "~standard": { version: 1, vendor: "spec", validate } } as never, checked, release };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Client side.
@@ -409,6 +442,40 @@ describe.each(["tcp", "ws"] as const)("a client with validation, against a raw %
     expect(listener.states).toEqual([{ action: "state", tick: 1, name: "anonymous" }]);
     await waitFor(() => listener.connection?.state === "closed", "the client to close for good");
     expect(hostile.links).toHaveLength(1);
+  });
+});
+
+describe("a client with validation, across reconnections", () => {
+  it("gives each connection its own maxInvalidMessages budget, sums up each one's unlogged drops, and completes messages$ when closed", async () => {
+    const hostile = await hostileServer(cleanup, "tcp");
+    const { listener, validation, all, logger } = gameListener();
+    listener.connect(hostile.url, {
+      validation,
+      logger,
+      maxInvalidMessages: 7,
+      reconnect: { initialDelay: 10, maxDelay: 10 },
+    });
+    const client = listener.connection!;
+    let completed = false;
+    cleanup.subscription(client.messages$.subscribe({ complete: () => (completed = true) }));
+    // Six failing states on each connection: twelve in all would be over the budget of seven.
+    for (const index of [0, 1]) {
+      const link = await hostile.link(index);
+      link.sendMessage({ action: "connected" });
+      for (let n = 0; n < 6; n++) link.sendMessage({ action: "state", tick: "lol" });
+      link.sendMessage({ action: "state", tick: index });
+      await waitFor(() => listener.states.length === index + 1, `the valid state on connection ${index}`);
+      if (index === 0) link.end();
+    }
+    expect(client.isConnected).toBe(true);
+    expect(all.filter((message) => message.action === "error")).toEqual([]);
+    client.close();
+    await waitFor(() => completed, "messages$ to complete");
+    expect(logger.entries.filter((entry) => entry.message === "dropped")).toHaveLength(10);
+    expect(logger.entries.filter((entry) => entry.message === "dropped in all").map((entry) => entry.fields)).toEqual([
+      expect.objectContaining({ count: 6, unlogged: 1 }),
+      expect.objectContaining({ count: 6, unlogged: 1 }),
+    ]);
   });
 });
 
@@ -546,6 +613,74 @@ describe("a client with an async schema", () => {
       { action: "state", tick: 4 },
       { action: "disconnected" },
     ]);
+  });
+
+  it("once it closes for a backlog, hands on only built-in actions and checks nothing more, the held message included", async () => {
+    const { schema, checked, release } = gatedSchema();
+    const hostile = await hostileServer(cleanup, "tcp");
+    const listener = cleanup.listener(new ConnectionListener());
+    listener.connect(hostile.url, {
+      validation: schemaValidation({ state: schema }, { maxWaiting: 2 }),
+      logger: recordingLogger(),
+    });
+    const client = listener.connection!;
+    const delivered = lastValueFrom(client.messages$.pipe(toArray()));
+    const link = await hostile.link(0);
+    link.sendMessage({ action: "connected" });
+    link.sendMessage({ action: "state", tick: 1 });
+    link.sendMessage({ action: "other", n: 2 });
+    link.sendMessage({ action: "state", tick: 3 });
+    // One more than maxWaiting behind the held check: the client closes.
+    link.sendMessage({ action: "other", n: 4 });
+    await waitFor(() => client.state === "closed", "the client to close");
+    release();
+    expect(await delivered).toEqual([
+      { action: "connected" },
+      { action: "socketConnect" },
+      {
+        action: "error",
+        code: "ERR_VALIDATION_BACKLOG",
+        error: "Closed the connection: more than 2 messages waited behind an async schema (maxWaiting)",
+      },
+      { action: "disconnected" },
+    ]);
+    expect(checked).toEqual([{ tick: 1 }]);
+  });
+
+  it("closed from a subscriber while its session is in a gap, hands on what waited before the disconnection it causes, then completes", async () => {
+    const { schema, checked, release } = gatedSchema();
+    const server = cleanup.server(await startServer({ resume: { window: 30_000 }, logger: recordingLogger() }));
+    const proxy = await tcpProxy(cleanup, server.port);
+    const joined = first(server.connections$);
+    const player = openPlayer(cleanup, new ConnectionListener(), proxy.port, {
+      resume: true,
+      // The gap lasts: no attempt to resume before the test ends.
+      reconnect: { initialDelay: 60_000, maxDelay: 60_000 },
+      validation: schemaValidation({ state: schema }),
+      logger: recordingLogger(),
+    });
+    const seat = await joined;
+    await sessionGranted(player.listener);
+    const client = player.listener.connection!;
+    seat.send({ action: "state", tick: 1 });
+    await waitFor(() => checked.length === 1, "the check of the state");
+    proxy.cut();
+    await waitFor(() => client.state === "resuming", "the gap");
+    const seen: unknown[] = [];
+    let completed = false;
+    cleanup.subscription(
+      client.messages$.subscribe({
+        next: (message) => {
+          seen.push(message.action);
+          // Closing in a gap ends the session at once: its `disconnected` arrives during this call.
+          if (message.action === "state") client.close();
+        },
+        complete: () => (completed = true),
+      }),
+    );
+    release();
+    await waitFor(() => completed, "messages$ to complete");
+    expect(seen).toEqual(["state", "dropped", "disconnected"]);
   });
 });
 

@@ -17,7 +17,7 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 }
 
 function describe(value: unknown): string {
-  if (value === null) return "null";
+  if (value === null || value === undefined) return String(value);
   if (Array.isArray(value)) return "an array";
   if (typeof value === "object") {
     const name = (value as object).constructor?.name;

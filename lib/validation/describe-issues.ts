@@ -23,11 +23,10 @@ export function describeIssues(action: string, issues: ReadonlyArray<StandardSch
 }
 
 function describePath(path: StandardSchemaV1.Issue["path"]): string {
-  if (path === undefined || path.length === 0) return "";
-  const keys = path.map((segment) => {
-    const key = typeof segment === "object" && segment !== null ? segment.key : segment;
-    return typeof key === "symbol" ? key.toString() : String(key);
-  });
+  // An empty path joins to "" as well.
+  if (path === undefined) return "";
+  // String() names a symbol as its toString() does, where a template literal would throw.
+  const keys = path.map((segment) => String(typeof segment === "object" && segment !== null ? segment.key : segment));
   return clip(keys.join("."));
 }
 

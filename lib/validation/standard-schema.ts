@@ -9,7 +9,7 @@ export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
 
 /** What a value that should have been a schema (or a map of them) is, for an error message. */
 export function describeValue(value: unknown): string {
-  if (value === null) return "null";
+  if (value === null || value === undefined) return String(value);
   if (Array.isArray(value)) return "an array";
   if (typeof value === "object") return 'an object without "~standard"';
   return typeof value === "function" ? 'a function without "~standard"' : `a ${typeof value}`;
