@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { WsFrameTracker } from "../lib/protocol/ws-frame-tracker.js";
 
@@ -201,6 +202,47 @@ describe("WsFrameTracker", () => {
     tracker.push(close.subarray(3));
     expect(tracker.describeProgress()).toBe(
       "the first fragments of a message (6 payload bytes) but not its final fragment",
+    );
+  });
+
+  it("ends in the same state however the same stream is cut into chunks (property)", () => {
+    const frameOptions = fc.record({
+      opcode: fc.constantFrom(BINARY, CONTINUATION, CLOSE, PING, PONG),
+      fin: fc.boolean(),
+      mask: fc.boolean(),
+      lengthBytes: fc.constantFrom(undefined, 0 as const, 2 as const, 8 as const),
+    });
+    // Whole frames of up to 300 bytes (every length form), then the start of one that may
+    // announce far more than follows: the tracker must stop in the middle of it either way.
+    const stream = fc
+      .tuple(
+        fc.array(fc.tuple(fc.nat({ max: 300 }), frameOptions), { maxLength: 6 }),
+        fc.tuple(fc.oneof(fc.nat({ max: 300 }), fc.bigInt({ min: 0n, max: 2n ** 63n - 1n })), frameOptions),
+        fc.nat(),
+      )
+      .map(([frames, [lastLength, lastOptions], cut]) => {
+        const whole = frames.map(([length, options]) =>
+          frame(length, { ...options, lengthBytes: length < 126 ? options.lengthBytes : undefined }),
+        );
+        const header = frameHeader(lastLength, { ...lastOptions, lengthBytes: undefined });
+        const last = header.subarray(0, cut % (header.byteLength + 1));
+        return Uint8Array.from([...whole.flatMap((bytes) => [...bytes]), ...last]);
+      });
+    const stateAfter = (chunks: Uint8Array[]): [boolean, string] => {
+      const tracker = new WsFrameTracker();
+      for (const chunk of chunks) tracker.push(chunk);
+      return [tracker.partial, tracker.describeProgress()];
+    };
+    fc.assert(
+      fc.property(stream, fc.array(fc.nat(), { maxLength: 8 }), (bytes, cuts) => {
+        const points = [...new Set(cuts.map((cut) => cut % (bytes.byteLength + 1)))].sort((a, b) => a - b);
+        const chunks = [0, ...points].map((start, i) => bytes.subarray(start, [...points, bytes.byteLength][i]));
+        const oneByOne = Array.from(bytes, (_, at) => bytes.subarray(at, at + 1));
+        const whole = stateAfter([bytes]);
+        expect(stateAfter(chunks)).toEqual(whole);
+        expect(stateAfter(oneByOne)).toEqual(whole);
+      }),
+      { numRuns: 300 },
     );
   });
 });
