@@ -162,6 +162,9 @@ describe("connection options, as the server and the client resolve them", () => 
     expect(shown(Symbol("pump"))).toBe("Symbol(pump)");
     expect(shown(null)).toBe("null");
     expect(shown(long)).toBe(`"${"x".repeat(99)}… (1002 characters)`);
+    // Cut past 100 characters, not at 100: JSON gives 98 characters 100 with their quotes.
+    expect(shown("x".repeat(98))).toBe(`"${"x".repeat(98)}"`);
+    expect(shown("x".repeat(99))).toBe(`"${"x".repeat(99)}… (101 characters)`);
   });
 
   it("every option error describes its value so, on the server, the client, rooms and send()", () => {
@@ -212,6 +215,12 @@ describe("rateLimit options", () => {
     expect(new Server({ rateLimit: false }).limits.rateLimit).toBeNull();
   });
 
+  it("take each of the two ways to treat a peer over its budget", () => {
+    expect(resolved({}).onExceed).toBe("pause");
+    expect(resolved({ onExceed: "pause" }).onExceed).toBe("pause");
+    expect(resolved({ onExceed: "close", closeAfter: 0 })).toMatchObject({ onExceed: "close", closeAfter: 0 });
+  });
+
   it("are checked up front, by the server and the client, with what is allowed", () => {
     const bad: [unknown, ErrorConstructor, RegExp][] = [
       ["fast", TypeError, /rateLimit must be true, false or an object such as/],
@@ -228,6 +237,9 @@ describe("rateLimit options", () => {
       [{ onExceed: "drop" }, TypeError, /rateLimit\.onExceed must be "pause" or "close", got "drop"/],
       [{ closeAfter: -1 }, RangeError, /rateLimit\.closeAfter must be between 0 and/],
       [{ actions: [] }, TypeError, /rateLimit\.actions must map action names to \{ messages, burst \}/],
+      [{ actions: null }, TypeError, /rateLimit\.actions must map action names to \{ messages, burst \}/],
+      [{ actions: "chat" }, TypeError, /rateLimit\.actions must map action names to \{ messages, burst \}/],
+      [{ actions: 5 }, TypeError, /rateLimit\.actions must map action names to \{ messages, burst \}/],
       [{ actions: { chat: 5 } }, TypeError, /rateLimit\.actions\["chat"\] must be \{ messages, burst\? \}, got 5/],
       [{ actions: { chat: {} } }, TypeError, /rateLimit\.actions\["chat"\]\.messages is required/],
       [{ actions: { chat: { messages: 0 } } }, RangeError, /actions\["chat"\]\.messages must be a finite number/],
