@@ -21,7 +21,12 @@ describe("the resume option", () => {
         'options.resume must be true, false or { window, maxMessages, maxBytes, maxInFlightBytes, helloWindow, samePlayer }, got "yes"',
       ),
     );
-    expect(() => serverWith(null)).toThrow(TypeError);
+    // null is an object to typeof: it gets the same TypeError, not a failure to read its fields.
+    expect(() => serverWith(null)).toThrow(
+      new TypeError(
+        "options.resume must be true, false or { window, maxMessages, maxBytes, maxInFlightBytes, helloWindow, samePlayer }, got null",
+      ),
+    );
   });
 
   it.each([

@@ -714,3 +714,45 @@ describe("a seat whose player stays away while the game keeps sending", () => {
     ]);
   });
 });
+
+describe("a seat's heartbeat", () => {
+  it("reports the player's round trips on the seat's rtt$", async () => {
+    const server = await localResumeServer({ heartbeat: { interval: 20 } });
+    const peer = localPeer(server);
+    peer.send({ action: "@hello", session: true });
+    await localAction(peer, "@session");
+    const seat = await newChannel(server);
+    const rtts: number[] = [];
+    const subscription = seat.rtt$.subscribe((milliseconds) => rtts.push(milliseconds));
+    cleanup.add(() => subscription.unsubscribe());
+    const ping = await localAction(peer, "@ping");
+    peer.send({ action: "@pong", id: ping.id });
+    await waitFor(() => rtts.length === 1, "a round trip on the seat", 2_000);
+    expect(rtts[0]).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe("a seat held for a dropped player", () => {
+  it("replays only the newest of the latest-wins messages sent meanwhile: the replaced one takes no number", async () => {
+    const server = await localResumeServer();
+    const { seat, token } = await droppedLocalSeat(server);
+    seat.send({ action: "pos", x: 1 }, { latest: "pos" });
+    seat.send({ action: "pos", x: 2 }, { latest: "pos" });
+    seat.send({ action: "m", n: 3 });
+    const back = localPeer(server);
+    back.send({ action: "@hello", session: true, resume: { token, received: 0 } });
+    await localAction(back, "m");
+    expect(back.messages).toEqual([
+      { action: "connected" },
+      expect.objectContaining({ action: "@resumed" }),
+      { action: "pos", x: 2 },
+      { action: "m", n: 3 },
+    ]);
+    // Two messages were numbered: acknowledging two lets go of everything the seat kept.
+    back.send({ action: "@ack", n: 2 });
+    back.send({ action: "n", n: 4 });
+    await waitFor(() => seat.got.length === 1, "the player's message after its acknowledgement");
+    expect(seat.bufferedAmount).toBe(0);
+    expect(seat.errors).toEqual([]);
+  });
+});

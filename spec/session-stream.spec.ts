@@ -7,6 +7,7 @@ import { SessionStream } from "../lib/sessions/session-stream.js";
 import { isSessionToken, newSessionToken } from "../lib/sessions/session-token.js";
 
 afterEach(() => {
+  vi.unstubAllGlobals();
   vi.useRealTimers();
 });
 
@@ -340,6 +341,23 @@ describe("session stream", () => {
     d.state = "open";
     stream.acknowledgeNow();
     expect(d.ackCounts()).toEqual([1]);
+  });
+
+  it("acknowledges after the delay where a timer is a number without unref(), as in a browser", () => {
+    // A client's stream runs in browsers too, whose setTimeout returns a number.
+    const due: (() => void)[] = [];
+    vi.stubGlobal("setTimeout", (work: () => void) => due.push(work));
+    vi.stubGlobal("clearTimeout", (id: number) => {
+      due[id - 1] = () => {};
+    });
+    const stream = new SessionStream(bounds);
+    const c = new FakeConnection();
+    stream.attach(asConnection(c), 0);
+    stream.countReceived();
+    expect(due).toHaveLength(1);
+    expect(c.ackCounts()).toEqual([]);
+    due[0]!();
+    expect(c.ackCounts()).toEqual([1]);
   });
 
   it("acknowledgeNow cancels the pending delayed acknowledgement", () => {

@@ -101,7 +101,7 @@ export class ReplayLog {
     // Compact once half the array is spent, so trimming costs O(1) per message amortized. Early
     // (from 64 spent slots): a peer that keeps up leaves only a few frames unacknowledged, and a
     // later threshold would have every session carry a thousand dead slots between compactions.
-    // Stryker disable next-line ConditionalExpression,EqualityOperator,ArithmeticOperator,BlockStatement: when to compact only costs time and memory; slice(head) keeps the same frames in the same order
+    // Stryker disable next-line ConditionalExpression,EqualityOperator,ArithmeticOperator,LogicalOperator,BlockStatement: when to compact only costs time and memory; slice(head) keeps the same frames in the same order
     if (this.head > 64 && this.head * 2 > this.frames.length) {
       this.frames = this.frames.slice(this.head);
       this.head = 0;

@@ -154,6 +154,7 @@ export class ServerSession implements ChannelLink {
     // cut it, and nothing it still delivers is read.
     if (previous !== null) {
       this.connection = null;
+      // Stryker disable next-line CallExpression: the destroyed connection reads nothing more (it delivers messages and round trips only while open), and its close finds lost() checking for the current connection
       previous.route(IGNORE);
       previous.destroy();
     }
@@ -176,12 +177,14 @@ export class ServerSession implements ChannelLink {
     connection.route({
       open: () => {},
       message: (message) => {
+        // Stryker disable next-line ConditionalExpression: only the current connection's messages reach here: one replaced by a resume is routed to IGNORE, and one lost delivers nothing after its close
         if (this.previousToken !== null && connection === this.connection) {
           const spent = this.previousToken;
           this.previousToken = null;
           this.events?.confirmed(spent);
         }
         if (message.action === BYE_ACTION) {
+          // Stryker disable next-line ConditionalExpression: only the current connection's messages reach here: one replaced by a resume is routed to IGNORE, and one lost delivers nothing after its close
           if (connection === this.connection) this.peerSaidBye = true;
           return;
         }
@@ -203,6 +206,7 @@ export class ServerSession implements ChannelLink {
    * on this side, or a peer that broke the protocol ends it.
    */
   private lost(connection: Connection, closed: Error | undefined): void {
+    // Stryker disable next-line ConditionalExpression: only the current connection's close reaches here: one replaced by a resume is routed to IGNORE first, and a connection reports its close once
     if (connection !== this.connection) return;
     this.connection = null;
     this.stream.detach();

@@ -232,6 +232,7 @@ export class SessionStream {
   }
 
   private stopAckTimer(): void {
+    // Stryker disable next-line ConditionalExpression: clearTimeout(undefined) does nothing
     if (this.ackTimer !== undefined) clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
   }
