@@ -1,4 +1,5 @@
 import { DEFAULT_MAX_PAYLOAD_KEYS } from "../constants.js";
+import { readUint16, readUint32 } from "./big-endian.js";
 
 /**
  * The most a single payload may cost to decode; see `maxPayloadDepth`, `maxPayloadItems` and
@@ -465,12 +466,4 @@ function mix(hash: number): number {
   hash ^= hash >>> 13;
   hash = Math.imul(hash, 0xc2b2_ae35);
   return hash ^ (hash >>> 16);
-}
-
-function readUint16(bytes: Uint8Array, at: number): number {
-  return (bytes[at]! << 8) | bytes[at + 1]!;
-}
-
-function readUint32(bytes: Uint8Array, at: number): number {
-  return bytes[at]! * 0x100_0000 + ((bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!);
 }

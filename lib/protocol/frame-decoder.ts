@@ -1,5 +1,6 @@
 import { DEFAULT_MAX_PAYLOAD, HEADER_SIZE } from "../constants.js";
 import { ProtocolError } from "../errors.js";
+import { readUint32 } from "./big-endian.js";
 
 /** Bytes first reserved for a payload split across chunks; the buffer grows as bytes arrive. */
 const INITIAL_PAYLOAD_BUFFER = 64 * 1024;
@@ -88,7 +89,7 @@ export class FrameDecoder {
       let length: number;
       // Stryker disable next-line ConditionalExpression,EqualityOperator: the byte-by-byte branch reads the same 4 bytes; this is its fast path
       if (this.headerFill === 0 && end - offset >= HEADER_SIZE) {
-        length = readLength(chunk, offset);
+        length = readUint32(chunk, offset);
         offset += HEADER_SIZE;
       } else {
         let header = this.header;
@@ -122,8 +123,4 @@ export class FrameDecoder {
       }
     }
   }
-}
-
-function readLength(bytes: Uint8Array, at: number): number {
-  return ((bytes[at]! << 24) >>> 0) + (bytes[at + 1]! << 16) + (bytes[at + 2]! << 8) + bytes[at + 3]!;
 }

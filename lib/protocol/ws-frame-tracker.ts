@@ -1,3 +1,5 @@
+import { readUint16, readUint32 } from "./big-endian.js";
+
 /**
  * Follows the frame boundaries of the bytes a WebSocket peer sends (RFC 6455 §5.2), without
  * decoding or keeping any payload, to tell whether the peer is in the middle of a message: a frame
@@ -61,10 +63,9 @@ export class WsFrameTracker {
         if (this.remaining === 0) this.frameComplete();
         continue;
       }
-      // A control frame between the fragments of a message does not restart the message's clock.
-      if (this.headerFill === 0 && !this.fragmented) began = true;
-      // Stryker disable next-line ConditionalExpression,BlockStatement: never taking this path reads the same header byte by byte below, only slower
       if (this.headerFill === 0) {
+        // A control frame between the fragments of a message does not restart the message's clock.
+        if (!this.fragmented) began = true;
         const read = this.readWholeHeader(chunk, offset);
         // Stryker disable next-line ConditionalExpression: never taking this path reads the same header byte by byte below, only slower
         if (read > 0) {
@@ -78,9 +79,7 @@ export class WsFrameTracker {
         this.first = byte;
       } else if (at === 1) {
         this.second = byte;
-        const length7 = byte & 0x7f;
-        const masked = (byte & 0x80) !== 0;
-        this.headerSize = 2 + (length7 === 126 ? 2 : length7 === 127 ? 8 : 0) + (masked ? 4 : 0);
+        this.headerSize = headerSizeOf(byte);
       } else {
         this.readLengthByte(at, byte);
       }
@@ -115,13 +114,13 @@ export class WsFrameTracker {
     if (available < 2) return 0;
     const second = chunk[offset + 1]!;
     const length7 = second & 0x7f;
-    const size = 2 + (length7 === 126 ? 2 : length7 === 127 ? 8 : 0) + ((second & 0x80) !== 0 ? 4 : 0);
+    const size = headerSizeOf(second);
     // Stryker disable next-line ConditionalExpression,EqualityOperator: a header read byte by byte instead gives the same result
     if (available < size) return 0;
     this.first = chunk[offset]!;
     this.second = second;
     // Stryker disable next-line ConditionalExpression: otherwise, the length is 7-bit and headerComplete() ignores lengthLow, or 8-byte and it is overwritten below
-    if (length7 === 126) this.lengthLow = chunk[offset + 2]! * 0x100 + chunk[offset + 3]!;
+    if (length7 === 126) this.lengthLow = readUint16(chunk, offset + 2);
     // Stryker disable next-line ConditionalExpression: with a 7-bit length, headerComplete() ignores what this would read and resets it
     if (length7 === 127) {
       this.lengthHigh = readUint32(chunk, offset + 2);
@@ -177,7 +176,8 @@ export class WsFrameTracker {
   }
 }
 
-/** The big-endian unsigned 32-bit integer at `offset`, exact (no sign from the top bit). */
-function readUint32(bytes: Uint8Array, offset: number): number {
-  return bytes[offset]! * 0x1000000 + ((bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!);
+/** The size of a frame header, from its second byte (MASK and the 7-bit length). */
+function headerSizeOf(second: number): number {
+  const length7 = second & 0x7f;
+  return 2 + (length7 === 126 ? 2 : length7 === 127 ? 8 : 0) + ((second & 0x80) !== 0 ? 4 : 0);
 }

@@ -171,13 +171,9 @@ export class ValidationStage implements ReplyValidator {
     // Stryker disable next-line ConditionalExpression: a fast path; once ended, #settle hands on nothing, end() emptied the queue and only the finish callback, which ends the stage itself, sets #whenIdle
     if (this.#state === "ended") return;
     this.#settle(message, action, result);
-    // `#settle` and the handlers it reaches may have ended the stage meanwhile.
-    while (
-      !this.#busy &&
-      this.#waiting.length > 0 &&
-      // Stryker disable next-line ConditionalExpression: end() empties the queue and receive() queues nothing once ended, so an ended stage stops at the length check already
-      (this.#state as StageState) !== "ended"
-    ) {
+    // `#settle` and the handlers it reaches may have ended the stage meanwhile: end() empties the
+    // queue, and receive() queues nothing once ended, so the loop stops there too.
+    while (!this.#busy && this.#waiting.length > 0) {
       this.#run(this.#waiting.shift()!);
     }
     if (!this.#busy && this.#whenIdle !== null) {
