@@ -2,7 +2,7 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { Channel, ConnectionListener, decode, encode, FrameDecoder, type IncomingMessage } from "../lib/index.js";
 import { Cleanup } from "./helpers/cleanup.js";
-import { rawSocket, startServer, waitFor } from "./helpers/net.js";
+import { delay, rawSocket, startServer, waitFor } from "./helpers/net.js";
 import { tcpProxy } from "./helpers/proxy.js";
 import { pumpEvery, sessionGranted } from "./helpers/sessions.js";
 import { closeRawWebSocket, openRawWebSocket } from "./helpers/ws.js";
@@ -148,5 +148,72 @@ describe("a client's pacing (TCP, through a proxy that stops forwarding)", () =>
     const stale = seat.states.length - 40 - 1;
     expect(stale).toBeLessThanOrEqual(Math.ceil((64 * 1024) / STATE_BYTES) + 1);
     expect(player.connection?.state).toBe("open");
+  });
+});
+
+describe.each(["TCP", "WebSocket"] as const)("bufferedAmount with a session, over %s", (via) => {
+  it("counts a message once while it is both kept for a resume and waiting to be written, and none once acknowledged", async () => {
+    const server = cleanup.server(await startServer({ channelClass: Seat, resume: true, ws: { port: 0 } }));
+    pumpEvery(cleanup, server);
+    const player = cleanup.listener(new ConnectionListener());
+    player.connect(via === "TCP" ? `tcp://127.0.0.1:${server.port}` : `ws://127.0.0.1:${server.wsPort}/`, {
+      resume: true,
+    });
+    pumpEvery(cleanup, player);
+    await sessionGranted(player);
+    await waitFor(() => server.channels.length === 1, "the channel");
+    const seat = server.channels[0]!;
+    const client = player.connection!;
+    await waitFor(() => client.bufferedAmount === 0 && seat.bufferedAmount === 0, "the greetings to be acknowledged");
+
+    // Synchronously after send() the frame is in the replay log and in the socket's buffer alike.
+    // The WebSocket frame's own header (up to 14 bytes) is counted in the socket's buffer.
+    const fromClient = client.send(state(1));
+    expect(client.bufferedAmount).toBeGreaterThanOrEqual(fromClient);
+    expect(client.bufferedAmount).toBeLessThanOrEqual(fromClient + 14);
+    const toClient = seat.send(state(2));
+    expect(seat.bufferedAmount).toBeGreaterThanOrEqual(toClient);
+    expect(seat.bufferedAmount).toBeLessThanOrEqual(toClient + 14);
+
+    // Acknowledged within the acknowledgement delay (200 ms): nothing is held any more.
+    await waitFor(() => client.bufferedAmount === 0 && seat.bufferedAmount === 0, "both messages to be acknowledged");
+    expect(seat.states).toEqual([1]);
+  });
+});
+
+describe("bufferedAmount with a session, once written and not yet acknowledged (TCP, through a proxy)", () => {
+  class Watcher extends ConnectionListener {
+    readonly states: number[] = [];
+
+    Network_state(message: { n: number }): void {
+      this.states.push(message.n);
+    }
+  }
+
+  it("counts what each side keeps for a resume, after the socket took it, until the peer acknowledges it", async () => {
+    const server = cleanup.server(await startServer({ channelClass: Seat, resume: true }));
+    pumpEvery(cleanup, server);
+    const proxy = await tcpProxy(cleanup, server.port);
+    const player = cleanup.listener(new Watcher());
+    player.connect("127.0.0.1", proxy.port, { resume: true });
+    pumpEvery(cleanup, player);
+    await sessionGranted(player);
+    await waitFor(() => server.channels.length === 1, "the channel");
+    const seat = server.channels[0]!;
+    const client = player.connection!;
+    await waitFor(() => client.bufferedAmount === 0 && seat.bufferedAmount === 0, "the greetings to be acknowledged");
+
+    // What the client sends, and its acknowledgements, stay in the proxy.
+    proxy.hold(true);
+    const fromClient = client.send(state(1));
+    const toClient = seat.send(state(2));
+    await waitFor(() => player.states.length === 1, "the server's message");
+    await delay(20);
+    expect(client.bufferedAmount).toBe(fromClient);
+    expect(seat.bufferedAmount).toBe(toClient);
+
+    proxy.hold(false);
+    await waitFor(() => client.bufferedAmount === 0 && seat.bufferedAmount === 0, "both messages to be acknowledged");
+    expect(seat.states).toEqual([1]);
   });
 });

@@ -122,7 +122,10 @@ export class Channel<
     return this.#validation?.rejected ?? 0;
   }
 
-  /** Bytes accepted by `send()` and not yet handed to the operating system. */
+  /**
+   * Bytes accepted by `send()` and not yet handed to the operating system; with session resume,
+   * also those kept for a resume until the player acknowledges them.
+   */
   get bufferedAmount(): number {
     return this.#connection?.bufferedAmount ?? 0;
   }

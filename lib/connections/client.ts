@@ -269,7 +269,11 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
 
   /** Bytes accepted by `send()` and not yet handed to the operating system (or kept for a resume). */
   get bufferedAmount(): number {
-    return this.offline.bytes + (this.stream?.keptBytes ?? 0) + (this.connection?.bufferedAmount ?? 0);
+    const stream = this.stream;
+    const connection = this.connection;
+    return (
+      this.offline.bytes + (stream === null ? (connection?.bufferedAmount ?? 0) : stream.bufferedAmount(connection))
+    );
   }
 
   /**

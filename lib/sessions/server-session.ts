@@ -85,7 +85,7 @@ export class ServerSession implements ChannelLink {
   }
 
   get bufferedAmount(): number {
-    return this.stream.keptBytes + (this.connection?.bufferedAmount ?? 0);
+    return this.stream.bufferedAmount(this.connection);
   }
 
   /** Messages received from the player, in all. */

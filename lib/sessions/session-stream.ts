@@ -89,6 +89,16 @@ export class SessionStream {
   }
 
   /**
+   * Bytes this side holds for the peer, `connection` being the one it writes to now (if any): what
+   * is kept for a resume, which includes the kept frames still waiting in the connection (its
+   * backlog, its socket's buffer), or what the connection holds if that is more (control frames
+   * and a WebSocket's frame headers are not kept). The sum of the two would count a frame twice.
+   */
+  bufferedAmount(connection: Connection | null): number {
+    return Math.max(this.log.keptBytes, connection?.bufferedAmount ?? 0);
+  }
+
+  /**
    * Numbers and keeps one frame, and writes it if a connection is attached (a connection still
    * opening queues it). Returns the frame's size: once kept, it reaches the peer, now or after a
    * resume, even if the connection cuts a peer that does not read. A volatile frame that would
