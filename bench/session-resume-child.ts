@@ -31,7 +31,7 @@ export interface ResumeOpenArgs extends EchoOpenArgs {
  * "resume" can never quietly measure a plain connection.
  */
 function hasSession(listener: ConnectionListener): boolean {
-  return (listener.connection as unknown as { session?: unknown } | null)?.session != null;
+  return (listener.connection as unknown as { resume: { session: unknown } | null } | null)?.resume?.session != null;
 }
 
 async function checkSession(listener: ConnectionListener, resume: boolean): Promise<void> {

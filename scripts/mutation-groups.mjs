@@ -114,7 +114,9 @@ export const GROUPS = [
   {
     name: "sessions",
     mutate: ["lib/sessions/**/*.ts"],
+    // client-states reaches the client's side of resume (client-resume.ts), which lived in client.ts.
     specs: [
+      "client-states",
       "session-options",
       "session-resume",
       "session-resume-closes",

@@ -10,10 +10,8 @@ import {
 import { ConnectionError, ProtocolError, RepodError } from "../errors.js";
 import { resolveLogger, type Logger } from "../logging.js";
 import { encode } from "../protocol/codec.js";
-import { CLIENT_SESSION_BOUNDS, ClientSession } from "../sessions/client-session.js";
+import { ClientResume } from "../sessions/client-resume.js";
 import { BYE_ACTION } from "../sessions/session-control.js";
-import { SessionStream } from "../sessions/session-stream.js";
-import { isSessionToken } from "../sessions/session-token.js";
 import type { Connector, ConnectTarget, TlsOptions, Transport } from "../transports/transport.js";
 import type { ActionMap, Address, IncomingMessage, Message, UntypedActions, Received } from "../types.js";
 import { Connection, type ClockSample } from "./connection.js";
@@ -152,7 +150,6 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   private readonly policy: ReconnectPolicy | null;
   private readonly tls: TlsOptions | undefined;
   private readonly auth: unknown;
-  private readonly wantsSession: boolean;
   /** Failed attempts in a row, for the backoff; an attempt the server accepted resets it. */
   private failedAttempts = 0;
   /** Ends the attempt in progress (and the wait before the next one); `null` once stopped. */
@@ -168,13 +165,10 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
    * repod servers, which expect nothing of the kind, speak TCP only.
    */
   private readonly saysHello: boolean;
-  /** The resumable session the server granted, if any. */
-  private session: ClientSession | null = null;
-  /** Where sends go while a session may be granted on the current connection: numbered and kept. */
-  private stream: SessionStream | null = null;
+  /** Session resume, with `resume: true`: the session, what is kept for it, its gaps. */
+  private readonly resume: ClientResume | null;
   /** The credentials last refused, to never send them again. */
   private refusedAuth: string | undefined;
-  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** @internal Created by `ConnectionListener.connect()`, with options it checked beforehand. */
   constructor(
@@ -201,7 +195,25 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     this.policy = options.policy;
     this.tls = options.tls;
     this.auth = options.auth;
-    this.wantsSession = options.resume;
+    this.resume = options.resume
+      ? new ClientResume({
+          logger: this.logger,
+          describe: () => this.describe(),
+          emit: (message) => this.emit(message),
+          dropped: () => this.setState("resuming"),
+          resumed: () => {
+            // Stryker disable next-line ConditionalExpression: close() while resuming finishes the client at once, and setState() ignores a finished client; a resume answer is awaited only while resuming
+            if (!this.closeRequested) this.setState("open");
+          },
+          sessionLost: () => {
+            if (this.policy === null) {
+              this.stopAttempts();
+              this.finish(undefined);
+            } else this.setState("reconnecting");
+          },
+          errorMessage,
+        })
+      : null;
     this.saysHello = target.protocol === "ws" || target.protocol === "wss";
     // One attempt per connection; the next one opens after a backoff delay. A session that was
     // dropped is resumed for as long as the server holds it; otherwise the reconnection policy
@@ -269,10 +281,10 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
 
   /** Bytes accepted by `send()` and not yet handed to the operating system (or kept for a resume). */
   get bufferedAmount(): number {
-    const stream = this.stream;
     const connection = this.connection;
+    const resume = this.resume;
     return (
-      this.offline.bytes + (stream === null ? (connection?.bufferedAmount ?? 0) : stream.bufferedAmount(connection))
+      this.offline.bytes + (resume === null ? (connection?.bufferedAmount ?? 0) : resume.bufferedAmount(connection))
     );
   }
 
@@ -294,17 +306,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     const frame = encode(message);
     checkSendOptions(options);
     if (this.closeRequested) return 0;
-    const stream = this.stream;
-    if (stream !== null) {
-      const sent = stream.send(frame, options);
-      const session = this.session;
-      if (stream.isOverflowed && session !== null && session.droppedAt !== null) {
-        // Nothing can be kept any more for a resume: the gap ends the session, visibly.
-        this.sessionLost(session, overflowError());
-        return 0;
-      }
-      return sent;
-    }
+    if (this.resume?.keeps === true) return this.resume.send(frame, options);
     if (this.state === "reconnecting" || (this.state === "connecting" && this.connection === null)) {
       // While reconnecting, up to the policy's bound; before the first connection exists (an
       // `auth` function is still running), like any message sent while connecting.
@@ -344,7 +346,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     }
     this.setState("closing");
     // A goodbye, so that the server ends the seat at once instead of taking the close for a drop.
-    if (this.session !== null) this.connection.sendFrame(encode({ action: BYE_ACTION }));
+    this.resume?.sayGoodbye(this.connection);
     this.connection.close();
   }
 
@@ -410,9 +412,9 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     auth: unknown,
     outcome: { accepted(): void; ended(ended: AttemptEnded): void; closed(): void },
   ): Connection | null {
-    const session = this.session;
-    const resuming = session !== null;
-    const hello = this.helloFor(auth, session);
+    const resume = this.resume;
+    const resuming = resume?.resuming === true;
+    const hello = this.helloFor(auth);
     let transport: Transport;
     try {
       transport = this.connector(this.target, {
@@ -432,10 +434,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     let opened = false;
     let greeted = false;
     let entered = false;
-    // Fresh: waiting to learn whether the server grants a session (its first message says).
-    let sessionPending = !resuming && this.wantsSession;
-    // Resuming: waiting for the server's answer to the resume.
-    let resumePending = resuming;
+    resume?.connecting();
     // Why a clean close is not a drop: the server said goodbye, or refused us.
     const closeExplained = { bye: false, refused: false };
     // A client that said hello may have to log in first: it is in once the server greets it.
@@ -460,65 +459,32 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
         // greeted us: a full server that refuses every time must not reset the attempt count.
         greeted: () => {
           greeted = true;
-          if (resumePending) return;
+          if (resume?.awaitsResume === true) return;
           enterFresh();
           outcome.accepted();
         },
         message: (message) => {
           const action = message.action;
-          if (resumePending) {
-            if (action === RESUMED_ACTION) {
-              resumePending = false;
-              if (this.session !== session) {
-                // The session ended on this side while the answer was on its way (its window
-                // passed, its messages overflowed): the seat the server took back is let go.
-                connection.sendFrame(encode({ action: BYE_ACTION }));
-                connection.close();
-                return;
-              }
-              this.resumed(connection, session!, message);
+          switch (resume?.receive(message, connection)) {
+            case "handled":
+              return;
+            case "resumed":
               entered = true;
               outcome.accepted();
               return;
-            }
-            if (action === RESUME_FAILED_ACTION) {
-              resumePending = false;
-              // Said once: not again for a session that already ended on this side.
-              if (this.session === session) this.resumeFailed(message);
-              this.stream = new SessionStream(CLIENT_SESSION_BOUNDS);
-              this.stream.attach(connection, 0);
-              sessionPending = this.wantsSession;
+            case "fresh":
               if (greeted) {
                 enterFresh();
                 outcome.accepted();
               }
               return;
-            }
-          }
-          if (sessionPending) {
-            sessionPending = false;
-            if (action === SESSION_ACTION) {
-              this.granted(message);
+            case "goodbye":
+              closeExplained.bye = true;
               return;
-            }
-            // The server grants no session: what was kept for one is not needed.
-            this.stream = null;
           }
           if (action === REFUSED_ACTION) {
             closeExplained.refused = true;
             this.refused(message, auth);
-            return;
-          }
-          if (action === BYE_ACTION && this.session !== null) {
-            closeExplained.bye = true;
-            return;
-          }
-          if (action === ACK_ACTION && this.session !== null) {
-            if (!this.session.stream.acknowledge(message.n)) {
-              connection.destroy(
-                new ProtocolError("ERR_INVALID_CONTROL", "The server acknowledged messages never sent"),
-              );
-            }
             return;
           }
           if (
@@ -537,7 +503,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
             );
             return;
           }
-          this.session?.stream.countReceived();
+          resume?.countReceived();
           this.emit(message);
         },
         rtt: (milliseconds) => this.rttSubject.next(milliseconds),
@@ -554,81 +520,22 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       },
     );
     this.connection = connection;
-    if (!resuming) {
-      // Kept from the first message on, in case the server grants a session.
-      this.stream = this.wantsSession ? new SessionStream(CLIENT_SESSION_BOUNDS) : null;
-      this.stream?.attach(connection, 0);
-    }
+    resume?.attach(connection);
     // What was sent before the first connection existed goes first, in order (it queues while connecting).
     if (this.state === "connecting") this.flushOutbox(connection);
     return connection;
   }
 
   /** The first message of a connection, or `undefined` when there is nothing to say. */
-  private helloFor(auth: unknown, session: ClientSession | null): Uint8Array | undefined {
-    if (auth === undefined && !this.wantsSession && !this.saysHello) return undefined;
+  private helloFor(auth: unknown): Uint8Array | undefined {
+    const resume = this.resume;
+    if (auth === undefined && resume === null && !this.saysHello) return undefined;
     return encode({
       action: HELLO_ACTION,
       auth,
-      session: this.wantsSession || undefined,
-      resume: session === null ? undefined : { token: session.token, received: session.stream.received },
+      session: resume === null ? undefined : true,
+      resume: resume?.resumeRequest(),
     });
-  }
-
-  /** The server granted a session: from now on the kept messages are trimmed by its acks. */
-  private granted(message: IncomingMessage): void {
-    const stream = this.stream;
-    const session = stream === null ? null : ClientSession.grant(message, stream);
-    if (session === null) {
-      this.logger.warn("dropped", {
-        server: this.describe(),
-        code: "ERR_INVALID_CONTROL",
-        reason: "unusable @session",
-      });
-      this.stream = null;
-      return;
-    }
-    this.session = session;
-  }
-
-  /** The session took the new connection: the missed messages go out again, and `resumed` is said. */
-  private resumed(connection: Connection, session: ClientSession, message: IncomingMessage): void {
-    const received = message.received;
-    if (isSessionToken(message.token)) session.token = message.token;
-    // Stryker disable next-line CallExpression: the expiry timer does nothing once droppedAt is null (set just below), and the next drop's startExpiry() clears it
-    this.stopExpiry();
-    session.droppedAt = null;
-    if (typeof received !== "number" || !session.stream.attach(connection, received)) {
-      connection.destroy(
-        new ProtocolError("ERR_INVALID_CONTROL", "The server's resume answer does not match what was sent"),
-      );
-      return;
-    }
-    // Our first frame on this connection: it also tells the server the new token arrived, so the
-    // one we came back with can be let go.
-    session.stream.acknowledgeNow();
-    // Stryker disable next-line ConditionalExpression: close() while resuming finishes the client at once, and setState() ignores a finished client; a resume answer is awaited only while resuming
-    if (!this.closeRequested) this.setState("open");
-    this.logger.info("resumed", { server: this.describe() });
-    this.emit({ action: "resumed" });
-  }
-
-  /** The server could not resume: the old session ends here, visibly, and a new one begins. */
-  private resumeFailed(message: IncomingMessage): void {
-    const code = typeof message.code === "string" ? message.code : "ERR_RESUME_UNKNOWN";
-    const reason = typeof message.reason === "string" ? message.reason : "The server could not resume the session";
-    this.endSession({ action: "error", error: reason, code });
-  }
-
-  /** Ends the current session for good: `error` with its reason, then `disconnected`. */
-  private endSession(error: IncomingMessage): void {
-    // Stryker disable next-line CallExpression: the session is let go just below: an expiry timer left armed finds it is no longer the current one and does nothing
-    this.stopExpiry();
-    this.session = null;
-    this.stream = null;
-    this.logger.warn("session ended", { server: this.describe(), reason: String(error.error) });
-    this.emit(error);
-    this.emit({ action: "disconnected" });
   }
 
   /** A refusal: `ERR_SERVER_FULL` (a full server), `ERR_UNAUTHORIZED`, `ERR_HANDSHAKE_TIMEOUT`. */
@@ -646,27 +553,17 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     outcome: { ended(ended: AttemptEnded): void; closed(): void },
   ): void {
     const { opened, entered } = attempt;
-    let error = attempt.error;
     // Stryker disable next-line ConditionalExpression: attempts are sequential (the next connection opens only after this one ended), so the connection that ends is always the current one
     if (this.connection === connection) this.connection = null;
-    const session = this.session;
-    if (session !== null && error === undefined && !attempt.bye && !attempt.refused && !this.closeRequested) {
-      // A session's connection closed cleanly without the server's goodbye: what a reset looks
-      // like on Node when data was still unread, or on a WebSocket without a close frame.
-      error = new ConnectionError(
-        "ERR_CONNECTION_LOST",
-        `${this.describe()} closed the connection without a goodbye: taken for a network failure`,
-      );
-    }
-    if (session !== null && session.stream.isOverflowed && !attempt.bye && error instanceof ConnectionError) {
-      // More was sent than is kept for a resume: the session cannot be resumed, it ends here.
-      error = overflowError(error);
-      // Stryker disable next-line CallExpression: the session is let go just below: an expiry timer left armed finds it is no longer the current one and does nothing
-      this.stopExpiry();
-      this.session = null;
-      // Stryker disable next-line CallExpression: the stream is let go below (this.stream = null) and its connection has closed: end() only frees its kept frames and stops an ack that would find the connection closed
-      session.stream.end();
-    }
+    const resume = this.resume;
+    let error =
+      resume === null
+        ? attempt.error
+        : resume.closeReason(attempt.error, {
+            bye: attempt.bye,
+            refused: attempt.refused,
+            closing: this.closeRequested,
+          });
     if (error === undefined && opened && !entered && !attempt.refused && !this.closeRequested) {
       // Closed before the server let us in (a login still pending when it stopped): say so.
       error = new ConnectionError(
@@ -676,33 +573,10 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     }
     // After the server's goodbye the session is over, however the connection then ended.
     const failure = !this.closeRequested && !attempt.bye && error instanceof ConnectionError ? error : null;
-    if (session !== null && this.session === session) {
-      session.stream.detach();
-      if (failure !== null && (entered || session.droppedAt !== null)) {
-        if (session.droppedAt === null) {
-          // The first loss of a gap: said once, however many attempts the resume takes.
-          session.droppedAt = Date.now();
-          this.setState("resuming");
-          this.logger.warn("dropped", { server: this.describe(), reason: failure.message });
-          this.emit({ action: "dropped", error: failure.message, code: failure.code });
-          this.startExpiry(session);
-        }
-        outcome.ended(new AttemptEnded(failure, true));
-        return;
-      }
-      // A close by either side, or a refused resume: the session is over.
-      const gap = session.droppedAt !== null;
-      // Stryker disable next-line CallExpression: the session is let go just below: an expiry timer left armed finds it is no longer the current one and does nothing
-      this.stopExpiry();
-      this.session = null;
-      // Stryker disable next-line CallExpression: the stream was detached just above and is let go: end() only frees the frames it kept
-      session.stream.end();
-      if (gap && !entered) {
-        this.logger.info("disconnected", { server: this.describe() });
-        this.emit({ action: "disconnected" });
-      }
+    if (resume?.ended(failure, entered) === true) {
+      outcome.ended(new AttemptEnded(failure!, true));
+      return;
     }
-    this.stream = null;
     // The state first, so that a live subscriber reacting to `disconnected` sees where the
     // client is: a send() it makes while reconnecting is queued, not refused.
     if (entered && !this.closeRequested)
@@ -728,16 +602,10 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   /** Milliseconds before the next attempt, or `null` for the end of trying. */
   private retryDelay(ended: AttemptEnded, attempt: number): number | null {
     if (this.closeRequested || !ended.retryable) return null;
-    const session = this.session;
-    if (session !== null && session.droppedAt !== null) {
-      if (session.isHeld(Date.now())) {
-        const wait = backoffDelay(this.policy ?? DEFAULT_RESUME_POLICY, attempt);
-        this.logger.info("resuming", { server: this.describe(), attempt, delay: wait });
-        return wait;
-      }
-      // The window passed before its timer could fire (a machine that slept): the session ends
-      // as the timer would have ended it, and the client reconnects as a new player or closes.
-      this.sessionLost(session, resumeExpired(session));
+    if (this.resume?.holdsSeat() === true) {
+      const wait = backoffDelay(this.policy ?? DEFAULT_RESUME_POLICY, attempt);
+      this.logger.info("resuming", { server: this.describe(), attempt, delay: wait });
+      return wait;
     }
     const policy = this.policy;
     if (policy === null || attempt > policy.maxAttempts) return null;
@@ -745,41 +613,6 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     const wait = backoffDelay(policy, attempt);
     this.logger.info("reconnecting", { server: this.describe(), attempt, delay: wait });
     return wait;
-  }
-
-  /** The server holds the seat for `window` ms: past it, the session is over, visibly. */
-  private startExpiry(session: ClientSession): void {
-    // Stryker disable next-line CallExpression: a gap starts only after the previous one ended, and every end of a gap or a session clears the timer first
-    this.stopExpiry();
-    this.expiryTimer = setTimeout(() => {
-      // Stryker disable next-line ConditionalExpression,LogicalOperator: every end of a gap or of the session (resumed, endSession, lost, finish) clears this timer first, so when it fires the session is the current one and in its gap
-      if (this.session !== session || session.droppedAt === null) return;
-      this.sessionLost(session, resumeExpired(session));
-    }, session.window);
-    // Stryker disable next-line OptionalChaining: a Node timer always has unref(); in a browser it is a number
-    this.expiryTimer.unref?.();
-  }
-
-  /**
-   * A session in a gap can no longer be resumed: it ends, visibly (`error`, `disconnected`), and
-   * the client goes on as a new player if it reconnects, else closes.
-   */
-  private sessionLost(session: ClientSession, error: ConnectionError): void {
-    // Stryker disable next-line ConditionalExpression: both callers pass the current session: the expiry timer checks it first, send() passes this.session
-    if (this.session !== session) return;
-    // Stryker disable next-line CallExpression: in a gap the stream is already detached, and endSession() lets it go: end() only frees the frames it kept
-    session.stream.end();
-    this.endSession(errorMessage(error));
-    if (this.policy === null) {
-      this.stopAttempts();
-      this.finish(undefined);
-    } else this.setState("reconnecting");
-  }
-
-  private stopExpiry(): void {
-    // Stryker disable next-line ConditionalExpression: clearTimeout(undefined) does nothing
-    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
-    this.expiryTimer = undefined;
   }
 
   private flushOutbox(connection: Connection): void {
@@ -790,7 +623,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       // A latest-wins frame stays one in the connection's backlog (or the session's).
       const frame = offline.frameOf(entry);
       const options = entry instanceof Uint8Array ? undefined : { latest: entry.key };
-      if (this.stream !== null) this.stream.send(frame, options);
+      if (this.resume?.keeps === true) this.resume.send(frame, options);
       else connection.sendFrame(frame, options);
     }
   }
@@ -799,8 +632,6 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   private finish(gaveUp: Error | undefined): void {
     // Stryker disable next-line ConditionalExpression: a second finish() only repeats no-ops: completed subjects ignore next() and complete(), the session and the queue are already cleared
     if (this.stateSubject.closed) return;
-    // Stryker disable next-line CallExpression: finish() drops the session, so an expiry timer left armed finds no session when it fires and does nothing
-    this.stopExpiry();
     if (gaveUp) {
       const attempts = this.policy?.maxAttempts ?? 0;
       const error = new ConnectionError(
@@ -812,14 +643,8 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
       this.logger.warn("gave up", { server: this.describe(), reason: error.message });
       this.emit(errorMessage(error));
     }
-    // Stryker disable next-line ConditionalExpression: finish() finds a session only in a gap: every connection that ends outside a gap ends its session in lost() first
-    if (this.session !== null && this.session.droppedAt !== null) {
-      // Closed, or given up, while the seat was held: the gap ends the session.
-      this.emit({ action: "disconnected" });
-    }
-    this.session?.stream.end();
-    this.session = null;
-    this.stream = null;
+    // Closed, or given up, while the seat was held: the gap ends the session.
+    if (this.resume?.end() === true) this.emit({ action: "disconnected" });
     this.offline.clear();
     this.setState("closed");
     this.messagesSubject.complete();
@@ -856,24 +681,6 @@ function errorMessage(error: Error): IncomingMessage {
   return typeof code === "string"
     ? { action: "error", error: error.message, code }
     : { action: "error", error: error.message };
-}
-
-/** The session's window passed before it could be resumed. */
-function resumeExpired(session: ClientSession): ConnectionError {
-  return new ConnectionError(
-    "ERR_RESUME_EXPIRED",
-    `Could not resume the session within the server's window of ${session.window} ms`,
-  );
-}
-
-/** Why a session cannot be resumed when this client kept less than it sent. */
-function overflowError(cause?: Error): ConnectionError {
-  return new ConnectionError(
-    "ERR_RESUME_OVERFLOW",
-    `More than ${CLIENT_SESSION_BOUNDS.maxMessages} messages or ${CLIENT_SESSION_BOUNDS.maxBytes} bytes were sent without the server's acknowledgement: the session cannot be resumed`,
-    // Stryker disable next-line ConditionalExpression,EqualityOperator,ObjectLiteral: the overflow error reaches the game only as an `error` message (text and code) and a log reason: its cause is never exposed
-    cause === undefined ? undefined : { cause },
-  );
 }
 
 /** Credentials as a string, to recognize the same ones again (never logged). */

@@ -182,12 +182,12 @@ export function pumpEvery(cleanup: Cleanup, ...targets: { pump(): number }[]): v
 
 /**
  * Whether the client holds a resumable session. The client says nothing when the server's
- * `@session` arrives (its `connected` may come before), so the test reads its private field, the
- * only place where that is known.
+ * `@session` arrives (its `connected` may come before), so the test reads the session its private
+ * `resume` field holds, the only place where that is known.
  */
 export function holdsSession(listener: ConnectionListener): boolean {
-  const client = listener.connection as unknown as { session: unknown } | null;
-  return client !== null && client.session !== null && client.session !== undefined;
+  const client = listener.connection as unknown as { resume: { session: unknown } | null } | null;
+  return client?.resume?.session != null;
 }
 
 /** Waits until `listener` holds a session granted by the server. */
