@@ -5,7 +5,7 @@ import type { ConnectOptions, IncomingMessage } from "../lib/index.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { hostileServer, type RawLink, type RawMessage, type Wire } from "./helpers/hostile.js";
 import { delay, waitFor } from "./helpers/net.js";
-import { openPlayer, RecordingPlayer, type ObservedPlayer } from "./helpers/sessions.js";
+import { holdsSession, openPlayer, RecordingPlayer, type ObservedPlayer } from "./helpers/sessions.js";
 import { recordingLogger } from "./helpers/ws.js";
 
 const cleanup = new Cleanup();
@@ -273,6 +273,7 @@ for (const wire of ["tcp", "ws"] as const) {
       ["a token that is not one", { token: "short", window: 5_000 }],
       ["a window of 0", { token: TOKEN, window: 0 }],
       ["a window that is not an integer", { token: TOKEN, window: 1.5 }],
+      ["a window longer than a timer can wait", { token: TOKEN, window: 2 ** 31 }],
       ["a window given as a string", { token: TOKEN, window: "5000" }],
     ] as const) {
       it(`granted a session with ${what}, logs it as unusable and goes on without one`, async () => {
@@ -291,6 +292,15 @@ for (const wire of ["tcp", "ws"] as const) {
         expect(player.listener.events).not.toContain("dropped:ERR_CONNECTION_LOST");
       });
     }
+    it("granted a session with the longest window a timer can wait, holds it", async () => {
+      const { player, logger, link } = await playerOf();
+      link.sendMessage({ action: "connected" });
+      link.sendMessage({ action: "@session", token: TOKEN, window: 2 ** 31 - 1 });
+      link.sendMessage({ action: "m", n: 5 });
+      await waitFor(() => player.listener.got.includes(5), "the next message");
+      expect(holdsSession(player.listener)).toBe(true);
+      expect(logger.entries.filter((entry) => entry.level === "warn")).toEqual([]);
+    });
     it("granted a session before the server let it in, then cut, reports a failed connection: nothing dropped, nothing disconnected", async () => {
       const server = await hostileServer(cleanup, wire);
       // Logging in: the client is in only once the server greets it.

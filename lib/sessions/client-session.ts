@@ -1,3 +1,4 @@
+import { MAX_RESUME_WINDOW } from "./session-options.js";
 import type { SessionBounds } from "./session-stream.js";
 import { SessionStream } from "./session-stream.js";
 import { isSessionToken } from "./session-token.js";
@@ -32,7 +33,14 @@ export class ClientSession {
   /** Reads the server's `@session` answer; `null` if it is not one this client can use. */
   static grant(message: Readonly<Record<string, unknown>>, stream: SessionStream): ClientSession | null {
     const { token, window } = message;
-    if (!isSessionToken(token) || typeof window !== "number" || !Number.isSafeInteger(window) || window <= 0) {
+    if (
+      !isSessionToken(token) ||
+      typeof window !== "number" ||
+      !Number.isSafeInteger(window) ||
+      window <= 0 ||
+      // Longer than a timer can wait: the seat would be given up at the first drop.
+      window > MAX_RESUME_WINDOW
+    ) {
       return null;
     }
     return new ClientSession(token, window, stream);

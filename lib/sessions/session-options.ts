@@ -78,6 +78,12 @@ export interface ResolvedResume<D = unknown> {
   readonly samePlayer: (before: D, now: D) => boolean;
 }
 
+/**
+ * The longest resume window, in ms: the longest a timer waits (past it, `setTimeout` fires at
+ * once). A server's `resume.window` is checked against it, and so is the window a server grants.
+ */
+export const MAX_RESUME_WINDOW = 2 ** 31 - 1;
+
 const DEFAULT_RESUME = {
   window: 30_000,
   maxMessages: 4_096,
@@ -106,7 +112,7 @@ export function resolveResume<D>(resume: ResumeOptions<D> | boolean | undefined)
     helloWindow: given.helloWindow ?? DEFAULT_RESUME.helloWindow,
     samePlayer: given.samePlayer ?? sameJson,
   };
-  checkInteger("resume.window", resolved.window, 1, 2 ** 31 - 1);
+  checkInteger("resume.window", resolved.window, 1, MAX_RESUME_WINDOW);
   checkInteger("resume.maxMessages", resolved.maxMessages, 1, Number.MAX_SAFE_INTEGER);
   checkInteger("resume.maxBytes", resolved.maxBytes, 1, Number.MAX_SAFE_INTEGER);
   checkInteger("resume.maxInFlightBytes", resolved.maxInFlightBytes, 1, Number.MAX_SAFE_INTEGER);
