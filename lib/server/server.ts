@@ -17,19 +17,15 @@ import { resolveLimits, type ResolvedLimits } from "../connections/connection-op
 import type { SendOptions } from "../connections/outbox.js";
 import { dispatch } from "../dispatch/dispatch.js";
 import { requestId } from "../dispatch/requests.js";
-import { ProtocolError, RepodError, type RepodErrorCode } from "../errors.js";
+import { ProtocolError } from "../errors.js";
 import { formatLogLine, isDebugEnabled, isSilent, resolveLogger, type Logger } from "../logging.js";
 import { encode, frame } from "../protocol/codec.js";
 import { PumpScheduler } from "../scheduling/pump-scheduler.js";
 import { ServerHandshake, type Admission, type HandshakeHost } from "../sessions/server-handshake.js";
 import { ServerSession } from "../sessions/server-session.js";
+import { SessionRegistry } from "../sessions/session-registry.js";
 import { isSessionControl } from "../sessions/session-control.js";
-import {
-  resolveResume,
-  type Authenticate,
-  type ResolvedResume,
-  type ResumeOptions,
-} from "../sessions/session-options.js";
+import { resolveResume, type Authenticate, type ResumeOptions } from "../sessions/session-options.js";
 import { MemoryTransport } from "../transports/memory-transport.js";
 import { TcpAcceptor } from "../transports/tcp-acceptor.js";
 import type { ConnectorOptions, Transport } from "../transports/transport.js";
@@ -113,17 +109,9 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
   readonly #connections = new Map<C, ChannelLink>();
   /** New connections still in their login or hello handshake: they hold a slot, no channel. */
   readonly #handshakes = new Set<ServerHandshake>();
-  /** Resumable sessions by their current token. */
-  readonly #sessions = new Map<string, ServerSession>();
-  /**
-   * Why seats ended by the server (expired, overflowed) could not be resumed, by their token, for
-   * one window after their end: a player who comes back late is told the real reason, not that its
-   * token is unknown. One small entry per seat ended within a window.
-   */
-  readonly #endedSessions = new Map<string, { code: RepodErrorCode; reason: string }>();
-  readonly #endedTimers = new Set<ReturnType<typeof setTimeout>>();
+  /** The resumable seats, by token, with the `resume` option. */
+  readonly #sessions: SessionRegistry | null;
   readonly #authenticate: Authenticate<unknown> | null;
-  readonly #resume: ResolvedResume | null;
   /** The schema check of what clients send (the `validation` option), or `null`. */
   readonly #validation: SchemaValidation | null;
   readonly #dropsSubject = new Subject<AnyChannel>();
@@ -158,7 +146,8 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     this.#connectionOptions = { ...this.limits, logger: this.logger, open: true, expectGreeting: false };
     this.adapter = options.adapter ?? null;
     this.#authenticate = (options.authenticate as Authenticate<unknown> | undefined) ?? null;
-    this.#resume = resolveResume(options.resume as ResumeOptions | boolean | undefined);
+    const resume = resolveResume(options.resume as ResumeOptions | boolean | undefined);
+    this.#sessions = resume === null ? null : new SessionRegistry(resume);
     this.#validation = options.validation ?? null;
     this.drops$ = this.#dropsSubject.asObservable() as Observable<C>;
     this.resumes$ = this.#resumesSubject.asObservable() as Observable<C>;
@@ -253,9 +242,7 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     await wsClosed;
     this.#acceptor = null;
     this.#drainPumpQueue();
-    for (const timer of this.#endedTimers) clearTimeout(timer);
-    this.#endedTimers.clear();
-    this.#endedSessions.clear();
+    this.#sessions?.clear();
     await this.adapter?.stop();
     this.#local = false;
     this.#state = "idle";
@@ -472,7 +459,7 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
       return;
     }
     const connection = new Connection(transport, IGNORE_EVENTS, this.#connectionOptions);
-    if (this.#authenticate === null && this.#resume === null) {
+    if (this.#authenticate === null && this.#sessions === null) {
       this.#admit(connection, { data: undefined, session: false, greeted: false, pending: [] });
       return;
     }
@@ -480,7 +467,11 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     const handshake = new ServerHandshake(
       connection,
       context,
-      { authenticate: this.#authenticate, resume: this.#resume, handshakeTimeout: this.handshakeTimeout },
+      {
+        authenticate: this.#authenticate,
+        resume: this.#sessions?.resume ?? null,
+        handshakeTimeout: this.handshakeTimeout,
+      },
       this.#handshakeHost,
     );
     if (!handshake.isSettled) this.#handshakes.add(handshake);
@@ -502,12 +493,9 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
   /** Where the handshakes of new connections end. */
   readonly #handshakeHost: HandshakeHost = {
     admit: (connection, admission) => this.#admit(connection, admission),
-    session: (token) => this.#sessions.get(token),
-    ended: (token) => this.#endedSessions.get(token),
-    resumed: (session, stale) => {
-      for (const token of stale) this.#sessions.delete(token);
-      this.#sessions.set(session.token, session);
-    },
+    session: (token) => this.#sessions?.seat(token),
+    ended: (token) => this.#sessions?.ended(token),
+    resumed: (session, stale) => this.#sessions?.resumed(session, stale),
     refuse: (connection, code, reason) => {
       this.logger.warn("refused", { peer: `${connection.remote.host}:${connection.remote.port}`, code, reason });
       connection.send({ action: REFUSED_ACTION, code, reason });
@@ -527,8 +515,9 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     const route = new ChannelRoute<C>(this.#routeHost, connection);
     let link: ChannelLink;
     let session: ServerSession | null = null;
-    if (admission.session && this.#resume !== null) {
-      session = new ServerSession(connection, admission.data, this.#resume);
+    const seats = admission.session ? this.#sessions : null;
+    if (seats !== null) {
+      session = new ServerSession(connection, admission.data, seats.resume);
       link = session;
     } else {
       connection.route(route);
@@ -552,19 +541,16 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     route.channel = channel;
     if (session !== null) {
       const seat = session;
-      this.#sessions.set(seat.token, seat);
+      const registry = seats!;
+      registry.add(seat);
       seat.start({
         message: (message) => route.receive(message),
         rtt: (milliseconds) => channel.emitRtt(milliseconds),
         drop: (error) => this.#drop(channel, error),
         resume: () => this.#resumed(channel),
-        confirmed: (spent) => this.#sessions.delete(spent),
+        confirmed: (spent) => registry.confirmed(spent),
         end: (error) => {
-          this.#sessions.delete(seat.token);
-          if (seat.previousToken !== null) this.#sessions.delete(seat.previousToken);
-          if (error instanceof RepodError && error.code.startsWith("ERR_RESUME_")) {
-            this.#rememberEnded(seat.token, { code: error.code, reason: error.message });
-          }
+          registry.end(seat, error);
           stage?.end();
           this.#release(channel, error);
         },
@@ -574,7 +560,7 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
     this.#connections.set(channel, link);
     if (!admission.greeted) connection.send({ action: "connected" });
     if (session !== null) {
-      connection.send({ action: SESSION_ACTION, token: session.token, window: this.#resume!.window });
+      connection.send({ action: SESSION_ACTION, token: session.token, window: seats!.resume.window });
     }
     this.logger.info("connected", { channel: channel.id, peer: `${channel.addr.host}:${channel.addr.port}` });
     const accepted = channel;
@@ -587,16 +573,6 @@ export class Server<C extends AnyChannel = AnyChannel> implements RoomHost<C>, A
       if (session !== null) session.receive(message);
       else route.receive(message);
     }
-  }
-
-  #rememberEnded(token: string, why: { code: RepodErrorCode; reason: string }): void {
-    this.#endedSessions.set(token, why);
-    const timer = setTimeout(() => {
-      this.#endedTimers.delete(timer);
-      this.#endedSessions.delete(token);
-    }, this.#resume!.window);
-    timer.unref?.();
-    this.#endedTimers.add(timer);
   }
 
   /** A resumable channel lost its connection: its seat is held for the resume window. */
