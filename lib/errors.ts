@@ -1,3 +1,5 @@
+import type { IncomingMessage } from "./types.js";
+
 /**
  * Stable codes carried by every {@link RepodError}. They are part of the public contract and are
  * listed in docs/getting-started.md (Errors); messages may be reworded, codes may not.
@@ -109,4 +111,15 @@ export class ProtocolError extends RepodError {
 export class ConnectionError extends RepodError {
   /** Always `"ConnectionError"`. */
   override readonly name = "ConnectionError";
+}
+
+/**
+ * The built-in `error` message a client delivers for `error`, with its code when it has one.
+ * @internal
+ */
+export function errorMessage(error: Error): IncomingMessage {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string"
+    ? { action: "error", error: error.message, code }
+    : { action: "error", error: error.message };
 }

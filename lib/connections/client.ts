@@ -7,7 +7,7 @@ import {
   RESUMED_ACTION,
   SESSION_ACTION,
 } from "../constants.js";
-import { ConnectionError, ProtocolError, RepodError } from "../errors.js";
+import { ConnectionError, errorMessage, ProtocolError, RepodError } from "../errors.js";
 import { resolveLogger, type Logger } from "../logging.js";
 import { encode } from "../protocol/codec.js";
 import { ClientResume } from "../sessions/client-resume.js";
@@ -211,7 +211,6 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
               this.finish(undefined);
             } else this.setState("reconnecting");
           },
-          errorMessage,
         })
       : null;
     this.saysHello = target.protocol === "ws" || target.protocol === "wss";
@@ -413,7 +412,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     outcome: { accepted(): void; ended(ended: AttemptEnded): void; closed(): void },
   ): Connection | null {
     const resume = this.resume;
-    const resuming = resume?.resuming === true;
+    const resuming = resume?.session != null;
     const hello = this.helloFor(auth);
     let transport: Transport;
     try {
@@ -674,14 +673,6 @@ interface AttemptOutcome {
 }
 
 function noop(): void {}
-
-/** The built-in `error` message for `error`, with its code when it has one. */
-function errorMessage(error: Error): IncomingMessage {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === "string"
-    ? { action: "error", error: error.message, code }
-    : { action: "error", error: error.message };
-}
 
 /** Credentials as a string, to recognize the same ones again (never logged). */
 function describeAuth(auth: unknown): string {

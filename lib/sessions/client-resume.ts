@@ -1,7 +1,7 @@
 import { ACK_ACTION, RESUME_FAILED_ACTION, RESUMED_ACTION, SESSION_ACTION } from "../constants.js";
 import type { Connection } from "../connections/connection.js";
 import type { SendOptions } from "../connections/outbox.js";
-import { ConnectionError, ProtocolError } from "../errors.js";
+import { ConnectionError, errorMessage, ProtocolError } from "../errors.js";
 import type { Logger } from "../logging.js";
 import { encode } from "../protocol/codec.js";
 import type { IncomingMessage } from "../types.js";
@@ -26,8 +26,6 @@ export interface ClientResumeHost {
    * after its `error` and `disconnected`: the client reconnects as a new player, or closes.
    */
   sessionLost(): void;
-  /** The built-in `error` message for `error`. */
-  errorMessage(error: Error): IncomingMessage;
 }
 
 /**
@@ -59,7 +57,7 @@ export class ClientResume {
 
   constructor(private readonly host: ClientResumeHost) {}
 
-  /** The session the server granted, if any (for tests and diagnostics). */
+  /** The session the server granted, if any: the next connection resumes it. */
   get session(): ClientSession | null {
     return this.#session;
   }
@@ -67,11 +65,6 @@ export class ClientResume {
   /** Whether sends are numbered and kept (a session was granted, or may be on this connection). */
   get keeps(): boolean {
     return this.#stream !== null;
-  }
-
-  /** Whether the next connection resumes a session instead of starting a new one. */
-  get resuming(): boolean {
-    return this.#session !== null;
   }
 
   /** Whether the server's greeting has to wait: a resume is answered instead. */
@@ -360,7 +353,7 @@ export class ClientResume {
     if (this.#session !== session) return;
     // Stryker disable next-line CallExpression: in a gap the stream is already detached, and endSession() lets it go: end() only frees the frames it kept
     session.stream.end();
-    this.#endSession(this.host.errorMessage(error));
+    this.#endSession(errorMessage(error));
     this.host.sessionLost();
   }
 }
