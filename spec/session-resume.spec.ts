@@ -383,4 +383,37 @@ describe("a login checked while the client already sends", () => {
     await delay(50);
     expect(seat.got).toEqual(range(5));
   });
+
+  it("counts the messages sent while an auth function fetched the credentials, before any connection existed, so a resume repeats none of them", async () => {
+    const server = new TimedServer({
+      host: "127.0.0.1",
+      port: 0,
+      channelClass: RecordingSeat,
+      resume: { window: 5_000 },
+    });
+    await server.start();
+    cleanup.server(server);
+    const proxy = await tcpProxy(cleanup, server.port);
+    const player = openPlayer(cleanup, new RecordingPlayer(), proxy.port, {
+      resume: true,
+      auth: async () => {
+        await delay(20);
+        return "ann";
+      },
+    });
+    // Queued before the connection opens: they go out first once it does, numbered like any other.
+    for (const n of range(3)) player.listener.send({ action: "n", n });
+    const seat = await newChannel(server);
+    await sessionGranted(player.listener);
+    await waitFor(() => seat.got.length === 3, "the messages sent while the credentials were fetched");
+    // The server's acknowledgement of them (within 200 ms) matches what the client numbered.
+    await delay(300);
+    proxy.cut();
+    for (const n of range(2, 3)) player.listener.send({ action: "n", n });
+    await waitFor(() => resumedCount(player) === 1, "the resume");
+    await waitFor(() => seat.got.length >= 5, "the messages sent during the gap");
+    await delay(50);
+    expect(seat.got).toEqual(range(5));
+    expect(player.listener.events.filter((event) => event.startsWith("error"))).toEqual([]);
+  });
 });
