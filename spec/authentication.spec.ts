@@ -696,6 +696,23 @@ describe("the client's credentials", () => {
     },
   );
 
+  it("an auth function that settles after close() opens no connection", async () => {
+    let accepted = 0;
+    const port = await rawServer(cleanup, () => accepted++);
+    let credentials!: (value: string) => void;
+    const listener = cleanup.listener(new ConnectionListener());
+    const log: IncomingMessage[] = [];
+    cleanup.subscription(listener.messages$.subscribe((message) => log.push(message)));
+    listener.connect("127.0.0.1", port, { auth: () => new Promise<string>((resolve) => (credentials = resolve)) });
+    await waitFor(() => credentials !== undefined, "the auth function to be called");
+    listener.close();
+    credentials("late");
+    await delay(100);
+    expect(accepted).toBe(0);
+    expect(listener.connection!.state).toBe("closed");
+    expect(log).toEqual([]);
+  });
+
   it("an auth function that returns the value the server refused does not send it again", async () => {
     let calls = 0;
     const seen: unknown[] = [];

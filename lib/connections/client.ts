@@ -378,6 +378,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
     };
     const start = (auth: unknown): void => {
       if (cancelled) return;
+      // Stryker disable next-line ConditionalExpression: describeAuth() always returns a string, which never equals an undefined refusedAuth: the first test only saves describing the credentials
       if (this.refusedAuth !== undefined && describeAuth(auth) === this.refusedAuth) {
         // The server refused these very credentials: sending them again would only hammer it.
         outcome.ended(
