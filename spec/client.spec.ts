@@ -2,6 +2,7 @@ import type * as net from "node:net";
 import { lastValueFrom, toArray } from "rxjs";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConnectionListener, encode, type Client, type ConnectOptions } from "../lib/index.js";
+import { listenerMixin } from "../lib/connections/connection-listener.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { connectTo } from "./helpers/listeners.js";
 import { closedPort, startServer, waitFor } from "./helpers/net.js";
@@ -229,5 +230,43 @@ describe("Client", () => {
       expect(seen).toEqual([{ action: "connected" }, { action: "socketConnect" }, { action: "good" }]);
       expect(client.isConnected).toBe(true);
     });
+  });
+});
+
+describe("a connector that throws instead of returning a transport", () => {
+  function throwingListener(): { listener: ConnectionListener; log: unknown[]; calls: () => number } {
+    let calls = 0;
+    const Listener = listenerMixin(class {}, () => {
+      calls++;
+      throw new Error("no transport here");
+    });
+    const listener = new Listener() as ConnectionListener;
+    cleanup.add(() => listener.close());
+    const log: unknown[] = [];
+    cleanup.subscription(listener.messages$.subscribe((message) => log.push(message)));
+    return { listener, log, calls: () => calls };
+  }
+
+  it("fails the connect like a refused connection, in a later turn: one error, ERR_CONNECT_FAILED", async () => {
+    const { listener, log, calls } = throwingListener();
+    listener.connect("127.0.0.1", 1);
+    expect(log).toEqual([]);
+    await waitFor(() => listener.connection?.state === "closed", "the client to close");
+    expect(calls()).toBe(1);
+    expect(log).toEqual([{ action: "error", code: "ERR_CONNECT_FAILED", error: "no transport here" }]);
+  });
+
+  it("is tried again with reconnect, like a refused connection", async () => {
+    const { listener, log, calls } = throwingListener();
+    listener.connect("127.0.0.1", 1, { reconnect: { maxAttempts: 1, initialDelay: 5, maxDelay: 5 } });
+    await waitFor(() => listener.connection?.state === "closed", "the client to give up");
+    expect(calls()).toBe(2);
+    expect(log).toEqual([
+      {
+        action: "error",
+        code: "ERR_RECONNECT_FAILED",
+        error: "Gave up reconnecting to 127.0.0.1:1 after 1 attempts: no transport here",
+      },
+    ]);
   });
 });

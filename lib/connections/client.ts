@@ -12,6 +12,7 @@ import { resolveLogger, type Logger } from "../logging.js";
 import { encode } from "../protocol/codec.js";
 import { ClientResume } from "../sessions/client-resume.js";
 import { BYE_ACTION } from "../sessions/session-control.js";
+import { failedTransport } from "../transports/failed-transport.js";
 import type { Connector, ConnectTarget, TlsOptions, Transport } from "../transports/transport.js";
 import type { ActionMap, Address, IncomingMessage, Message, UntypedActions, Received } from "../types.js";
 import { Connection, type ClockSample } from "./connection.js";
@@ -424,11 +425,11 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
         tls: this.tls,
       });
     } catch (cause) {
-      // A connector that cannot even start (no WebSocket in this runtime...) fails like a refused connection.
-      const error = cause instanceof Error ? cause : new Error(String(cause));
-      this.emit(errorMessage(error));
-      outcome.ended(new AttemptEnded(error, true));
-      return null;
+      // A connector that cannot even start fails like a refused connection, in a later turn: the
+      // first attempt runs inside the constructor, before anyone could subscribe to messages$.
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      // Stryker disable next-line ObjectLiteral: a connect failure reaches the game only as its message and code (the error action, the log lines); the cause is kept for a debugger
+      transport = failedTransport(new ConnectionError("ERR_CONNECT_FAILED", reason, { cause }));
     }
     // `open`: the transport is up. `entered`: the server let us in (greeting, or resume).
     let opened = false;

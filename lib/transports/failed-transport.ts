@@ -6,8 +6,9 @@ const LOCAL_ADDRESS: Address = Object.freeze({ host: "local", port: 0 });
 /**
  * A client end that fails to connect: it reports `close(error)` in a later turn, as a socket
  * reports a refused connection, and never opens. What `connect(server)` returns when the server
- * accepts no in-process connection; kept apart from the in-memory transport so that a page that
- * never connects in process does not carry that transport.
+ * accepts no in-process connection, and what a client uses when its connector throws; kept apart
+ * from the in-memory transport so that a page that never connects in process does not carry that
+ * transport.
  */
 export function failedTransport(error: Error): Transport {
   return {
