@@ -104,6 +104,9 @@ export const GROUPS = [
       "session-resume-closes",
       "session-resume-failures",
       "client-session-hostile",
+      // What the client's schema validation replies to a request it refuses, and its onInvalid: "close".
+      "validation-replies",
+      "validation-errors",
     ],
   },
   {
