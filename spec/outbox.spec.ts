@@ -524,6 +524,21 @@ describe.each(VIAS)("the outbox of a client over %s", (via) => {
     expect(sequence(seat.seen)).toEqual(["a:2", "b:1", "c:1"]);
   });
 
+  it("asking for a session, while its first connection opens, drops volatile messages too", async () => {
+    const server = await seatServer();
+    const known = new Set(server.channels);
+    const player = new Player();
+    const target = via === "TCP" ? server.port : via === "WebSocket" ? `ws://127.0.0.1:${server.wsPort}/` : server;
+    connect(player, target, { resume: true });
+    // The session keeps what is sent from the start, on the connection that is still opening.
+    expect(player.connection!.state).toBe("connecting");
+    expect(player.send({ action: "v", n: 1 }, { volatile: true })).toBe(0);
+    expect(player.send({ action: "b", n: 1 })).toBeGreaterThan(0);
+    const seat = await channelAfter(server, known);
+    await waitFor(() => seat.seen.length === 1, "what was sent while connecting");
+    expect(sequence(seat.seen)).toEqual(["b:1"]);
+  });
+
   it("while its first connection opens, counts a latest message that replaces another by its own size against maxQueuedBytes", async () => {
     const server = await seatServer();
     const known = new Set(server.channels);
