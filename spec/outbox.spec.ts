@@ -953,6 +953,17 @@ function openOutbox(maxQueuedBytes: number): { outbox: Outbox; transport: Record
 }
 
 describe("an outbox over a transport whose buffer the test sets", () => {
+  it("hands a frame to a transport holding less than 64 KiB, the documented high-water mark, and keeps one back from a transport holding 64 KiB", () => {
+    const { outbox, transport } = openOutbox(1024 * 1024);
+    transport.bufferedAmount = 64 * 1024 - 1;
+    outbox.offer(frameOf(10));
+    expect(transport.written).toHaveLength(1);
+    transport.bufferedAmount = 64 * 1024;
+    outbox.offer(frameOf(10));
+    expect(transport.written).toHaveLength(1);
+    expect(outbox.backlogLength).toBe(1);
+  });
+
   it("hands the transport frames only until its buffer reaches the high-water mark on each drain, the rest waiting in order", () => {
     const { outbox, transport } = openOutbox(1024 * 1024);
     transport.bufferedAmount = HIGH_WATER_MARK;
