@@ -258,6 +258,32 @@ for (const wire of ["tcp", "ws"] as const) {
       return { player, logger, link, linkAt: (index) => server.link(index) };
     }
 
+    it("granted none, sends straight on its connection and says no goodbye when it closes", async () => {
+      const { player, link } = await playerOf();
+      link.sendMessage({ action: "connected" });
+      link.sendMessage({ action: "m", n: 1 });
+      await waitFor(() => player.listener.got.includes(1), "the first message");
+      expect(player.listener.send({ action: "n", n: 7 })).toBeGreaterThan(0);
+      await link.next((message) => message.action === "n", "the message");
+      player.listener.close();
+      await link.whenClosed();
+      expect(link.received.map((message) => message.action)).toEqual(["@hello", "n"]);
+    });
+
+    it("granted none, drops the session control messages it did not ask for (@bye, @ack), saying which", async () => {
+      const { player, logger, link } = await playerOf();
+      link.sendMessage({ action: "connected" });
+      link.sendMessage({ action: "m", n: 1 });
+      for (const action of ["@bye", "@ack"]) link.sendMessage({ action, n: 0 });
+      link.sendMessage({ action: "m", n: 2 });
+      await waitFor(() => player.listener.got.includes(2), "the next message");
+      const reasons = logger.entries.filter((entry) => entry.message === "dropped").map((entry) => entry.fields.reason);
+      expect(reasons).toEqual([
+        "Dropped a @bye message the client did not ask for",
+        "Dropped a @ack message the client did not ask for",
+      ]);
+    });
+
     it("granted none, gets the server's first message as an ordinary one, and ends at a drop", async () => {
       const { player, logger, link } = await playerOf();
       link.sendMessage({ action: "connected" });
