@@ -466,6 +466,34 @@ describe("replies in memory", () => {
     expect(channel.rejectedMessages).toBe(1);
   });
 
+  it("checks the fields of a channel's request before the listener's handler, and answers a refused one with an error reply", async () => {
+    const { server } = await game();
+    let picked = 0;
+    class Player extends ConnectionListener<ServerIn, ServerOut> {
+      Network_pick(): unknown {
+        picked++;
+        return { choice: 1 };
+      }
+    }
+    const player = cleanup.listener(new Player());
+    const loop = setInterval(() => player.pump(), 2);
+    cleanup.add(() => clearInterval(loop));
+    const accepted = first(server.connections$);
+    player.connect(server, { validation: schemaValidation(ServerSchemas), logger: recordingLogger() });
+    const channel = await accepted;
+    const wrong = await ended(observe(channel.request({ action: "pick", options: "junk" } as never)), "the refusal");
+    expect(wrong.error).toMatchObject({
+      code: "ERR_INVALID_MESSAGE",
+      message: expect.stringMatching(/^"pick" failed its schema: options: /),
+    });
+    expect(picked).toBe(0);
+    // The server checks the answer against its reply schema, which adds the default note.
+    expect((await ended(observe(channel.request({ action: "pick", options: [2] })), "the answer")).values).toEqual([
+      { choice: 1, note: "none" },
+    ]);
+    expect(picked).toBe(1);
+  });
+
   it("checks what a server's handler answers to a listener's request, and the request's own fields", async () => {
     const answers: Record<string, unknown> = { join: { seat: "junk" }, score: 3 };
     class Junk extends Channel {

@@ -371,6 +371,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
         report.ended(ended);
       },
       closed: () => {
+        // Stryker disable next-line ConditionalExpression: a cancelled attempt's `closed` would only repeat what cancelling did: stopAttempts() with nothing left to stop, and finish() on a finished client
         if (cancelled) return;
         // Stryker disable next-line BooleanLiteral: `closed` ends the client for good: nothing of the attempt reports after it
         cancelled = true;
