@@ -128,6 +128,7 @@ export const GROUPS = [
       "session-ws-reset",
       "authentication",
       "session-stream",
+      "session-registry",
       "session-server",
       "client-session-hostile",
     ],

@@ -17,8 +17,8 @@ export interface EndedSeat {
  */
 export class SessionRegistry {
   readonly #seats = new Map<string, ServerSession>();
-  readonly #ended = new Map<string, EndedSeat>();
-  readonly #endedTimers = new Set<ReturnType<typeof setTimeout>>();
+  /** Each seat ended within a window, by its last token: why, and the timer that forgets it. */
+  readonly #ended = new Map<string, { readonly why: EndedSeat; readonly timer: ReturnType<typeof setTimeout> }>();
 
   /** @param resume The server's `resume` option: each seat's bounds, and the window. */
   constructor(readonly resume: ResolvedResume) {}
@@ -30,7 +30,7 @@ export class SessionRegistry {
 
   /** Why the seat `token` resumed has ended, if it ended within a window on this server. */
   ended(token: string): EndedSeat | undefined {
-    return this.#ended.get(token);
+    return this.#ended.get(token)?.why;
   }
 
   /** A new seat, under its first token. */
@@ -54,20 +54,16 @@ export class SessionRegistry {
     this.#seats.delete(seat.token);
     if (seat.previousToken !== null) this.#seats.delete(seat.previousToken);
     if (error instanceof RepodError && error.code.startsWith("ERR_RESUME_")) {
-      this.#ended.set(seat.token, { code: error.code, reason: error.message });
-      const timer = setTimeout(() => {
-        this.#endedTimers.delete(timer);
-        this.#ended.delete(seat.token);
-      }, this.resume.window);
-      timer.unref?.();
-      this.#endedTimers.add(timer);
+      const token = seat.token;
+      // A server runs on Node, whose timers have unref(): this one must not keep a process alive.
+      const timer = setTimeout(() => this.#ended.delete(token), this.resume.window).unref();
+      this.#ended.set(token, { why: { code: error.code, reason: error.message }, timer });
     }
   }
 
   /** Forgets every ended seat, and stops their timers. */
   clear(): void {
-    for (const timer of this.#endedTimers) clearTimeout(timer);
-    this.#endedTimers.clear();
+    for (const { timer } of this.#ended.values()) clearTimeout(timer);
     this.#ended.clear();
   }
 }
