@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Channel, ConnectionListener, decode, encode, FrameDecoder, type IncomingMessage } from "../lib/index.js";
 import { Cleanup } from "./helpers/cleanup.js";
 import { delay, rawSocket, startServer, waitFor } from "./helpers/net.js";
-import { tcpProxy } from "./helpers/proxy.js";
+import { tcpProxy, type TestProxy } from "./helpers/proxy.js";
 import { pumpEvery, sessionGranted } from "./helpers/sessions.js";
 import { closeRawWebSocket, openRawWebSocket } from "./helpers/ws.js";
 
@@ -123,17 +123,26 @@ describe.each(["TCP", "WebSocket"] as const)("a session's pacing, over %s", (via
   });
 });
 
+/**
+ * `player` connected with a session to a resumable server over TCP, through a proxy that can hold
+ * what the player sends, once the player holds its session; both are pumped every millisecond.
+ */
+async function proxiedSession<L extends ConnectionListener>(player: L): Promise<{ proxy: TestProxy; seat: Seat }> {
+  const server = cleanup.server(await startServer({ channelClass: Seat, resume: true }));
+  pumpEvery(cleanup, server);
+  const proxy = await tcpProxy(cleanup, server.port);
+  cleanup.listener(player);
+  player.connect("127.0.0.1", proxy.port, { resume: true });
+  pumpEvery(cleanup, player);
+  await sessionGranted(player);
+  await waitFor(() => server.channels.length === 1, "the channel");
+  return { proxy, seat: server.channels[0]! };
+}
+
 describe("a client's pacing (TCP, through a proxy that stops forwarding)", () => {
   it("keeps what the server has not acknowledged under 64 KiB: a stalled server gets the client's newest latest state and a window of stale ones", async () => {
-    const server = cleanup.server(await startServer({ channelClass: Seat, resume: true }));
-    pumpEvery(cleanup, server);
-    const proxy = await tcpProxy(cleanup, server.port);
-    const player = cleanup.listener(new ConnectionListener());
-    player.connect("127.0.0.1", proxy.port, { resume: true });
-    pumpEvery(cleanup, player);
-    await sessionGranted(player);
-    await waitFor(() => server.channels.length === 1, "the channel");
-    const seat = server.channels[0]!;
+    const player = new ConnectionListener();
+    const { proxy, seat } = await proxiedSession(player);
     // Enough messages for the server to acknowledge at once: the client knows it acknowledges.
     for (let n = 0; n < 40; n++) player.send(state(-1));
     await waitFor(() => seat.states.length === 40, "the first states");
@@ -191,15 +200,8 @@ describe("bufferedAmount with a session, once written and not yet acknowledged (
   }
 
   it("counts what each side keeps for a resume, after the socket took it, until the peer acknowledges it", async () => {
-    const server = cleanup.server(await startServer({ channelClass: Seat, resume: true }));
-    pumpEvery(cleanup, server);
-    const proxy = await tcpProxy(cleanup, server.port);
-    const player = cleanup.listener(new Watcher());
-    player.connect("127.0.0.1", proxy.port, { resume: true });
-    pumpEvery(cleanup, player);
-    await sessionGranted(player);
-    await waitFor(() => server.channels.length === 1, "the channel");
-    const seat = server.channels[0]!;
+    const player = new Watcher();
+    const { proxy, seat } = await proxiedSession(player);
     const client = player.connection!;
     await waitFor(() => client.bufferedAmount === 0 && seat.bufferedAmount === 0, "the greetings to be acknowledged");
 

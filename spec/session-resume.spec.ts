@@ -354,59 +354,21 @@ describe("a resumable in-memory connection", () => {
   });
 });
 
-describe("a login checked while the client already sends", () => {
-  it("counts the messages sent before the login was checked, so a resume repeats none of them", async () => {
-    const server = new TimedServer({
-      host: "127.0.0.1",
-      port: 0,
-      channelClass: RecordingSeat,
-      resume: { window: 5_000 },
-      authenticate: async (auth) => {
-        await delay(50);
-        return { name: String(auth) };
-      },
-    });
+describe("messages sent before the client is let in", () => {
+  /**
+   * Sends three messages as soon as `connect()` returns, cuts the connection once the server has
+   * acknowledged them (within 200 ms), and sends two more in the gap: after the resume the seat
+   * must have had each of the five once, in order, and the player no error.
+   */
+  async function sendEarlyThenResume(server: TimedServer, auth: ConnectOptions["auth"]): Promise<void> {
     await server.start();
     cleanup.server(server);
     const proxy = await tcpProxy(cleanup, server.port);
-    const player = openPlayer(cleanup, new RecordingPlayer(), proxy.port, { resume: true, auth: "ann" });
-    // Queued at once: they reach the server while authenticate still runs.
+    const player = openPlayer(cleanup, new RecordingPlayer(), proxy.port, { resume: true, auth });
     for (const n of range(3)) player.listener.send({ action: "n", n });
     const seat = await newChannel(server);
     await sessionGranted(player.listener);
-    await waitFor(() => seat.got.length === 3, "the messages sent during the login");
-    await delay(300);
-    proxy.cut();
-    for (const n of range(2, 3)) player.listener.send({ action: "n", n });
-    await waitFor(() => resumedCount(player) === 1, "the resume");
-    await waitFor(() => seat.got.length >= 5, "the messages sent during the gap");
-    await delay(50);
-    expect(seat.got).toEqual(range(5));
-  });
-
-  it("counts the messages sent while an auth function fetched the credentials, before any connection existed, so a resume repeats none of them", async () => {
-    const server = new TimedServer({
-      host: "127.0.0.1",
-      port: 0,
-      channelClass: RecordingSeat,
-      resume: { window: 5_000 },
-    });
-    await server.start();
-    cleanup.server(server);
-    const proxy = await tcpProxy(cleanup, server.port);
-    const player = openPlayer(cleanup, new RecordingPlayer(), proxy.port, {
-      resume: true,
-      auth: async () => {
-        await delay(20);
-        return "ann";
-      },
-    });
-    // Queued before the connection opens: they go out first once it does, numbered like any other.
-    for (const n of range(3)) player.listener.send({ action: "n", n });
-    const seat = await newChannel(server);
-    await sessionGranted(player.listener);
-    await waitFor(() => seat.got.length === 3, "the messages sent while the credentials were fetched");
-    // The server's acknowledgement of them (within 200 ms) matches what the client numbered.
+    await waitFor(() => seat.got.length === 3, "the messages sent before the client was let in");
     await delay(300);
     proxy.cut();
     for (const n of range(2, 3)) player.listener.send({ action: "n", n });
@@ -415,5 +377,35 @@ describe("a login checked while the client already sends", () => {
     await delay(50);
     expect(seat.got).toEqual(range(5));
     expect(player.listener.events.filter((event) => event.startsWith("error"))).toEqual([]);
+  }
+
+  it("counts the messages sent while the server checked the login, so a resume repeats none of them", async () => {
+    const authenticate = async (auth: unknown): Promise<{ name: string }> => {
+      await delay(50);
+      return { name: String(auth) };
+    };
+    // Static credentials: the connection opens at once, and the messages reach the server while
+    // authenticate still runs.
+    await sendEarlyThenResume(
+      new TimedServer({
+        host: "127.0.0.1",
+        port: 0,
+        channelClass: RecordingSeat,
+        resume: { window: 5_000 },
+        authenticate,
+      }),
+      "ann",
+    );
+  });
+
+  it("counts the messages sent while an auth function fetched the credentials, before any connection existed, so a resume repeats none of them", async () => {
+    // They wait in the client until its connection opens, then go out first, numbered like any other.
+    await sendEarlyThenResume(
+      new TimedServer({ host: "127.0.0.1", port: 0, channelClass: RecordingSeat, resume: { window: 5_000 } }),
+      async () => {
+        await delay(20);
+        return "ann";
+      },
+    );
   });
 });
