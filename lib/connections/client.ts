@@ -282,10 +282,7 @@ export class Client<In extends ActionMap = UntypedActions, Out extends ActionMap
   /** Bytes accepted by `send()` and not yet handed to the operating system (or kept for a resume). */
   get bufferedAmount(): number {
     const connection = this.connection;
-    const resume = this.resume;
-    return (
-      this.offline.bytes + (resume === null ? (connection?.bufferedAmount ?? 0) : resume.bufferedAmount(connection))
-    );
+    return this.offline.bytes + (this.resume?.bufferedAmount(connection) ?? connection?.bufferedAmount ?? 0);
   }
 
   /**

@@ -1,13 +1,11 @@
 import { filter, Observable, Subject, Subscription } from "rxjs";
 import { REPLY_ACTION } from "../constants.js";
-import { ConnectionError } from "../errors.js";
 import { dispatch } from "../dispatch/dispatch.js";
 import { PendingAnswers } from "../dispatch/pending-answers.js";
 import { PendingRequests, requestId, type RequestOptions } from "../dispatch/requests.js";
 import { encode } from "../protocol/codec.js";
 import { PumpScheduler } from "../scheduling/pump-scheduler.js";
 import { parseConnectTarget } from "../transports/connect-target.js";
-import { failedTransport } from "../transports/failed-transport.js";
 import type { Connector, ConnectorOptions, ConnectTarget, Transport } from "../transports/transport.js";
 import type {
   ActionMap,
@@ -57,20 +55,6 @@ const LOCAL_TARGET: ConnectTarget = Object.freeze({
   port: 0,
   url: "memory://local",
 });
-
-/**
- * Opens an in-process connection; a server that accepts none makes it fail the way a refused
- * socket does (one `error` with `ERR_CONNECT_FAILED`, or a retry with `reconnect`), not silently.
- */
-function openLocal(server: LocalServer, options: ConnectorOptions): Transport {
-  try {
-    return server.openLocal(options);
-  } catch (cause) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    // Stryker disable next-line ObjectLiteral: a connect failure reaches the game only as its message and code (the error action, the log lines); the cause is kept for a debugger
-    return failedTransport(new ConnectionError("ERR_CONNECT_FAILED", reason, { cause }));
-  }
-}
 
 /**
  * The client side of a game: connect, then call `pump()` once per frame to run the `Network_*`
@@ -232,7 +216,9 @@ export function listenerMixin<TBase extends Constructor>(
         const local = hostOrServer;
         const options = resolveClientOptions((portOrOptions as ConnectOptions | undefined) ?? {});
         this.close();
-        client = new Client(LOCAL_TARGET, (_target, connectorOptions) => openLocal(local, connectorOptions), options);
+        // A server that accepts no in-process connection throws: the client fails that attempt
+        // the way a refused socket does (one `error` with ERR_CONNECT_FAILED, or a retry).
+        client = new Client(LOCAL_TARGET, (_target, connectorOptions) => local.openLocal(connectorOptions), options);
       } else {
         const withOptions = typeof portOrOptions === "object" && portOrOptions !== null;
         const port = withOptions ? undefined : (portOrOptions as number | undefined);

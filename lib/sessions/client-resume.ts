@@ -167,10 +167,12 @@ export class ClientResume {
     return sent;
   }
 
-  /** Bytes held for the server: kept for a resume, or waiting in `connection` (see `SessionStream`). */
-  bufferedAmount(connection: Connection | null): number {
-    const stream = this.#stream;
-    return stream === null ? (connection?.bufferedAmount ?? 0) : stream.bufferedAmount(connection);
+  /**
+   * Bytes held for the server while sends are kept: kept for a resume, or waiting in `connection`
+   * (see `SessionStream`); `undefined` when they are not, and only the connection holds any.
+   */
+  bufferedAmount(connection: Connection | null): number | undefined {
+    return this.#stream?.bufferedAmount(connection);
   }
 
   /** A close by the game: the server is told to end the seat at once, not to hold it for a drop. */

@@ -5,10 +5,9 @@ const LOCAL_ADDRESS: Address = Object.freeze({ host: "local", port: 0 });
 
 /**
  * A client end that fails to connect: it reports `close(error)` in a later turn, as a socket
- * reports a refused connection, and never opens. What `connect(server)` returns when the server
- * accepts no in-process connection, and what a client uses when its connector throws; kept apart
- * from the in-memory transport so that a page that never connects in process does not carry that
- * transport.
+ * reports a refused connection, and never opens. What a client uses when its connector throws
+ * (a server that accepts no in-process connection, for `connect(server)`); kept apart from the
+ * in-memory transport so that a page that never connects in process does not carry that transport.
  */
 export function failedTransport(error: Error): Transport {
   return {
